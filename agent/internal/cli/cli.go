@@ -1,0 +1,173 @@
+// Package cli is the agent's command line: one binary, subcommands. Each
+// command lives in its own file and registers itself in init, so that main
+// only turns signals into a context and calls Main.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/branchwatch/branchwatch/agent/internal/options"
+	"github.com/branchwatch/branchwatch/shared/config"
+)
+
+// Version is the agent's version, set at build time with
+// -ldflags "-X github.com/branchwatch/branchwatch/agent/internal/cli.Version=..."
+var Version = "dev"
+
+// Env is what a command runs with.
+type Env struct {
+	Ctx    context.Context
+	Stdout io.Writer
+	Stderr io.Writer
+	Lookup config.Lookup
+	Logger *slog.Logger
+	// Opts is loaded from the environment (and flags overriding it) before
+	// Run, when the command's NeedsOptions is set.
+	Opts options.Options
+}
+
+// Command is one subcommand.
+type Command struct {
+	Name    string
+	Usage   string // e.g. "agent restore [--key K | --latest] --target-url URL [--yes]"
+	Summary string // one line for `agent help`
+	// NeedsDB says DATABASE_URL is required.
+	NeedsDB bool
+	// Flags declares the command's flags on fs; Run receives fs parsed.
+	Flags func(fs *flag.FlagSet)
+	Run   func(env *Env, fs *flag.FlagSet) error
+}
+
+var commands = map[string]*Command{}
+
+// Register adds a command; called from init in each command's file.
+func Register(c *Command) {
+	if _, dup := commands[c.Name]; dup {
+		panic("duplicate command " + c.Name)
+	}
+	commands[c.Name] = c
+}
+
+// ErrUsage marks a command-line mistake (exit status 2).
+var ErrUsage = errors.New("usage")
+
+// Main runs the command line and returns the exit status.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup config.Lookup) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		if len(args) > 1 {
+			if c, ok := commands[args[1]]; ok {
+				fs := newFlagSet(c, stderr)
+				fs.SetOutput(stdout)
+				fs.Usage()
+				return 0
+			}
+		}
+		printHelp(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	if args[0] == "version" || args[0] == "--version" {
+		fmt.Fprintln(stdout, "branchwatch agent", Version)
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "agent: unknown command %q (agent help lists them)\n", args[0])
+		return 2
+	}
+	fs := newFlagSet(c, stderr)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	r := config.NewReader(lookup)
+	fs.Visit(func(f *flag.Flag) {
+		if env := flagEnv[f.Name]; env != "" {
+			r.Override(env, f.Value.String())
+		}
+	})
+	opts, err := options.Load(r, c.NeedsDB)
+	if err != nil {
+		fmt.Fprintf(stderr, "agent %s: %v\n", c.Name, err)
+		return 2
+	}
+	logger := NewLogger(stderr, opts.LogLevel).With("branch", opts.BranchID)
+	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, Lookup: lookup, Logger: logger, Opts: opts}
+	if err := c.Run(env, fs); err != nil {
+		if errors.Is(err, ErrUsage) {
+			fmt.Fprintf(stderr, "agent %s: %v\nusage: %s\n", c.Name, err, c.Usage)
+			return 2
+		}
+		fmt.Fprintf(stderr, "agent %s: %s\n", c.Name, oneLine(err))
+		return 1
+	}
+	return 0
+}
+
+// flagEnv maps the global flags to the variables they override.
+var flagEnv = map[string]string{
+	"branch-id":  options.EnvBranchID,
+	"backup-dir": options.EnvBackupDir,
+	"timezone":   options.EnvTimezone,
+	"log-level":  options.EnvLogLevel,
+}
+
+func newFlagSet(c *Command, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("agent "+c.Name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.String("branch-id", "", "branch id (overrides BRANCH_ID)")
+	fs.String("backup-dir", "", "local backup directory (overrides BACKUP_DIR)")
+	fs.String("timezone", "", "branch time zone (overrides BRANCH_TIMEZONE)")
+	fs.String("log-level", "", "debug, info, warn or error (overrides LOG_LEVEL)")
+	if c.Flags != nil {
+		c.Flags(fs)
+	}
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "usage: %s\n\n%s\n\nSettings come from the environment (see the README's configuration table);\nDATABASE_URL is never taken as a flag so that its password stays off command lines.\n\nflags:\n", c.Usage, c.Summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, "agent: the Branchwatch branch agent (backups and daily metrics)")
+	fmt.Fprintln(w, "\nusage: agent <command> [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-14s %s\n", n, commands[n].Summary)
+	}
+	fmt.Fprintln(w, "  help [command] this list, or one command's flags")
+	fmt.Fprintln(w, "  version        print the version")
+	fmt.Fprintln(w, "\nSettings are environment variables (DATABASE_URL, BRANCH_ID, BACKUP_S3_*, ...): see the README.")
+}
+
+// NewLogger is the JSON slog logger every command logs through.
+func NewLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func oneLine(err error) string {
+	return strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+}
+
+// Stdin is the process's standard input (replaced in tests).
+var Stdin io.Reader = os.Stdin

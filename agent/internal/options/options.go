@@ -1,0 +1,210 @@
+// Package options reads the agent's settings from the environment (flags may
+// override each) into one Options value, validated once at start-up.
+package options
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+	"github.com/jackc/pgx/v5"
+	"github.com/robfig/cron/v3"
+
+	"github.com/branchwatch/branchwatch/shared/config"
+	"github.com/branchwatch/branchwatch/shared/store"
+)
+
+// Defaults, as interfaces.md fixes them.
+const (
+	DefaultBranchID             = "default"
+	DefaultTimezone             = "Asia/Kolkata"
+	DefaultBackupDir            = "/backups"
+	DefaultRetentionDays        = 7
+	DefaultCloudRetentionDays   = 90
+	DefaultMetricsCatchupDays   = 14
+	DefaultSummaryCatchupDays   = 400
+	DefaultSummarySchedule      = "45 21 * * *"
+	DefaultBackupSchedule       = "0 22 * * *"
+	DefaultCleanupSchedule      = "0 2 * * 0"
+	DefaultListen               = "127.0.0.1:9187"
+	DefaultMinDumpBytes         = 1024
+	DefaultCloudKeepNewest      = 3
+	DefaultSummaryRetryAttempts = 5
+)
+
+// Options is every setting of the agent.
+type Options struct {
+	DatabaseURL string // holds the password: never log it, use RedactedDatabaseURL
+
+	BranchID   string
+	BranchName string
+	Location   *time.Location
+	BackupDir  string
+
+	RetentionDays      int // local dumps
+	CloudRetentionDays int
+	CloudKeepNewest    int // newest good cloud backups kept whatever their age
+
+	S3        store.S3Options
+	S3Enabled bool // false: local-only
+
+	PGDumpPath   string // explicit pg_dump; "" to search
+	MinDumpBytes int64
+	// EncryptionRecipients are age public keys; when set nothing is uploaded in clear.
+	EncryptionRecipients    []age.Recipient
+	EncryptionRecipientText []string
+
+	MetricsQueryFile   string
+	SummarySchedule    string
+	BackupSchedule     string
+	CleanupSchedule    string
+	MetricsCatchupDays int
+	SummaryCatchupDays int // how far back summary catch-up may reach
+
+	Listen string // /healthz and /metrics; "" disables
+
+	// Dead-man's-switch URLs (healthchecks.io convention), per job; "" disables.
+	PingSummaryURL string
+	PingBackupURL  string
+	PingCleanupURL string
+
+	LogLevel string
+}
+
+// Environment variable names.
+const (
+	EnvDatabaseURL          = "DATABASE_URL"
+	EnvBranchID             = "BRANCH_ID"
+	EnvBranchName           = "BRANCH_NAME"
+	EnvTimezone             = "BRANCH_TIMEZONE"
+	EnvBackupDir            = "BACKUP_DIR"
+	EnvRetentionDays        = "BACKUP_RETENTION_DAYS"
+	EnvCloudRetentionDays   = "BACKUP_CLOUD_RETENTION_DAYS"
+	EnvCloudKeepNewest      = "BACKUP_CLOUD_KEEP_NEWEST"
+	EnvPGDumpPath           = "PG_DUMP_PATH"
+	EnvMinDumpBytes         = "BACKUP_MIN_SIZE_BYTES"
+	EnvEncryptionRecipients = "BACKUP_ENCRYPTION_RECIPIENTS"
+	EnvMetricsQueryFile     = "METRICS_QUERY_FILE"
+	EnvSummarySchedule      = "SUMMARY_SCHEDULE"
+	EnvBackupSchedule       = "BACKUP_SCHEDULE"
+	EnvCleanupSchedule      = "CLOUD_CLEANUP_SCHEDULE"
+	EnvMetricsCatchupDays   = "METRICS_CATCHUP_DAYS"
+	EnvSummaryCatchupDays   = "SUMMARY_CATCHUP_MAX_DAYS"
+	EnvListen               = "AGENT_LISTEN"
+	EnvPingSummaryURL       = "HEALTHCHECK_SUMMARY_URL"
+	EnvPingBackupURL        = "HEALTHCHECK_BACKUP_URL"
+	EnvPingCleanupURL       = "HEALTHCHECK_CLEANUP_URL"
+	EnvLogLevel             = "LOG_LEVEL"
+)
+
+// Load reads and validates every setting. needDB says whether DATABASE_URL
+// is required (every command but help needs it).
+func Load(r *config.Reader, needDB bool) (Options, error) {
+	o := Options{
+		DatabaseURL:        r.String(EnvDatabaseURL, ""),
+		BranchID:           r.BranchID(EnvBranchID, DefaultBranchID),
+		Location:           r.Location(EnvTimezone, DefaultTimezone),
+		BackupDir:          r.String(EnvBackupDir, DefaultBackupDir),
+		RetentionDays:      r.Int(EnvRetentionDays, DefaultRetentionDays, 1),
+		CloudRetentionDays: r.Int(EnvCloudRetentionDays, DefaultCloudRetentionDays, 1),
+		CloudKeepNewest:    r.Int(EnvCloudKeepNewest, DefaultCloudKeepNewest, 1),
+		PGDumpPath:         r.String(EnvPGDumpPath, ""),
+		MinDumpBytes:       int64(r.Int(EnvMinDumpBytes, DefaultMinDumpBytes, 1)),
+		MetricsQueryFile:   r.String(EnvMetricsQueryFile, ""),
+		SummarySchedule:    r.String(EnvSummarySchedule, DefaultSummarySchedule),
+		BackupSchedule:     r.String(EnvBackupSchedule, DefaultBackupSchedule),
+		CleanupSchedule:    r.String(EnvCleanupSchedule, DefaultCleanupSchedule),
+		MetricsCatchupDays: r.Int(EnvMetricsCatchupDays, DefaultMetricsCatchupDays, 0),
+		SummaryCatchupDays: r.Int(EnvSummaryCatchupDays, DefaultSummaryCatchupDays, 1),
+		Listen:             r.String(EnvListen, DefaultListen),
+		PingSummaryURL:     r.String(EnvPingSummaryURL, ""),
+		PingBackupURL:      r.String(EnvPingBackupURL, ""),
+		PingCleanupURL:     r.String(EnvPingCleanupURL, ""),
+		LogLevel:           r.String(EnvLogLevel, "info"),
+	}
+	o.BranchName = r.String(EnvBranchName, o.BranchID)
+	o.S3, o.S3Enabled = r.S3()
+
+	if needDB {
+		if o.DatabaseURL == "" {
+			r.Fail(EnvDatabaseURL, "is required (postgres://user:pass@host:5432/db?sslmode=disable)")
+		} else if _, err := pgx.ParseConfig(o.DatabaseURL); err != nil {
+			// The pgx error may quote the URL: say only that it is malformed.
+			r.Fail(EnvDatabaseURL, "is not a valid PostgreSQL connection URL")
+		}
+	}
+	for _, s := range []struct{ name, spec string }{
+		{EnvSummarySchedule, o.SummarySchedule}, {EnvBackupSchedule, o.BackupSchedule}, {EnvCleanupSchedule, o.CleanupSchedule},
+	} {
+		if _, err := cron.ParseStandard(s.spec); err != nil {
+			r.Fail(s.name, "%q is not a cron expression (minute hour day month weekday): %v", s.spec, err)
+		}
+	}
+	if o.MetricsQueryFile != "" {
+		if _, err := os.Stat(o.MetricsQueryFile); err != nil {
+			r.Fail(EnvMetricsQueryFile, "cannot read %s: %v", o.MetricsQueryFile, err)
+		}
+	}
+	if o.PGDumpPath != "" {
+		if _, err := os.Stat(o.PGDumpPath); err != nil {
+			r.Fail(EnvPGDumpPath, "%v", err)
+		}
+	}
+	for _, txt := range r.List(EnvEncryptionRecipients) {
+		rec, err := age.ParseX25519Recipient(txt)
+		if err != nil {
+			r.Fail(EnvEncryptionRecipients, "%q is not an age public key (age1...): %v", txt, err)
+			continue
+		}
+		o.EncryptionRecipients = append(o.EncryptionRecipients, rec)
+		o.EncryptionRecipientText = append(o.EncryptionRecipientText, txt)
+	}
+	for _, p := range []struct{ name, v string }{{EnvPingSummaryURL, o.PingSummaryURL}, {EnvPingBackupURL, o.PingBackupURL}, {EnvPingCleanupURL, o.PingCleanupURL}} {
+		if p.v == "" {
+			continue
+		}
+		if u, err := url.Parse(p.v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.Fail(p.name, "%q is not an http(s) URL", p.v)
+		}
+	}
+	switch strings.ToLower(o.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		r.Fail(EnvLogLevel, "%q is not one of debug, info, warn, error", o.LogLevel)
+	}
+	if err := r.Err(); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// Encrypted reports whether uploads are encrypted.
+func (o Options) Encrypted() bool { return len(o.EncryptionRecipients) > 0 }
+
+// RedactedDatabaseURL is DATABASE_URL with the password replaced, for logs.
+func (o Options) RedactedDatabaseURL() string { return RedactURL(o.DatabaseURL) }
+
+// RedactURL hides the password of a connection URL.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "REDACTED")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// String never shows secrets.
+func (o Options) String() string {
+	return fmt.Sprintf("branch=%s tz=%s backup_dir=%s db=%s s3=%v", o.BranchID, o.Location, o.BackupDir, o.RedactedDatabaseURL(), o.S3)
+}

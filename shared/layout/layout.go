@@ -1,0 +1,212 @@
+// Package layout is the one place that builds and parses bucket keys.
+//
+// The bucket holds, per branch:
+//
+//	{branch}/backups/{branch}_{YYYYMMDD}_{HHMMSS}.dump[.age]
+//	{branch}/metrics/{YYYY-MM-DD}.json
+//
+// Nothing else in Branchwatch builds a key by hand.
+package layout
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+const (
+	// MaxBranchIDLen is the longest branch id accepted (a DNS label).
+	MaxBranchIDLen = 63
+	// BackupsDir is the folder under a branch prefix holding dumps.
+	BackupsDir = "backups"
+	// MetricsDir is the folder under a branch prefix holding metrics documents.
+	MetricsDir = "metrics"
+	// DumpExt is the extension of a plain custom-format dump.
+	DumpExt = ".dump"
+	// EncryptedDumpExt is the extension of an age-encrypted dump.
+	EncryptedDumpExt = ".dump.age"
+	// MetricsExt is the extension of a metrics document.
+	MetricsExt = ".json"
+	// DateFormat is the business date format of metrics keys and documents.
+	DateFormat = "2006-01-02"
+	// stampFormat is the local timestamp in dump names.
+	stampFormat = "20060102_150405"
+)
+
+// ErrBadKey is wrapped by every parse error.
+var ErrBadKey = errors.New("malformed key")
+
+// ValidateBranchID checks a branch id: 1 to 63 characters of a-z, 0-9 and
+// '-', starting and ending with a letter or digit.
+func ValidateBranchID(id string) error {
+	if id == "" {
+		return errors.New("branch id is empty")
+	}
+	if len(id) > MaxBranchIDLen {
+		return fmt.Errorf("branch id %q is longer than %d characters", id, MaxBranchIDLen)
+	}
+	for i, c := range id { // c is a rune, so the error shows 'é', not its first byte
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-':
+			if i == 0 || i == len(id)-1 {
+				return fmt.Errorf("branch id %q must start and end with a letter or digit", id)
+			}
+		default:
+			return fmt.Errorf("branch id %q may hold only a-z, 0-9 and '-' (found %q)", id, c)
+		}
+	}
+	return nil
+}
+
+// ParseDate parses a business date (YYYY-MM-DD), refusing dates that do not
+// exist (2026-02-30) and any other spelling.
+func ParseDate(s string) (time.Time, error) {
+	t, err := time.Parse(DateFormat, s)
+	if err != nil || t.Format(DateFormat) != s {
+		return time.Time{}, fmt.Errorf("%w: %q is not a date (YYYY-MM-DD)", ErrBadKey, s)
+	}
+	return t, nil
+}
+
+// BranchPrefix is "{branch}/".
+func BranchPrefix(branch string) (string, error) {
+	if err := ValidateBranchID(branch); err != nil {
+		return "", err
+	}
+	return branch + "/", nil
+}
+
+// BackupsPrefix is "{branch}/backups/".
+func BackupsPrefix(branch string) (string, error) {
+	p, err := BranchPrefix(branch)
+	if err != nil {
+		return "", err
+	}
+	return p + BackupsDir + "/", nil
+}
+
+// MetricsPrefix is "{branch}/metrics/".
+func MetricsPrefix(branch string) (string, error) {
+	p, err := BranchPrefix(branch)
+	if err != nil {
+		return "", err
+	}
+	return p + MetricsDir + "/", nil
+}
+
+// DumpName is the file name of a dump taken at local time t:
+// "{branch}_{YYYYMMDD}_{HHMMSS}.dump", or ".dump.age" when encrypted.
+func DumpName(branch string, t time.Time, encrypted bool) (string, error) {
+	if err := ValidateBranchID(branch); err != nil {
+		return "", err
+	}
+	ext := DumpExt
+	if encrypted {
+		ext = EncryptedDumpExt
+	}
+	return branch + "_" + t.Format(stampFormat) + ext, nil
+}
+
+// BackupKey is "{branch}/backups/{DumpName}".
+func BackupKey(branch string, t time.Time, encrypted bool) (string, error) {
+	name, err := DumpName(branch, t, encrypted)
+	if err != nil {
+		return "", err
+	}
+	return branch + "/" + BackupsDir + "/" + name, nil
+}
+
+// MetricsKey is "{branch}/metrics/{YYYY-MM-DD}.json" for the calendar date of d
+// (its year, month and day as written, whatever its location).
+func MetricsKey(branch string, d time.Time) (string, error) {
+	if err := ValidateBranchID(branch); err != nil {
+		return "", err
+	}
+	return branch + "/" + MetricsDir + "/" + d.Format(DateFormat) + MetricsExt, nil
+}
+
+// Dump is a parsed dump name.
+type Dump struct {
+	Branch    string
+	Taken     time.Time // wall clock of the branch, in the location given to the parser
+	Encrypted bool
+	Name      string // file name without folder
+}
+
+// ParseDumpName parses "{branch}_{YYYYMMDD}_{HHMMSS}.dump[.age]", reading the
+// timestamp in loc (the branch's zone).
+func ParseDumpName(name string, loc *time.Location) (Dump, error) {
+	d := Dump{Name: name}
+	base := name
+	switch {
+	case strings.HasSuffix(base, EncryptedDumpExt):
+		d.Encrypted = true
+		base = strings.TrimSuffix(base, EncryptedDumpExt)
+	case strings.HasSuffix(base, DumpExt):
+		base = strings.TrimSuffix(base, DumpExt)
+	default:
+		return Dump{}, fmt.Errorf("%w: %q does not end in %s", ErrBadKey, name, DumpExt)
+	}
+	// The stamp is the last 15 characters: YYYYMMDD_HHMMSS, preceded by '_'.
+	if len(base) < len(stampFormat)+2 || base[len(base)-len(stampFormat)-1] != '_' {
+		return Dump{}, fmt.Errorf("%w: %q is not {branch}_{YYYYMMDD}_{HHMMSS}%s", ErrBadKey, name, DumpExt)
+	}
+	stamp := base[len(base)-len(stampFormat):]
+	d.Branch = base[:len(base)-len(stampFormat)-1]
+	if err := ValidateBranchID(d.Branch); err != nil {
+		return Dump{}, fmt.Errorf("%w: %q: %v", ErrBadKey, name, err)
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	t, err := time.ParseInLocation(stampFormat, stamp, loc)
+	if err != nil || t.Format(stampFormat) != stamp {
+		return Dump{}, fmt.Errorf("%w: %q has no valid timestamp", ErrBadKey, name)
+	}
+	d.Taken = t
+	return d, nil
+}
+
+// Key is a parsed bucket key.
+type Key struct {
+	Branch string
+	Kind   string // BackupsDir or MetricsDir
+	Date   time.Time
+	Dump   Dump // set when Kind == BackupsDir
+}
+
+// ParseKey parses a backup or metrics key. Dump timestamps are read in loc.
+func ParseKey(key string, loc *time.Location) (Key, error) {
+	parts := strings.Split(key, "/")
+	if len(parts) != 3 {
+		return Key{}, fmt.Errorf("%w: %q is not {branch}/{backups|metrics}/{name}", ErrBadKey, key)
+	}
+	branch, kind, name := parts[0], parts[1], parts[2]
+	if err := ValidateBranchID(branch); err != nil {
+		return Key{}, fmt.Errorf("%w: %q: %v", ErrBadKey, key, err)
+	}
+	switch kind {
+	case MetricsDir:
+		if !strings.HasSuffix(name, MetricsExt) {
+			return Key{}, fmt.Errorf("%w: %q does not end in %s", ErrBadKey, key, MetricsExt)
+		}
+		d, err := ParseDate(strings.TrimSuffix(name, MetricsExt))
+		if err != nil {
+			return Key{}, fmt.Errorf("%w: %q: not a date", ErrBadKey, key)
+		}
+		return Key{Branch: branch, Kind: kind, Date: d}, nil
+	case BackupsDir:
+		d, err := ParseDumpName(name, loc)
+		if err != nil {
+			return Key{}, err
+		}
+		if d.Branch != branch {
+			return Key{}, fmt.Errorf("%w: %q: dump of branch %q under prefix %q", ErrBadKey, key, d.Branch, branch)
+		}
+		return Key{Branch: branch, Kind: kind, Date: d.Taken, Dump: d}, nil
+	default:
+		return Key{}, fmt.Errorf("%w: %q: unknown folder %q", ErrBadKey, key, kind)
+	}
+}

@@ -1,0 +1,128 @@
+package store_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/branchwatch/branchwatch/shared/store"
+	"github.com/branchwatch/branchwatch/shared/testenv"
+)
+
+// The S3 server runs in a separate process (this test binary re-executed),
+// so that the peak memory measured is the uploading side's alone.
+func init() {
+	if addr := os.Getenv("BRANCHWATCH_BENCH_S3_SERVER"); addr != "" {
+		ready := make(chan string, 1)
+		go func() { fmt.Println("LISTEN", <-ready) }()
+		if err := testenv.ServeS3(context.Background(), addr, "", testenv.S3Bucket, ready); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+}
+
+func startServerProcess(b *testing.B) string {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "BRANCHWATCH_BENCH_S3_SERVER=127.0.0.1:0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if addr, ok := strings.CutPrefix(sc.Text(), "LISTEN "); ok {
+			return "http://" + addr
+		}
+	}
+	b.Fatal("server process did not start")
+	return ""
+}
+
+// peakRSS reads the process's peak resident set (VmHWM) in bytes.
+func peakRSS() int64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// resetPeakRSS makes VmHWM start again from the current RSS.
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// streamReader yields n pseudo-random bytes without holding them.
+type streamReader struct {
+	r *rand.ChaCha8
+	n int64
+}
+
+func (s *streamReader) Read(p []byte) (int, error) {
+	if s.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > s.n {
+		p = p[:s.n]
+	}
+	n, _ := s.r.Read(p)
+	s.n -= int64(n)
+	return n, nil
+}
+
+// BenchmarkS3UploadUnknownSize256MiB uploads a 256 MiB stream of unknown
+// length through the S3 store to a loopback server in another process and
+// reports throughput and this process's peak memory (bound: 96 MiB).
+func BenchmarkS3UploadUnknownSize256MiB(b *testing.B) {
+	const size = 256 << 20
+	opts := testenv.StartS3(b).Options() // for credentials and bucket only
+	opts.Endpoint = startServerProcess(b)
+	s, err := store.NewS3(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.SetBytes(size)
+	b.ResetTimer()
+	var peak int64
+	var elapsed time.Duration
+	for i := 0; i < b.N; i++ {
+		resetPeakRSS()
+		src := &streamReader{r: rand.NewChaCha8([32]byte{byte(i)}), n: size}
+		h := sha256.New()
+		start := time.Now()
+		info, err := s.Put(ctx, fmt.Sprintf("bench/backups/big-%d.bin", i), io.TeeReader(src, h), store.PutOptions{Size: -1})
+		elapsed += time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if info.Size != size {
+			b.Fatalf("stored %d bytes", info.Size)
+		}
+		peak = max(peak, peakRSS())
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(size)*float64(b.N)/elapsed.Seconds()/1e6, "MB/s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
+	if peak > 96<<20 {
+		b.Errorf("peak memory %d MiB is over the 96 MiB bound", peak>>20)
+	}
+}
