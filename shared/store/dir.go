@@ -225,18 +225,22 @@ func (d *Dir) List(ctx context.Context, opts ListOptions) (Page, error) {
 		return Page{}, fmt.Errorf("list %s: %w", opts.Prefix, err)
 	}
 	sort.Strings(keys)
+	after := opts.Token
+	if after == "" {
+		after = opts.StartAfter
+	}
 	var page Page
 	seen := map[string]bool{}
 	count := 0
 	for _, key := range keys {
-		if key <= opts.Token {
+		if key <= after {
 			continue
 		}
 		if opts.Delimiter != "" {
 			rest := key[len(opts.Prefix):]
 			if i := strings.Index(rest, opts.Delimiter); i >= 0 {
 				cp := opts.Prefix + rest[:i+len(opts.Delimiter)]
-				if seen[cp] || cp <= opts.Token {
+				if seen[cp] || cp <= after {
 					continue
 				}
 				if count == max {

@@ -236,6 +236,8 @@ func (s *S3) List(ctx context.Context, opts ListOptions) (Page, error) {
 	}
 	if opts.Token != "" {
 		in.ContinuationToken = aws.String(opts.Token)
+	} else if opts.StartAfter != "" {
+		in.StartAfter = aws.String(opts.StartAfter)
 	}
 	if opts.MaxKeys > 0 {
 		in.MaxKeys = aws.Int32(int32(min(opts.MaxKeys, 1000)))

@@ -49,7 +49,10 @@ type ListOptions struct {
 	Prefix    string
 	Delimiter string // "/" to group keys into CommonPrefixes
 	Token     string // NextToken of the previous page; "" for the first
-	MaxKeys   int    // 0 means the server's default (1000)
+	// StartAfter lists only keys greater than it (S3 start-after); ignored
+	// when Token is set, which already carries the position.
+	StartAfter string
+	MaxKeys    int // 0 means the server's default (1000)
 }
 
 // Page is one page of a listing, in lexical key order.

@@ -24,6 +24,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, newStore(t)) })
 	t.Run("ListPages", func(t *testing.T) { testListPages(t, newStore(t)) })
 	t.Run("ListDelimiter", func(t *testing.T) { testListDelimiter(t, newStore(t)) })
+	t.Run("ListStartAfter", func(t *testing.T) { testListStartAfter(t, newStore(t)) })
 	t.Run("Delete", func(t *testing.T) { testDelete(t, newStore(t)) })
 	t.Run("BadKeys", func(t *testing.T) { testBadKeys(t, newStore(t)) })
 	t.Run("FailedPutLeavesNothing", func(t *testing.T) { testFailedPut(t, newStore(t)) })
@@ -325,5 +326,52 @@ func testFailedPut(t *testing.T, s store.Store) {
 	page, err := s.List(ctx, store.ListOptions{Prefix: "f/"})
 	if err != nil || len(page.Objects) != 0 {
 		t.Fatalf("failed puts left %+v (%v)", page.Objects, err)
+	}
+}
+
+func testListStartAfter(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	keys := []string{"a/backups/a_1.dump", "a/metrics/2026-01-01.json", "a/metrics/2026-01-02.json", "a/metrics/2026-01-03.json", "b/metrics/2026-01-01.json"}
+	for _, key := range keys {
+		if _, err := s.Put(ctx, key, strings.NewReader("z"), store.PutOptions{Size: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name string
+		opts store.ListOptions
+		want []string
+	}{
+		{"after an existing key", store.ListOptions{StartAfter: "a/metrics/2026-01-01.json"}, keys[2:]},
+		{"after a key that does not exist", store.ListOptions{StartAfter: "a/metrics/"}, keys[1:]},
+		{"with a prefix", store.ListOptions{Prefix: "a/", StartAfter: "a/metrics/2026-01-02.json"}, keys[3:4]},
+		{"bounded page", store.ListOptions{StartAfter: "a/backups/a_1.dump", MaxKeys: 2}, keys[1:3]},
+		{"past the end", store.ListOptions{StartAfter: "c"}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			page, err := s.List(ctx, c.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range page.Objects {
+				got = append(got, o.Key)
+			}
+			if !slices.Equal(got, c.want) {
+				t.Fatalf("listing = %v, want %v", got, c.want)
+			}
+		})
+	}
+	// The token of a bounded page continues after the page, not StartAfter.
+	opts := store.ListOptions{StartAfter: "a/backups/a_1.dump", MaxKeys: 2}
+	page, err := s.List(ctx, opts)
+	if err != nil || page.NextToken == "" {
+		t.Fatalf("first page: %+v, %v", page, err)
+	}
+	opts.Token = page.NextToken
+	page, err = s.List(ctx, opts)
+	if err != nil || len(page.Objects) != 2 || page.Objects[0].Key != keys[3] {
+		t.Fatalf("second page: %+v, %v", page, err)
 	}
 }
