@@ -1,0 +1,75 @@
+package components
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/a-h/templ"
+
+	"github.com/branchwatch/branchwatch/web/view"
+)
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func i64(n int64) string { return strconv.FormatInt(n, 10) }
+
+// stateIcon is a shape per state, so that the states differ without colour.
+func stateIcon(s view.CheckState) string {
+	switch s {
+	case view.StateUp:
+		return "✔"
+	case view.StateLate:
+		return "⏱"
+	case view.StateDown:
+		return "✖"
+	case view.StateNever:
+		return "○"
+	default:
+		return "?"
+	}
+}
+
+// maxBannerProblems is how many problems the overview's banner lists.
+const maxBannerProblems = 5
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func sortURL(k view.SortKey) templ.SafeURL {
+	return templ.SafeURL("/?sort=" + url.QueryEscape(string(k)))
+}
+
+// sortDirection is the aria-sort value of a sorted column.
+func sortDirection(k view.SortKey) string {
+	if k == view.SortName {
+		return "ascending"
+	}
+	return "descending"
+}
+
+// stateSummary counts branches by state, worst first: "1 down, 2 up".
+func stateSummary(t view.Totals) string {
+	var parts []string
+	for _, s := range []view.CheckState{view.StateDown, view.StateNever, view.StateLate, view.StateUp} {
+		if n := t.ByState[s]; n > 0 {
+			parts = append(parts, strconv.Itoa(n)+" "+strings.ToLower(s.Word()))
+		}
+	}
+	if len(parts) == 0 {
+		return "—"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// sortArrow marks the sorted column: ▲ ascending, ▼ descending.
+func sortArrow(k view.SortKey) string {
+	if sortDirection(k) == "ascending" {
+		return "▲"
+	}
+	return "▼"
+}

@@ -1,0 +1,178 @@
+// Package format turns the dashboard's numbers into text: money in rupees
+// with Indian digit grouping, byte sizes, ages and dates. It returns plain
+// strings; templ escapes them where they are rendered.
+package format
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
+
+// Minus is the sign of a negative amount: U+2212, wider and clearer than a
+// hyphen, so a loss is visibly a loss.
+const Minus = "\u2212"
+
+// Rupee is the currency sign of INR amounts.
+const Rupee = "₹"
+
+// Money formats paise as rupees with Indian digit grouping and two decimals:
+// 11800000 gives "₹1,18,000.00", -200000 gives "−₹2,000.00".
+func Money(paise int64) string {
+	sign := ""
+	// Work on the magnitude as uint64 so that math.MinInt64 does not overflow.
+	mag := uint64(paise)
+	if paise < 0 {
+		sign = Minus
+		mag = uint64(-(paise + 1)) + 1
+	}
+	rupees, frac := mag/100, mag%100
+	return sign + Rupee + GroupIndian(rupees) + "." + twoDigits(frac)
+}
+
+// MoneyShort formats paise as a short rupee figure for chart axes, in lakhs
+// (L, 1,00,000) and crores (Cr, 1,00,00,000): "₹1.2L", "−₹3.5Cr", "₹850".
+func MoneyShort(paise int64) string {
+	sign := ""
+	r := float64(paise) / 100
+	if r < 0 {
+		sign = Minus
+		r = -r
+	}
+	switch {
+	case r >= 1e7:
+		return sign + Rupee + trimZero(strconv.FormatFloat(r/1e7, 'f', 1, 64)) + "Cr"
+	case r >= 1e5:
+		return sign + Rupee + trimZero(strconv.FormatFloat(r/1e5, 'f', 1, 64)) + "L"
+	case r >= 1e3:
+		return sign + Rupee + trimZero(strconv.FormatFloat(r/1e3, 'f', 1, 64)) + "K"
+	default:
+		return sign + Rupee + strconv.FormatFloat(math.Round(r), 'f', 0, 64)
+	}
+}
+
+// IsNegative reports whether an amount is below zero; components use it to
+// add the "neg" CSS class beside the minus sign.
+func IsNegative(paise int64) bool { return paise < 0 }
+
+// Count formats a whole number with Indian digit grouping: 123456 gives
+// "1,23,456".
+func Count(n int64) string {
+	if n < 0 {
+		return Minus + GroupIndian(uint64(-(n+1))+1)
+	}
+	return GroupIndian(uint64(n))
+}
+
+// GroupIndian writes n with the Indian grouping: the last three digits, then
+// groups of two (1,00,00,000 is one crore).
+func GroupIndian(n uint64) string {
+	s := strconv.FormatUint(n, 10)
+	if len(s) <= 3 {
+		return s
+	}
+	head, tail := s[:len(s)-3], s[len(s)-3:]
+	out := make([]byte, 0, len(s)+len(s)/2)
+	if len(head)%2 == 1 {
+		out = append(out, head[0], ',')
+		head = head[1:]
+	}
+	for i := 0; i < len(head); i += 2 {
+		out = append(out, head[i], head[i+1], ',')
+	}
+	return string(append(out, tail...))
+}
+
+func twoDigits(n uint64) string {
+	if n < 10 {
+		return "0" + strconv.FormatUint(n, 10)
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+func trimZero(s string) string {
+	if len(s) > 2 && s[len(s)-2:] == ".0" {
+		return s[:len(s)-2]
+	}
+	return s
+}
+
+// Bytes formats a size in binary units: "512 B", "1.5 KiB", "2.0 GiB".
+func Bytes(n int64) string {
+	if n < 0 {
+		return Minus + Bytes(-n)
+	}
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// Age formats how long ago something happened, to the two largest units:
+// "just now", "45 s", "12 min", "3 h 20 min", "2 d 4 h". A time in the
+// future (a clock skew between hosts) reads "in the future".
+func Age(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "in the future"
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%d s", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d/time.Minute))
+	case d < 24*time.Hour:
+		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
+		if m == 0 {
+			return fmt.Sprintf("%d h", h)
+		}
+		return fmt.Sprintf("%d h %d min", h, m)
+	default:
+		days, h := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
+		if h == 0 {
+			return fmt.Sprintf("%d d", days)
+		}
+		return fmt.Sprintf("%d d %d h", days, h)
+	}
+}
+
+// Ago is Age(now − t) followed by " ago", or "never" for the zero time.
+func Ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	a := Age(now.Sub(t))
+	if a == "just now" || a == "in the future" {
+		return a
+	}
+	return a + " ago"
+}
+
+// DateTime formats a time in its own zone (pass it in the branch's zone):
+// "2026-02-16 22:00 +05:30". The zero time is "—".
+func DateTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.Format("2006-01-02 15:04 -07:00")
+}
+
+// Date formats a business date as YYYY-MM-DD; the zero time is "—".
+func Date(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.Format("2006-01-02")
+}
+
+// Percent formats a ratio (0.25) as "25.0%".
+func Percent(r float64) string {
+	return strconv.FormatFloat(r*100, 'f', 1, 64) + "%"
+}
