@@ -1,0 +1,293 @@
+// Package alert turns check states into alerts: one alert when a check
+// goes down (or is never seen) and one when it is back up, an optional
+// reminder while it stays down, each POSTed as JSON to a webhook with a
+// human-readable "text" field (Slack-, Discord- and Mattermost-compatible
+// hooks show it) and the structured facts. Delivery is retried with
+// backoff, in order, until it succeeds; records and the per-check state
+// are persisted in the data directory, so neither a restart nor a webhook
+// outage loses or repeats an alert. Observe never blocks on delivery.
+package alert
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
+)
+
+// Kind is why an alert was raised.
+type Kind string
+
+// Alert kinds.
+const (
+	KindDown      Kind = "down"
+	KindRecovered Kind = "recovered"
+	KindReminder  Kind = "reminder"
+)
+
+// Delivery states of a record.
+const (
+	StatusPending       = "pending"
+	StatusDelivered     = "delivered"
+	StatusNotConfigured = "not-configured" // no webhook: shown, not sent
+)
+
+// Observation is one check's state as just judged.
+type Observation struct {
+	Branch     string
+	BranchName string
+	Check      freshness.Check
+}
+
+// Record is one alert raised, and what became of its delivery.
+type Record struct {
+	ID          int64           `json:"id"`
+	Time        time.Time       `json:"time"`
+	Kind        Kind            `json:"kind"`
+	Branch      string          `json:"branch_id"`
+	BranchName  string          `json:"branch_name"`
+	Check       string          `json:"check"`
+	State       freshness.State `json:"state"`
+	Previous    freshness.State `json:"previous_state,omitempty"`
+	Since       time.Time       `json:"since,omitzero"`
+	Reason      string          `json:"reason"`
+	Text        string          `json:"text"`
+	Status      string          `json:"status"`
+	Attempts    int             `json:"attempts"`
+	LastError   string          `json:"last_error,omitempty"`
+	DeliveredAt time.Time       `json:"delivered_at,omitzero"`
+	NextAttempt time.Time       `json:"next_attempt,omitzero"`
+}
+
+// Problem is a check that is not up right now.
+type Problem struct {
+	Branch     string          `json:"branch_id"`
+	BranchName string          `json:"branch_name"`
+	Check      string          `json:"check"`
+	State      freshness.State `json:"state"`
+	Since      time.Time       `json:"since,omitzero"`
+	Reason     string          `json:"reason"`
+}
+
+// Options configures a Notifier.
+type Options struct {
+	WebhookURL string        // "" records alerts without sending them
+	Dir        string        // data directory for the history; "" keeps it in memory
+	Reminder   time.Duration // 0: no reminders
+	// HistorySize is how many records are kept (500 when zero).
+	HistorySize int
+	// MinBackoff and MaxBackoff bound the wait between delivery attempts
+	// (1s and 5m when zero); Timeout bounds one attempt (10s).
+	MinBackoff, MaxBackoff, Timeout time.Duration
+	Client                          *http.Client
+	Now                             func() time.Time
+	Logger                          *slog.Logger
+}
+
+// checkState is what the notifier remembers of one check.
+type checkState struct {
+	State    freshness.State `json:"state"`
+	Alerting bool            `json:"alerting"` // a down alert was raised and no recovery since
+	LastSent time.Time       `json:"last_sent,omitzero"`
+}
+
+// Notifier raises and delivers alerts.
+type Notifier struct {
+	o    Options
+	wake chan struct{}
+
+	mu      sync.Mutex
+	checks  map[string]*checkState // by branch + "/" + check
+	history []Record               // oldest first
+	nextID  int64
+	current []Problem
+
+	sent, failed int64
+}
+
+// New returns a Notifier, loading the history kept in o.Dir.
+func New(o Options) (*Notifier, error) {
+	if o.HistorySize <= 0 {
+		o.HistorySize = 500
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 5 * time.Minute
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: o.Timeout}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	n := &Notifier{o: o, wake: make(chan struct{}, 1), checks: map[string]*checkState{}, nextID: 1}
+	if err := n.load(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Observe compares the checks with what was seen before and raises the
+// alerts due; it returns at once (delivery runs in Run).
+func (n *Notifier) Observe(obs []Observation) {
+	now := n.o.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	raised := 0
+	n.current = n.current[:0]
+	for _, ob := range obs {
+		st := ob.Check.State
+		if st != freshness.Up {
+			n.current = append(n.current, Problem{Branch: ob.Branch, BranchName: ob.BranchName, Check: ob.Check.Name,
+				State: st, Since: ob.Check.Since, Reason: ob.Check.Reason})
+		}
+		key := ob.Branch + "/" + ob.Check.Name
+		cs, known := n.checks[key]
+		if !known {
+			cs = &checkState{}
+			n.checks[key] = cs
+		}
+		var kind Kind
+		switch {
+		case st.Failing() && !cs.Alerting:
+			kind = KindDown
+		case st == freshness.Up && cs.Alerting:
+			kind = KindRecovered
+		case st.Failing() && n.o.Reminder > 0 && now.Sub(cs.LastSent) >= n.o.Reminder:
+			kind = KindReminder
+		}
+		if kind != "" {
+			n.raise(now, kind, ob, cs.State)
+			cs.Alerting, cs.LastSent = kind != KindRecovered, now
+			raised++
+		}
+		if cs.State != st {
+			cs.State = st
+			raised++ // the state itself is persisted too
+		}
+	}
+	if raised > 0 {
+		n.saveLocked()
+		n.poke()
+	}
+}
+
+// raise appends a record; n.mu is held.
+func (n *Notifier) raise(now time.Time, kind Kind, ob Observation, prev freshness.State) {
+	r := Record{ID: n.nextID, Time: now, Kind: kind, Branch: ob.Branch, BranchName: ob.BranchName,
+		Check: ob.Check.Name, State: ob.Check.State, Previous: prev, Since: ob.Check.Since, Reason: ob.Check.Reason,
+		Status: StatusPending}
+	r.Text = text(r)
+	if n.o.WebhookURL == "" {
+		r.Status = StatusNotConfigured
+	}
+	n.nextID++
+	n.history = append(n.history, r)
+	n.trimLocked()
+	n.o.Logger.Warn("alert", "kind", kind, "branch", ob.Branch, "check", ob.Check.Name, "state", ob.Check.State, "reason", ob.Check.Reason)
+}
+
+// text is the human-readable line of an alert.
+func text(r Record) string {
+	who := r.Branch
+	if r.BranchName != "" && r.BranchName != r.Branch {
+		who = fmt.Sprintf("%s (%s)", r.BranchName, r.Branch)
+	}
+	switch r.Kind {
+	case KindRecovered:
+		return fmt.Sprintf("Branchwatch: %s %s check is back UP: %s", who, r.Check, r.Reason)
+	case KindReminder:
+		return fmt.Sprintf("Branchwatch reminder: %s %s check is still %s: %s", who, r.Check, upper(r.State), r.Reason)
+	}
+	return fmt.Sprintf("Branchwatch: %s %s check is %s: %s", who, r.Check, upper(r.State), r.Reason)
+}
+
+func upper(s freshness.State) string {
+	switch s {
+	case freshness.Down:
+		return "DOWN"
+	case freshness.Never:
+		return "NEVER SEEN"
+	case freshness.Late:
+		return "LATE"
+	}
+	return "UP"
+}
+
+// trimLocked keeps at most HistorySize records, dropping delivered ones
+// first; an undelivered one is dropped only past twice the size, loudly.
+func (n *Notifier) trimLocked() {
+	over := len(n.history) - n.o.HistorySize
+	if over <= 0 {
+		return
+	}
+	kept := n.history[:0]
+	for _, r := range n.history {
+		if over > 0 && r.Status != StatusPending {
+			over--
+			continue
+		}
+		kept = append(kept, r)
+	}
+	n.history = kept
+	for len(n.history) > 2*n.o.HistorySize {
+		n.o.Logger.Error("alert dropped undelivered: history full", "id", n.history[0].ID, "text", n.history[0].Text)
+		n.history = n.history[1:]
+	}
+}
+
+// History is every kept record, newest first.
+func (n *Notifier) History() []Record {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]Record, len(n.history))
+	for i, r := range n.history {
+		out[len(out)-1-i] = r
+	}
+	return out
+}
+
+// Current is every check that is not up, as last observed.
+func (n *Notifier) Current() []Problem {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]Problem(nil), n.current...)
+}
+
+// Pending counts records waiting for delivery.
+func (n *Notifier) Pending() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := 0
+	for _, r := range n.history {
+		if r.Status == StatusPending {
+			c++
+		}
+	}
+	return c
+}
+
+// Counts returns the deliveries that succeeded and the attempts that failed.
+func (n *Notifier) Counts() (sent, failed int64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.sent, n.failed
+}
+
+func (n *Notifier) poke() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,226 @@
+// Package options reads the aggregator's settings from the environment
+// (flags may override each) into one Options value, validated once at
+// start-up: a bad setting fails at start, not at 22:00.
+package options
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/branchwatch/branchwatch/shared/config"
+	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/shared/store"
+)
+
+// Environment variable names. The first group is fixed by interfaces.md.
+const (
+	EnvListen          = "AGGREGATOR_LISTEN"
+	EnvDataDir         = "AGGREGATOR_DATA_DIR"
+	EnvRefreshInterval = "AGGREGATOR_REFRESH_INTERVAL"
+	EnvTimezone        = "AGGREGATOR_TIMEZONE"
+	EnvExpected        = "EXPECTED_BRANCHES"
+	EnvWebhookURL      = "ALERT_WEBHOOK_URL"
+	EnvUser            = "DASHBOARD_USER"
+	EnvPasswordBcrypt  = "DASHBOARD_PASSWORD_BCRYPT"
+	EnvToken           = "DASHBOARD_TOKEN"
+	EnvInsecureNoAuth  = "AGGREGATOR_INSECURE_NO_AUTH"
+
+	EnvBucketDir        = "AGGREGATOR_BUCKET_DIR"
+	EnvFullSyncInterval = "AGGREGATOR_FULL_SYNC_INTERVAL"
+	EnvRelistDays       = "AGGREGATOR_RELIST_DAYS"
+	EnvSyncConcurrency  = "AGGREGATOR_SYNC_CONCURRENCY"
+	EnvMetricsExpected  = "METRICS_EXPECTED_AT"
+	EnvMetricsGrace     = "METRICS_GRACE"
+	EnvBackupExpected   = "BACKUP_EXPECTED_AT"
+	EnvBackupGrace      = "BACKUP_GRACE"
+	EnvReminder         = "ALERT_REMINDER_INTERVAL"
+	EnvLogLevel         = "LOG_LEVEL"
+)
+
+// Defaults.
+const (
+	DefaultListen           = "127.0.0.1:8080"
+	DefaultDataDir          = "./aggregator-data"
+	DefaultRefreshInterval  = 5 * time.Minute
+	DefaultTimezone         = "Asia/Kolkata"
+	DefaultFullSyncInterval = time.Hour
+	DefaultRelistDays       = 16
+	DefaultSyncConcurrency  = 16
+	DefaultMetricsExpected  = "21:45"
+	DefaultMetricsGrace     = 2 * time.Hour
+	DefaultBackupExpected   = "22:00"
+	DefaultBackupGrace      = 2 * time.Hour
+)
+
+// Options is every setting of the aggregator.
+type Options struct {
+	Listen          string
+	DataDir         string
+	RefreshInterval time.Duration
+	// FullSyncInterval is how often a refresh also discovers new branches
+	// and re-lists every object (deletions, old documents rewritten);
+	// refreshes in between list only what is new.
+	FullSyncInterval time.Duration
+	// RelistDays is how many days before a branch's newest document an
+	// incremental refresh re-lists (catch-up pushes, late final versions).
+	RelistDays      int
+	SyncConcurrency int
+	Location        *time.Location // default branch zone
+	Expected        []string
+
+	// S3 is the bucket; BucketDir a local copy of it (exactly one is set).
+	S3        store.S3Options
+	S3Enabled bool
+	BucketDir string
+
+	MetricsExpectedAt time.Duration // offset from local midnight
+	MetricsGrace      time.Duration
+	BackupExpectedAt  time.Duration
+	BackupGrace       time.Duration
+
+	WebhookURL string // "" disables alert delivery
+	Reminder   time.Duration
+
+	User           string
+	PasswordBcrypt string // a bcrypt hash, never logged
+	Token          string // never logged
+	InsecureNoAuth bool
+
+	LogLevel string
+}
+
+// Need says which groups of settings a command requires.
+type Need struct {
+	Bucket bool // a bucket (S3 or directory)
+	Auth   bool // credentials, or AGGREGATOR_INSECURE_NO_AUTH
+}
+
+// Load reads and validates every setting, reporting every problem at once.
+func Load(r *config.Reader, need Need) (Options, error) {
+	o := Options{
+		Listen:           r.String(EnvListen, DefaultListen),
+		DataDir:          r.String(EnvDataDir, DefaultDataDir),
+		RefreshInterval:  r.Duration(EnvRefreshInterval, DefaultRefreshInterval),
+		FullSyncInterval: r.Duration(EnvFullSyncInterval, DefaultFullSyncInterval),
+		RelistDays:       r.Int(EnvRelistDays, DefaultRelistDays, 1),
+		SyncConcurrency:  r.Int(EnvSyncConcurrency, DefaultSyncConcurrency, 1),
+		Location:         r.Location(EnvTimezone, DefaultTimezone),
+		BucketDir:        r.String(EnvBucketDir, ""),
+		MetricsGrace:     r.Duration(EnvMetricsGrace, DefaultMetricsGrace),
+		BackupGrace:      r.Duration(EnvBackupGrace, DefaultBackupGrace),
+		WebhookURL:       r.String(EnvWebhookURL, ""),
+		Reminder:         r.Duration(EnvReminder, 0),
+		User:             r.String(EnvUser, ""),
+		PasswordBcrypt:   r.String(EnvPasswordBcrypt, ""),
+		Token:            r.String(EnvToken, ""),
+		InsecureNoAuth:   r.Bool(EnvInsecureNoAuth, false),
+		LogLevel:         r.String(EnvLogLevel, "info"),
+	}
+	o.MetricsExpectedAt = clockTime(r, EnvMetricsExpected, DefaultMetricsExpected)
+	o.BackupExpectedAt = clockTime(r, EnvBackupExpected, DefaultBackupExpected)
+	o.S3, o.S3Enabled = r.S3()
+
+	for _, id := range r.List(EnvExpected) {
+		if err := layout.ValidateBranchID(id); err != nil {
+			r.Fail(EnvExpected, "%v", err)
+			continue
+		}
+		o.Expected = append(o.Expected, id)
+	}
+	if o.RefreshInterval < time.Second {
+		r.Fail(EnvRefreshInterval, "%s is too short (at least 1s)", o.RefreshInterval)
+	}
+	if o.FullSyncInterval < o.RefreshInterval {
+		r.Fail(EnvFullSyncInterval, "%s is shorter than %s (%s)", o.FullSyncInterval, EnvRefreshInterval, o.RefreshInterval)
+	}
+	if o.SyncConcurrency > 256 {
+		r.Fail(EnvSyncConcurrency, "%d is above 256", o.SyncConcurrency)
+	}
+	if o.DataDir == "" {
+		r.Fail(EnvDataDir, "must not be empty")
+	}
+	if need.Bucket {
+		switch {
+		case o.S3Enabled && o.BucketDir != "":
+			r.Fail(EnvBucketDir, "set either BACKUP_S3_* or %s, not both", EnvBucketDir)
+		case !o.S3Enabled && o.BucketDir == "":
+			r.Fail("BACKUP_S3_*", "no bucket configured: set BACKUP_S3_ENDPOINT, _BUCKET, _ACCESS_KEY and _SECRET_KEY (or %s for a local copy of the bucket)", EnvBucketDir)
+		}
+	}
+	if need.Auth {
+		if _, _, err := net.SplitHostPort(o.Listen); err != nil {
+			r.Fail(EnvListen, "%q is not host:port", o.Listen)
+		}
+		o.checkAuth(r)
+	}
+	if o.WebhookURL != "" {
+		if u, err := url.Parse(o.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			// The URL may hold a secret path (Slack hooks do): do not echo it.
+			r.Fail(EnvWebhookURL, "is not an http(s) URL")
+		}
+	}
+	switch strings.ToLower(o.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		r.Fail(EnvLogLevel, "%q is not one of debug, info, warn, error", o.LogLevel)
+	}
+	return o, r.Err()
+}
+
+func (o *Options) checkAuth(r *config.Reader) {
+	basic := o.User != "" || o.PasswordBcrypt != ""
+	if basic {
+		switch {
+		case o.User == "":
+			r.Fail(EnvUser, "is required with %s", EnvPasswordBcrypt)
+		case o.PasswordBcrypt == "":
+			r.Fail(EnvPasswordBcrypt, "is required with %s", EnvUser)
+		default:
+			if _, err := bcrypt.Cost([]byte(o.PasswordBcrypt)); err != nil {
+				r.Fail(EnvPasswordBcrypt, "is not a bcrypt hash ($2a$, $2b$ or $2y$...); make one with: htpasswd -nbBC 12 USER PASSWORD | cut -d: -f2")
+			}
+		}
+		if strings.Contains(o.User, ":") {
+			r.Fail(EnvUser, "must not contain ':'")
+		}
+	}
+	if o.Token != "" && len(o.Token) < 16 {
+		r.Fail(EnvToken, "is too short (at least 16 characters; e.g. openssl rand -hex 32)")
+	}
+	if !basic && o.Token == "" && !o.InsecureNoAuth {
+		r.Fail(EnvUser, "no credentials configured: set %s and %s, or %s (or %s=true to run without authentication)",
+			EnvUser, EnvPasswordBcrypt, EnvToken, EnvInsecureNoAuth)
+	}
+}
+
+// clockTime reads "HH:MM" as an offset from midnight.
+func clockTime(r *config.Reader, name, def string) time.Duration {
+	v := r.String(name, def)
+	t, err := time.Parse("15:04", v)
+	if err != nil {
+		r.Fail(name, "%q is not a time of day HH:MM (e.g. %s)", v, def)
+		t, _ = time.Parse("15:04", def)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
+}
+
+// AuthConfigured reports whether any credential is set.
+func (o Options) AuthConfigured() bool {
+	return o.Token != "" || (o.User != "" && o.PasswordBcrypt != "")
+}
+
+// String shows the settings without secrets.
+func (o Options) String() string {
+	bucket := "dir:" + o.BucketDir
+	if o.S3Enabled {
+		bucket = o.S3.String()
+	}
+	return fmt.Sprintf("listen=%s data_dir=%s bucket=%s refresh=%s full_sync=%s tz=%s expected=%d webhook=%t basic_auth=%t token=%t insecure_no_auth=%t",
+		o.Listen, o.DataDir, bucket, o.RefreshInterval, o.FullSyncInterval, o.Location, len(o.Expected),
+		o.WebhookURL != "", o.User != "", o.Token != "", o.InsecureNoAuth)
+}

@@ -1,0 +1,210 @@
+// Package service is the aggregator's read side and its refresh loop: it
+// owns the current index (synced from the bucket, snapshotted to the data
+// directory), judges freshness on read, feeds the alert notifier, and
+// answers the API, the CSV export and the dashboard alike.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
+	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
+	"github.com/branchwatch/branchwatch/aggregator/internal/index"
+	"github.com/branchwatch/branchwatch/aggregator/internal/syncer"
+	"github.com/branchwatch/branchwatch/shared/store"
+)
+
+// Options configures a Service.
+type Options struct {
+	Store  store.Store
+	Syncer syncer.Options
+	Policy freshness.Policy
+	// Location is the zone of a branch without documents.
+	Location *time.Location
+	// DataDir holds the index snapshot; "" keeps the index in memory only.
+	DataDir          string
+	RefreshInterval  time.Duration
+	FullSyncInterval time.Duration
+	// Notifier receives every check after each refresh; nil for none.
+	Notifier *alert.Notifier
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// SyncStatus describes the refreshes so far.
+type SyncStatus struct {
+	LastAttempt time.Time    `json:"last_attempt,omitzero"`
+	LastSuccess time.Time    `json:"last_success,omitzero"`
+	LastFull    time.Time    `json:"last_full_sync,omitzero"`
+	LastError   string       `json:"last_error,omitempty"`
+	LastStats   syncer.Stats `json:"last_stats"`
+	// Loaded says an index is being served (from a snapshot or a sync).
+	Loaded       bool `json:"loaded"`
+	FromSnapshot bool `json:"from_snapshot"`
+	Syncs        int  `json:"syncs"`
+	Failures     int  `json:"failures"`
+}
+
+// Service is the aggregator's core.
+type Service struct {
+	o      Options
+	syncer *syncer.Syncer
+	idx    atomic.Pointer[index.Index]
+	sem    chan struct{} // one sync at a time
+
+	mu     sync.Mutex
+	status SyncStatus
+}
+
+// New builds the Service and loads the snapshot from the data directory,
+// if any: a restart serves the last index at once.
+func New(o Options) (*Service, error) {
+	if o.Store == nil {
+		return nil, errors.New("service: no store")
+	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Syncer.Now == nil {
+		o.Syncer.Now = o.Now
+	}
+	if o.Syncer.Logger == nil {
+		o.Syncer.Logger = o.Logger
+	}
+	s := &Service{o: o, syncer: syncer.New(o.Store, o.Syncer), sem: make(chan struct{}, 1)}
+	if o.DataDir != "" {
+		x, err := index.Load(o.DataDir)
+		switch {
+		case err == nil:
+			s.idx.Store(x)
+			s.status.Loaded, s.status.FromSnapshot = true, true
+			s.status.LastFull, s.status.LastSuccess = x.FullSyncAt, x.SyncedAt
+			o.Logger.Info("index snapshot loaded", "branches", len(x.Branches), "documents", x.Documents(), "synced_at", x.SyncedAt)
+		case errors.Is(err, index.ErrNoSnapshot):
+		default:
+			// A damaged snapshot costs one full sync, not the service.
+			o.Logger.Warn("index snapshot unreadable; starting from the bucket", "err", err)
+		}
+	}
+	return s, nil
+}
+
+// Run refreshes now and then every RefreshInterval until ctx ends; a
+// refresh is full when FullSyncInterval has passed since the last full one.
+func (s *Service) Run(ctx context.Context) {
+	interval := s.o.RefreshInterval
+	if interval <= 0 {
+		interval = 5 * time.Minute
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		_ = s.sync(ctx, s.fullDue())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) fullDue() bool {
+	x := s.idx.Load()
+	return x == nil || x.FullSyncAt.IsZero() || s.o.FullSyncInterval <= 0 || s.o.Now().Sub(x.FullSyncAt) >= s.o.FullSyncInterval
+}
+
+// Refresh runs a full sync now (new branches found, every object listed),
+// waiting for one already running to finish first.
+func (s *Service) Refresh(ctx context.Context) error { return s.sync(ctx, true) }
+
+// RefreshIncremental runs the periodic kind of refresh now: full only
+// when one is due.
+func (s *Service) RefreshIncremental(ctx context.Context) error { return s.sync(ctx, s.fullDue()) }
+
+func (s *Service) sync(ctx context.Context, full bool) error {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.sem }()
+	prev := s.idx.Load()
+	start := s.o.Now()
+	next, st, err := s.syncer.Sync(ctx, prev, full)
+	if next != nil && next != prev {
+		s.idx.Store(next)
+	}
+	if st.Changed && s.o.DataDir != "" && next != nil {
+		if serr := index.Save(s.o.DataDir, next); serr != nil {
+			s.o.Logger.Error("save index snapshot", "err", serr)
+		}
+	}
+	s.mu.Lock()
+	s.status.LastAttempt, s.status.LastStats = start, st
+	s.status.Syncs++
+	if next != nil {
+		s.status.Loaded = true
+		s.status.LastFull = next.FullSyncAt
+	}
+	if err != nil {
+		s.status.Failures++
+		s.status.LastError = err.Error()
+	} else {
+		s.status.LastSuccess, s.status.LastError = s.o.Now(), ""
+	}
+	s.mu.Unlock()
+	log := s.o.Logger.With("full", st.Full, "branches", st.Branches, "listed", st.Listed, "downloaded", st.Downloaded,
+		"new_bad", st.NewBad, "duration", st.Duration.String())
+	if err != nil {
+		log.Error("sync failed; serving the last good index", "err", err)
+	} else {
+		log.Info("sync done")
+	}
+	s.Observe()
+	if err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	return nil
+}
+
+// Observe judges every check now and hands them to the notifier.
+func (s *Service) Observe() {
+	if s.o.Notifier == nil {
+		return
+	}
+	var obs []alert.Observation
+	for _, b := range s.Branches() {
+		obs = append(obs, alert.Observation{Branch: b.ID, BranchName: b.Name, Check: b.Metrics},
+			alert.Observation{Branch: b.ID, BranchName: b.Name, Check: b.Backup})
+	}
+	s.o.Notifier.Observe(obs)
+}
+
+// LastSync describes the refreshes so far.
+func (s *Service) LastSync() SyncStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status
+}
+
+// Index is the index being served (nil before the first sync or
+// snapshot). It must not be modified.
+func (s *Service) Index() *index.Index { return s.idx.Load() }
+
+// Now is the service's clock.
+func (s *Service) Now() time.Time { return s.o.Now() }
+
+// Notifier is the alert notifier, or nil.
+func (s *Service) Notifier() *alert.Notifier { return s.o.Notifier }

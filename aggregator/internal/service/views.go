@@ -1,0 +1,229 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"time"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
+	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
+	"github.com/branchwatch/branchwatch/aggregator/internal/index"
+	"github.com/branchwatch/branchwatch/shared/metrics"
+	"github.com/branchwatch/branchwatch/shared/store"
+)
+
+// BackupInfo is one backup as shown.
+type BackupInfo struct {
+	Key          string    `json:"key"`
+	Name         string    `json:"name"`
+	Time         time.Time `json:"time"` // the dump's start, in the branch's zone
+	Size         int64     `json:"size"`
+	SHA256       string    `json:"sha256,omitempty"`
+	Encrypted    bool      `json:"encrypted"`
+	LastModified time.Time `json:"last_modified"`
+}
+
+// BadDocument is one refused metrics object.
+type BadDocument struct {
+	Branch       string    `json:"branch_id"`
+	Key          string    `json:"key"`
+	Date         string    `json:"date,omitempty"`
+	Reason       string    `json:"reason"`
+	Size         int64     `json:"size"`
+	LastModified time.Time `json:"last_modified"`
+}
+
+// BranchStatus is one branch on the overview.
+type BranchStatus struct {
+	ID       string         `json:"id"`
+	Name     string         `json:"name"`
+	Expected bool           `json:"expected"`
+	Zone     string         `json:"zone"`
+	Location *time.Location `json:"-"`
+	// Metrics and Backup are the two checks, judged now.
+	Metrics freshness.Check `json:"metrics_check"`
+	Backup  freshness.Check `json:"backup_check"`
+	// LastMetricsDate is the newest final document's date; Latest that document.
+	LastMetricsDate string            `json:"last_metrics_date,omitempty"`
+	Latest          *metrics.Document `json:"latest,omitempty"`
+	LastBackup      *BackupInfo       `json:"last_backup,omitempty"`
+	Documents       int               `json:"documents"`
+	BadDocuments    int               `json:"bad_documents"`
+	Backups         int               `json:"backups"`
+	IgnoredObjects  int               `json:"ignored_objects"`
+}
+
+// BranchDetail is one branch's page: its status, every backup (newest
+// first) and every bad document.
+type BranchDetail struct {
+	BranchStatus
+	BackupList []BackupInfo      `json:"backup_list"`
+	Bad        []BadDocument     `json:"bad_document_list"`
+	Current    *metrics.Document `json:"current,omitempty"` // newest document, final or not
+}
+
+// Branches is every branch's status, by id.
+func (s *Service) Branches() []BranchStatus {
+	x := s.idx.Load()
+	if x == nil {
+		return nil
+	}
+	now := s.o.Now()
+	out := make([]BranchStatus, 0, len(x.Branches))
+	for _, b := range x.Branches {
+		out = append(out, s.branchStatus(b, now))
+	}
+	return out
+}
+
+func (s *Service) branchStatus(b *index.Branch, now time.Time) BranchStatus {
+	loc := b.Zone(s.o.Location)
+	st := BranchStatus{ID: b.ID, Name: b.Name(), Expected: b.Expected, Zone: loc.String(), Location: loc,
+		Metrics: s.o.Policy.MetricsCheck(b, loc, now), Backup: s.o.Policy.BackupCheck(b, loc, now),
+		Documents: len(b.Docs), BadDocuments: len(b.Bad), Backups: len(b.Backups), IgnoredObjects: b.Ignored}
+	if d := b.LatestFinal(); d != nil {
+		doc := d.Document
+		st.Latest, st.LastMetricsDate = &doc, d.SummaryDate
+	}
+	if nb := b.LatestBackup(); nb != nil {
+		bi := backupInfo(*nb, loc)
+		st.LastBackup = &bi
+	}
+	return st
+}
+
+func backupInfo(b index.Backup, loc *time.Location) BackupInfo {
+	return BackupInfo{Key: b.Key, Name: b.Name, Time: b.Taken(loc), Size: b.Size, SHA256: b.SHA256,
+		Encrypted: b.Encrypted, LastModified: b.LastModified}
+}
+
+// Branch is one branch's detail; ok is false for an unknown id.
+func (s *Service) Branch(id string) (BranchDetail, bool) {
+	b, ok := s.idx.Load().Branch(id)
+	if !ok {
+		return BranchDetail{}, false
+	}
+	d := BranchDetail{BranchStatus: s.branchStatus(b, s.o.Now())}
+	for i := len(b.Backups) - 1; i >= 0; i-- {
+		d.BackupList = append(d.BackupList, backupInfo(b.Backups[i], d.Location))
+	}
+	d.Bad = badDocs(b)
+	if l := b.Latest(); l != nil {
+		doc := l.Document
+		d.Current = &doc
+	}
+	return d, true
+}
+
+func badDocs(b *index.Branch) []BadDocument {
+	out := make([]BadDocument, 0, len(b.Bad))
+	for _, bd := range b.Bad {
+		out = append(out, BadDocument{Branch: b.ID, Key: bd.Key, Date: bd.Date, Reason: bd.Reason, Size: bd.Size, LastModified: bd.LastModified})
+	}
+	return out
+}
+
+// BadDocuments is every bad document of every branch.
+func (s *Service) BadDocuments() []BadDocument {
+	x := s.idx.Load()
+	if x == nil {
+		return nil
+	}
+	var out []BadDocument
+	for _, b := range x.Branches {
+		out = append(out, badDocs(b)...)
+	}
+	return out
+}
+
+// Metrics returns the good documents with from <= date <= to (calendar
+// dates; a zero time leaves that end open), by branch then date; branch
+// "" means every branch.
+func (s *Service) Metrics(branch string, from, to time.Time) []metrics.Document {
+	var out []metrics.Document
+	for d := range s.EachMetric(branch, from, to) {
+		out = append(out, d)
+	}
+	return out
+}
+
+// EachMetric iterates over what Metrics returns without collecting it:
+// the export streams through it with flat memory.
+func (s *Service) EachMetric(branch string, from, to time.Time) iter.Seq[metrics.Document] {
+	x := s.idx.Load()
+	f, t := "", ""
+	if !from.IsZero() {
+		f = index.DateString(from)
+	}
+	if !to.IsZero() {
+		t = index.DateString(to)
+	}
+	return func(yield func(metrics.Document) bool) {
+		if x == nil {
+			return
+		}
+		for _, b := range x.Branches {
+			if branch != "" && b.ID != branch {
+				continue
+			}
+			docs := b.DocRange(f, t)
+			for i := range docs {
+				if !yield(docs[i].Document) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Alerts is every check not up right now, and the alert history (newest
+// first).
+func (s *Service) Alerts() (current []alert.Problem, history []alert.Record) {
+	for _, b := range s.Branches() {
+		for _, c := range []freshness.Check{b.Metrics, b.Backup} {
+			if c.State != freshness.Up {
+				current = append(current, alert.Problem{Branch: b.ID, BranchName: b.Name, Check: c.Name, State: c.State, Since: c.Since, Reason: c.Reason})
+			}
+		}
+	}
+	if s.o.Notifier != nil {
+		history = s.o.Notifier.History()
+	}
+	return current, history
+}
+
+// ErrNoPresign is returned by PresignBackup when the store cannot hand
+// out download URLs (a directory store).
+var ErrNoPresign = errors.New("the bucket store cannot make download links")
+
+// ErrUnknownBackup is returned by PresignBackup for a branch or backup
+// that is not in the index.
+var ErrUnknownBackup = errors.New("no such backup")
+
+// PresignTTL is how long a backup download link works.
+const PresignTTL = 15 * time.Minute
+
+// PresignBackup returns a short-lived download URL for one of the
+// branch's listed backups. Only names in the index are accepted, so a
+// crafted name cannot reach another key.
+func (s *Service) PresignBackup(ctx context.Context, branch, name string) (string, error) {
+	b, ok := s.idx.Load().Branch(branch)
+	if !ok {
+		return "", ErrUnknownBackup
+	}
+	bk, ok := b.Backup(name)
+	if !ok {
+		return "", ErrUnknownBackup
+	}
+	p, ok := s.o.Store.(store.Presigner)
+	if !ok {
+		return "", ErrNoPresign
+	}
+	u, err := p.PresignGet(ctx, bk.Key, PresignTTL)
+	if err != nil {
+		return "", fmt.Errorf("presign backup %s: %w", bk.Key, err)
+	}
+	return u, nil
+}

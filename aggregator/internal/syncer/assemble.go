@@ -1,0 +1,155 @@
+package syncer
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/index"
+)
+
+// assemble builds the branch's new state from its previous one and what
+// this sync listed and downloaded. It returns nil for a branch to drop (no
+// longer in the bucket and not expected).
+func (s *Syncer) assemble(w *branchWork, now time.Time, st *Stats) (*index.Branch, []error) {
+	expected := s.expected[w.id]
+	if w.listErr != nil {
+		if w.prev != nil {
+			return w.prev, []error{w.listErr}
+		}
+		return &index.Branch{ID: w.id, Expected: expected}, []error{w.listErr}
+	}
+	st.Listed += w.listed
+	b := &index.Branch{ID: w.id, Expected: expected}
+	prev := w.prev
+	if prev == nil {
+		prev = &index.Branch{ID: w.id}
+	}
+	// Documents and bad documents outside the listed section stay as they were.
+	b.Docs = make([]index.Doc, 0, len(prev.Docs)+1)
+	if !w.full {
+		if w.metricsCut != "" {
+			b.Docs = append(b.Docs, prev.DocRange("", w.metricsCut)...)
+		}
+		for _, bd := range prev.Bad {
+			if bd.Key <= w.metricsAfter {
+				b.Bad = append(b.Bad, bd)
+			}
+		}
+	}
+	var errs []error
+	name := prev.Name()
+	for _, j := range w.metrics {
+		if j.err != nil {
+			errs = append(errs, j.err)
+			keepPrevious(b, prev, j)
+			continue
+		}
+		if j.gone {
+			continue
+		}
+		if !j.reused {
+			st.Downloaded++
+		}
+		switch {
+		case j.doc != nil:
+			d := *j.doc
+			if d.BranchName == name { // share one string per branch
+				d.BranchName = name
+			}
+			d.BranchID = b.ID
+			b.Docs = append(b.Docs, d)
+		case j.bad != nil:
+			b.Bad = append(b.Bad, *j.bad)
+			if !j.reused {
+				st.NewBad++
+				s.o.Logger.Warn("bad metrics document", "branch", w.id, "date", j.bad.Date, "key", j.bad.Key, "reason", j.bad.Reason)
+			}
+		}
+	}
+	sortDocs(b.Docs)
+	sortBad(b.Bad)
+
+	if w.full {
+		b.Backups = w.backups
+		b.Ignored = w.ignored
+		b.FullListedAt = now
+	} else {
+		b.Backups = make([]index.Backup, 0, len(prev.Backups)+len(w.backups))
+		for _, bk := range prev.Backups {
+			if bk.Key <= w.backupsAfter {
+				b.Backups = append(b.Backups, bk)
+			}
+		}
+		b.Backups = append(b.Backups, w.backups...)
+		b.Ignored = prev.Ignored
+		b.FullListedAt = prev.FullListedAt
+	}
+	if w.full && !expected && len(b.Docs) == 0 && len(b.Bad) == 0 && len(b.Backups) == 0 && b.Ignored == 0 {
+		if w.prev != nil {
+			st.Changed = true
+		}
+		return nil, errs // gone from the bucket
+	}
+	if w.prev != nil && !changed(w.prev, b) {
+		return w.prev, errs // share the unchanged branch with the previous index
+	}
+	st.Changed = true
+	return b, errs
+}
+
+// changed reports whether b differs from prev in anything but the
+// identity of its slices.
+func changed(prev, b *index.Branch) bool {
+	if prev.Expected != b.Expected || prev.Ignored != b.Ignored || !prev.FullListedAt.Equal(b.FullListedAt) ||
+		len(prev.Docs) != len(b.Docs) || len(prev.Bad) != len(b.Bad) || len(prev.Backups) != len(b.Backups) {
+		return true
+	}
+	for i := range b.Docs {
+		if prev.Docs[i].ETag != b.Docs[i].ETag || prev.Docs[i].SummaryDate != b.Docs[i].SummaryDate {
+			return true
+		}
+	}
+	for i := range b.Bad {
+		if prev.Bad[i].Key != b.Bad[i].Key || prev.Bad[i].ETag != b.Bad[i].ETag {
+			return true
+		}
+	}
+	for i := range b.Backups {
+		p, n := prev.Backups[i], b.Backups[i]
+		if p.Key != n.Key || p.ETag != n.ETag || p.SHA256 != n.SHA256 || p.MetaRead != n.MetaRead {
+			return true
+		}
+	}
+	return false
+}
+
+// keepPrevious keeps the previous version of an object whose download failed.
+func keepPrevious(b, prev *index.Branch, j *fetchJob) {
+	if j.date != "" {
+		if d, ok := prev.Doc(j.date); ok {
+			b.Docs = append(b.Docs, *d)
+			return
+		}
+	}
+	for _, bd := range prev.Bad {
+		if bd.Key == j.info.Key {
+			b.Bad = append(b.Bad, bd)
+			return
+		}
+	}
+}
+
+func sortDocs(ds []index.Doc) {
+	cmp := func(a, b index.Doc) int { return strings.Compare(a.SummaryDate, b.SummaryDate) }
+	if !slices.IsSortedFunc(ds, cmp) {
+		slices.SortStableFunc(ds, cmp)
+	}
+}
+
+func sortBad(bs []index.BadDoc) {
+	cmp := func(a, b index.BadDoc) int { return strings.Compare(a.Key, b.Key) }
+	if !slices.IsSortedFunc(bs, cmp) {
+		slices.SortStableFunc(bs, cmp)
+	}
+}

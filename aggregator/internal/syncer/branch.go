@@ -1,0 +1,274 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/index"
+	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/shared/metrics"
+	"github.com/branchwatch/branchwatch/shared/store"
+)
+
+// branchWork is one branch's part of a sync.
+type branchWork struct {
+	id   string
+	prev *index.Branch // nil when the branch is new
+	full bool
+
+	listErr error
+	// metricsAfter and backupsAfter bound the listed sections: every key
+	// of the section greater than them was listed ("" for the whole section).
+	metricsAfter string
+	metricsCut   string // the date of metricsAfter: later documents were listed
+	backupsAfter string
+	metrics      []*fetchJob // in key order
+	backups      []index.Backup
+	ignored      int
+	listed       int
+}
+
+// fetchJob is one listed metrics object and what became of it.
+type fetchJob struct {
+	branch string
+	info   store.ObjectInfo
+	date   string // from the key; "" when the key is not a metrics key
+
+	doc    *index.Doc
+	bad    *index.BadDoc
+	reused bool  // unchanged since the previous sync: doc or bad is the old one
+	gone   bool  // vanished between listing and download
+	err    error // download failed: keep the previous version
+}
+
+// list lists the branch's sections and queues the downloads it needs.
+func (s *Syncer) list(ctx context.Context, w *branchWork, jobs chan<- *fetchJob) {
+	mp, _ := layout.MetricsPrefix(w.id)
+	bp, _ := layout.BackupsPrefix(w.id)
+	var metricsObjs []store.ObjectInfo
+	if w.full {
+		prefix, _ := layout.BranchPrefix(w.id)
+		page := 1000
+		if w.prev != nil {
+			page = min(1000, len(w.prev.Docs)+len(w.prev.Bad)+len(w.prev.Backups)+w.prev.Ignored+64)
+		}
+		err := s.walk(ctx, prefix, prefix, page, func(o store.ObjectInfo) {
+			w.listed++
+			switch {
+			case strings.HasPrefix(o.Key, mp):
+				metricsObjs = append(metricsObjs, o)
+			case strings.HasPrefix(o.Key, bp):
+				if b, ok := parseBackup(o); ok {
+					w.backups = append(w.backups, b)
+				} else {
+					w.ignored++
+				}
+			default:
+				w.ignored++
+			}
+		})
+		if err != nil {
+			w.listErr = fmt.Errorf("branch %s: %w", w.id, err)
+			return
+		}
+	} else {
+		w.backupsAfter = bp
+		page := 1000
+		if nb := w.prev.LatestBackup(); nb != nil {
+			w.backupsAfter, page = nb.Key, 4
+		}
+		err := s.walk(ctx, bp, w.backupsAfter, page, func(o store.ObjectInfo) {
+			w.listed++
+			if b, ok := parseBackup(o); ok {
+				w.backups = append(w.backups, b)
+			}
+		})
+		if err == nil {
+			var page int
+			w.metricsAfter, w.metricsCut, page = s.metricsWindow(w.id, w.prev)
+			err = s.walk(ctx, mp, w.metricsAfter, page, func(o store.ObjectInfo) {
+				w.listed++
+				metricsObjs = append(metricsObjs, o)
+			})
+		}
+		if err != nil {
+			w.listErr = fmt.Errorf("branch %s: %w", w.id, err)
+			return
+		}
+	}
+	s.readNewestBackupMeta(ctx, w)
+	for _, o := range metricsObjs {
+		j := &fetchJob{branch: w.id, info: o}
+		w.metrics = append(w.metrics, j)
+		if k, err := layout.ParseKey(o.Key, time.UTC); err == nil && k.Kind == layout.MetricsDir {
+			j.date = index.DateString(k.Date)
+		}
+		switch {
+		case s.reuse(w.prev, j):
+		case j.date == "":
+			j.bad = &index.BadDoc{Key: o.Key, Reason: "not a metrics document name ({YYYY-MM-DD}.json)", ETag: o.ETag, Size: o.Size, LastModified: o.LastModified}
+		case o.Size > metrics.MaxDocumentBytes:
+			// Refused unread: the listing's size is enough.
+			j.bad = &index.BadDoc{Key: o.Key, Date: j.date, ETag: o.ETag, Size: o.Size, LastModified: o.LastModified,
+				Reason: fmt.Sprintf("%v: %d bytes, limit %d (not read)", metrics.ErrTooLarge, o.Size, metrics.MaxDocumentBytes)}
+		default:
+			select {
+			case jobs <- j:
+			case <-ctx.Done():
+				j.err = ctx.Err()
+			}
+		}
+	}
+}
+
+// metricsWindow is the start-after key of an incremental metrics listing,
+// its date, and a page size that fits the documents expected after it.
+func (s *Syncer) metricsWindow(id string, prev *index.Branch) (string, string, int) {
+	mp, _ := layout.MetricsPrefix(id)
+	newest := ""
+	if d := prev.Latest(); d != nil {
+		newest = d.SummaryDate
+	}
+	for _, b := range prev.Bad {
+		if b.Date > newest {
+			newest = b.Date
+		}
+	}
+	t, err := layout.ParseDate(newest)
+	if err != nil {
+		return mp, "", 1000
+	}
+	cut := t.AddDate(0, 0, -s.o.RelistDays-1)
+	after, _ := layout.MetricsKey(id, cut)
+	cutDate := index.DateString(cut)
+	n := len(prev.DocRange(index.DateString(cut.AddDate(0, 0, 1)), ""))
+	for _, b := range prev.Bad {
+		if b.Date > cutDate {
+			n++
+		}
+	}
+	return after, cutDate, min(1000, n+8)
+}
+
+// walk lists the keys after `after` that start with section, calling fn
+// for each in key order. It lists without a prefix, from start-after, one
+// bounded page at a time: the server returns the next keys in bucket order
+// and stops after the page, and the first key beyond the section ends the
+// walk. (A prefix listing costs some servers, gofakes3 among them, a scan
+// to the end of the bucket for every request.)
+func (s *Syncer) walk(ctx context.Context, section, after string, pageSize int, fn func(store.ObjectInfo)) error {
+	opts := store.ListOptions{StartAfter: after, MaxKeys: pageSize}
+	for {
+		page, err := s.st.List(ctx, opts)
+		if err != nil {
+			return err
+		}
+		for _, o := range page.Objects {
+			if !strings.HasPrefix(o.Key, section) {
+				return nil
+			}
+			fn(o)
+		}
+		if page.NextToken == "" {
+			return nil
+		}
+		opts.Token, opts.MaxKeys = page.NextToken, 1000
+	}
+}
+
+// reuse fills j from the previous sync when its object is unchanged.
+func (s *Syncer) reuse(prev *index.Branch, j *fetchJob) bool {
+	if prev == nil {
+		return false
+	}
+	if j.date != "" {
+		if d, ok := prev.Doc(j.date); ok && d.ETag == j.info.ETag && d.Size == j.info.Size {
+			j.doc, j.reused = d, true
+			return true
+		}
+	}
+	for i := range prev.Bad {
+		if b := &prev.Bad[i]; b.Key == j.info.Key && b.ETag == j.info.ETag && b.Size == j.info.Size {
+			j.bad, j.reused = b, true
+			return true
+		}
+	}
+	return false
+}
+
+// fetch downloads and judges one document.
+func (s *Syncer) fetch(ctx context.Context, j *fetchJob) {
+	rc, _, err := s.st.Get(ctx, j.info.Key)
+	if store.IsNotFound(err) {
+		j.gone = true
+		return
+	}
+	if err != nil {
+		j.err = err
+		return
+	}
+	d, err := metrics.Decode(rc)
+	cerr := rc.Close()
+	if err != nil && !isDocError(err) {
+		j.err = fmt.Errorf("get %s: %w", j.info.Key, err) // a read error, not bad content
+		return
+	}
+	if err == nil && cerr != nil {
+		j.err = fmt.Errorf("get %s: %w", j.info.Key, cerr)
+		return
+	}
+	if err == nil {
+		err = d.Validate()
+	}
+	if err == nil {
+		err = d.CheckKey(j.info.Key)
+	}
+	if err != nil {
+		j.bad = &index.BadDoc{Key: j.info.Key, Date: j.date, Reason: err.Error(), ETag: j.info.ETag, Size: j.info.Size, LastModified: j.info.LastModified}
+		return
+	}
+	j.doc = &index.Doc{Document: d, ETag: j.info.ETag, Size: j.info.Size}
+}
+
+// isDocError tells bad content from a failed read.
+func isDocError(err error) bool {
+	return errors.Is(err, metrics.ErrMalformed) || errors.Is(err, metrics.ErrUnsupportedVersion) || errors.Is(err, metrics.ErrTooLarge)
+}
+
+// readNewestBackupMeta reads the checksum of the branch's newest backup
+// (one HEAD, only when that backup is new since the previous sync).
+func (s *Syncer) readNewestBackupMeta(ctx context.Context, w *branchWork) {
+	if len(w.backups) == 0 {
+		return
+	}
+	nb := &w.backups[len(w.backups)-1]
+	if w.prev != nil {
+		if pb, ok := w.prev.Backup(nb.Name); ok && pb.ETag == nb.ETag && pb.MetaRead {
+			nb.SHA256, nb.MetaRead = pb.SHA256, true
+			return
+		}
+	}
+	info, err := s.st.Stat(ctx, nb.Key)
+	if err != nil {
+		s.o.Logger.Warn("read backup metadata", "branch", w.id, "key", nb.Key, "err", err)
+		return
+	}
+	nb.SHA256, nb.MetaRead = strings.ToLower(info.Metadata[SHA256Meta]), true
+}
+
+// parseBackup reads a listed backup; ok is false for a key that is not a
+// dump of its branch.
+func parseBackup(o store.ObjectInfo) (index.Backup, bool) {
+	k, err := layout.ParseKey(o.Key, time.UTC)
+	if err != nil || k.Kind != layout.BackupsDir {
+		return index.Backup{}, false
+	}
+	return index.Backup{Key: o.Key, Name: k.Dump.Name, Stamp: k.Dump.Taken, Encrypted: k.Dump.Encrypted,
+		Size: o.Size, ETag: o.ETag, LastModified: o.LastModified}, true
+}
+
+func sortStrings(s []string) { sort.Strings(s) }

@@ -1,0 +1,203 @@
+// Package syncer reads the bucket into an index.Index: it discovers the
+// branches, lists each branch's metrics and backups, downloads only the
+// documents it has not seen or whose ETag changed (bounded concurrency),
+// and validates each as metrics-v1.md "Reading older and newer documents"
+// says. It only reads: nothing here writes to or deletes from the bucket.
+//
+// A full sync discovers branches (one delimiter listing) and lists every
+// object of every branch. An incremental sync lists, per known branch,
+// only the backups after the newest one known and the metrics documents of
+// the last RelistDays days before the newest known: two small listings per
+// branch, whatever the bucket holds.
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/index"
+	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/shared/store"
+)
+
+// SHA256Meta is the object metadata key holding a dump's checksum.
+const SHA256Meta = "sha256"
+
+// Options configures a Syncer.
+type Options struct {
+	// Expected branches are in the index whether or not the bucket has them.
+	Expected []string
+	// Concurrency bounds the listings and the downloads in flight (each).
+	Concurrency int
+	// RelistDays is how far before a branch's newest document an
+	// incremental sync re-lists.
+	RelistDays int
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Syncer turns the bucket into an index.
+type Syncer struct {
+	st       store.Store
+	o        Options
+	expected map[string]bool
+}
+
+// New returns a Syncer reading st.
+func New(st store.Store, o Options) *Syncer {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.RelistDays <= 0 {
+		o.RelistDays = 16
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	exp := map[string]bool{}
+	for _, id := range o.Expected {
+		exp[id] = true
+	}
+	return &Syncer{st: st, o: o, expected: exp}
+}
+
+// Stats describes one sync.
+type Stats struct {
+	Full       bool
+	Branches   int
+	Listed     int // objects listed
+	Downloaded int // documents fetched
+	NewBad     int // documents found bad by this sync
+	Failures   int // listings and downloads that failed
+	// Changed says the new index differs from the previous one (worth a
+	// new snapshot).
+	Changed  bool
+	Duration time.Duration
+}
+
+// maxReportedErrors bounds the errors joined into Sync's error.
+const maxReportedErrors = 5
+
+// Sync reads the bucket against prev (nil: nothing known) and returns the
+// new index. It never gives up on the whole sync for one failure: a branch
+// whose listing failed keeps its previous state, an object whose download
+// failed keeps its previous version, and the error returned names them.
+// Only when the branches cannot be discovered is prev returned unchanged.
+func (s *Syncer) Sync(ctx context.Context, prev *index.Index, full bool) (*index.Index, Stats, error) {
+	start := s.o.Now()
+	if prev == nil {
+		prev = &index.Index{}
+		full = true
+	}
+	st := Stats{Full: full}
+	ids, ignoredPrefixes, err := s.branchSet(ctx, prev, full)
+	if err != nil {
+		st.Failures++
+		st.Duration = s.o.Now().Sub(start)
+		return prev, st, fmt.Errorf("discover branches: %w", err)
+	}
+	works := make([]*branchWork, len(ids))
+	for i, id := range ids {
+		pb, _ := prev.Branch(id)
+		works[i] = &branchWork{id: id, prev: pb, full: full || pb == nil || pb.FullListedAt.IsZero()}
+	}
+
+	jobs := make(chan *fetchJob, 4*s.o.Concurrency)
+	var fetchers sync.WaitGroup
+	for range s.o.Concurrency {
+		fetchers.Go(func() {
+			for j := range jobs {
+				s.fetch(ctx, j)
+			}
+		})
+	}
+	var listers errgroup.Group
+	listers.SetLimit(s.o.Concurrency)
+	for _, w := range works {
+		listers.Go(func() error {
+			s.list(ctx, w, jobs)
+			return nil
+		})
+	}
+	_ = listers.Wait()
+	close(jobs)
+	fetchers.Wait()
+
+	now := s.o.Now()
+	next := &index.Index{IgnoredPrefixes: ignoredPrefixes, FullSyncAt: prev.FullSyncAt, SyncedAt: now}
+	var errs []error
+	for _, w := range works {
+		b, werrs := s.assemble(w, now, &st)
+		errs = append(errs, werrs...)
+		if b != nil {
+			next.Branches = append(next.Branches, b)
+		}
+	}
+	index.SortBranches(next.Branches)
+	st.Branches = len(next.Branches)
+	st.Failures += len(errs)
+	if full && len(errs) == 0 {
+		next.FullSyncAt = now
+		st.Changed = true
+	}
+	if len(next.IgnoredPrefixes) != len(prev.IgnoredPrefixes) || len(next.Branches) != len(prev.Branches) {
+		st.Changed = true
+	}
+	st.Duration = s.o.Now().Sub(start)
+	return next, st, joinErrors(errs)
+}
+
+// branchSet is the sorted ids to sync and the top-level prefixes ignored.
+func (s *Syncer) branchSet(ctx context.Context, prev *index.Index, full bool) ([]string, []string, error) {
+	set := map[string]bool{}
+	for id := range s.expected {
+		set[id] = true
+	}
+	var ignored []string
+	if full {
+		prefixes, err := store.Prefixes(ctx, s.st, "")
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, p := range prefixes {
+			id := strings.TrimSuffix(p, "/")
+			if layout.ValidateBranchID(id) != nil {
+				ignored = append(ignored, p)
+				continue
+			}
+			set[id] = true
+		}
+	} else {
+		ignored = prev.IgnoredPrefixes
+		for _, b := range prev.Branches {
+			set[b.ID] = true
+		}
+	}
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	sortStrings(ids)
+	return ids, ignored, nil
+}
+
+func joinErrors(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	if len(errs) > maxReportedErrors {
+		more := fmt.Errorf("and %d more", len(errs)-maxReportedErrors)
+		errs = append(errs[:maxReportedErrors:maxReportedErrors], more)
+	}
+	return errors.Join(errs...)
+}
