@@ -37,9 +37,10 @@ type Postgres struct {
 	Socket string // unix socket directory
 	Log    string // server log file
 
-	cred *syscall.Credential // run as this user when we are root
-	mu   sync.Mutex
-	seq  atomic.Int64
+	cred  *syscall.Credential // run as this user when we are root
+	watch *exec.Cmd           // the watchdog shell, stopped by Stop
+	mu    sync.Mutex
+	seq   atomic.Int64
 }
 
 // Superuser is the cluster's superuser role.
@@ -187,6 +188,7 @@ func (p *Postgres) watchdog() {
 	cmd := exec.Command("sh", "-c", script)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if cmd.Start() == nil {
+		p.watch = cmd
 		go func() { _ = cmd.Wait() }()
 	}
 }
@@ -208,6 +210,11 @@ func (p *Postgres) Stop() {
 	_ = p.command("pg_ctl", "-D", p.Dir, "-m", "immediate", "-w", "stop").Run()
 	_ = os.RemoveAll(filepath.Dir(p.Dir))
 	p.Dir = ""
+	if p.watch != nil {
+		// Its work is done: stop it and its sleep (its own session) now,
+		// rather than leave them running until this process exits.
+		_ = syscall.Kill(-p.watch.Process.Pid, syscall.SIGKILL)
+	}
 }
 
 // Restart stops the server (fast mode) and starts it again on the same port.
