@@ -20,15 +20,20 @@ const Rupee = "₹"
 // Money formats paise as rupees with Indian digit grouping and two decimals:
 // 11800000 gives "₹1,18,000.00", -200000 gives "−₹2,000.00".
 func Money(paise int64) string {
-	sign := ""
+	// Built in one buffer: a branch page formats thousands of amounts.
+	var buf [48]byte
+	b := buf[:0]
 	// Work on the magnitude as uint64 so that math.MinInt64 does not overflow.
 	mag := uint64(paise)
 	if paise < 0 {
-		sign = Minus
+		b = append(b, Minus...)
 		mag = uint64(-(paise + 1)) + 1
 	}
-	rupees, frac := mag/100, mag%100
-	return sign + Rupee + GroupIndian(rupees) + "." + twoDigits(frac)
+	b = append(b, Rupee...)
+	b = appendIndian(b, mag/100)
+	frac := mag % 100
+	b = append(b, '.', byte('0'+frac/10), byte('0'+frac%10))
+	return string(b)
 }
 
 // MoneyShort formats paise as a short rupee figure for chart axes, in lakhs
@@ -68,12 +73,17 @@ func Count(n int64) string {
 // GroupIndian writes n with the Indian grouping: the last three digits, then
 // groups of two (1,00,00,000 is one crore).
 func GroupIndian(n uint64) string {
-	s := strconv.FormatUint(n, 10)
+	var buf [32]byte
+	return string(appendIndian(buf[:0], n))
+}
+
+func appendIndian(out []byte, n uint64) []byte {
+	var digits [20]byte
+	s := strconv.AppendUint(digits[:0], n, 10)
 	if len(s) <= 3 {
-		return s
+		return append(out, s...)
 	}
 	head, tail := s[:len(s)-3], s[len(s)-3:]
-	out := make([]byte, 0, len(s)+len(s)/2)
 	if len(head)%2 == 1 {
 		out = append(out, head[0], ',')
 		head = head[1:]
@@ -81,14 +91,7 @@ func GroupIndian(n uint64) string {
 	for i := 0; i < len(head); i += 2 {
 		out = append(out, head[i], head[i+1], ',')
 	}
-	return string(append(out, tail...))
-}
-
-func twoDigits(n uint64) string {
-	if n < 10 {
-		return "0" + strconv.FormatUint(n, 10)
-	}
-	return strconv.FormatUint(n, 10)
+	return append(out, tail...)
 }
 
 func trimZero(s string) string {

@@ -65,13 +65,14 @@ func (s CheckState) Severity() int {
 	}
 }
 
-// Class is the CSS class of the state's badge ("state-up", ...).
-func (s CheckState) Class() string {
+// Key is the state as a stylesheet key (the badge's data-state): one of
+// up, late, down, never, or "unknown" for anything else.
+func (s CheckState) Key() string {
 	switch s {
 	case StateUp, StateLate, StateDown, StateNever:
-		return "state-" + string(s)
+		return string(s)
 	default:
-		return "state-unknown"
+		return "unknown"
 	}
 }
 

@@ -164,18 +164,18 @@ func TestCheckState(t *testing.T) {
 	tests := []struct {
 		s     CheckState
 		word  string
-		class string
+		key   string
 	}{
-		{StateUp, "Up", "state-up"},
-		{StateLate, "Late", "state-late"},
-		{StateDown, "Down", "state-down"},
-		{StateNever, "Never seen", "state-never"},
-		{CheckState("x\" onclick=\""), "Unknown", "state-unknown"},
+		{StateUp, "Up", "up"},
+		{StateLate, "Late", "late"},
+		{StateDown, "Down", "down"},
+		{StateNever, "Never seen", "never"},
+		{CheckState("x\" onclick=\""), "Unknown", "unknown"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.s), func(t *testing.T) {
-			if tt.s.Word() != tt.word || tt.s.Class() != tt.class {
-				t.Errorf("got %q %q, want %q %q", tt.s.Word(), tt.s.Class(), tt.word, tt.class)
+			if tt.s.Word() != tt.word || tt.s.Key() != tt.key {
+				t.Errorf("got %q %q, want %q %q", tt.s.Word(), tt.s.Key(), tt.word, tt.key)
 			}
 		})
 	}

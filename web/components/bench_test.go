@@ -1,0 +1,69 @@
+package components
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/branchwatch/branchwatch/web/view"
+)
+
+// BenchmarkOverview500 renders the overview of 500 branches: the page
+// cost without any HTTP or service work around it.
+func BenchmarkOverview500(b *testing.B) {
+	p := overviewFixture()
+	base := p.Branches[0]
+	p.Branches = p.Branches[:0]
+	for i := range 500 {
+		r := base
+		r.ID = fmt.Sprintf("branch-%03d", i)
+		r.Name = fmt.Sprintf("Salon %03d", i)
+		r.NetRevenue += int64(i) * 1000
+		p.Branches = append(p.Branches, r)
+	}
+	p.Totals = view.Sum(p.Branches)
+	cw := &countWriter{}
+	b.ReportAllocs()
+	start := time.Now()
+	for b.Loop() {
+		if err := Overview(p).Render(context.Background(), cw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(cw.n)/float64(b.N), "bytes/page")
+	b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "µs/page")
+}
+
+type countWriter struct{ n int }
+
+func (w *countWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+
+var _ io.Writer = (*countWriter)(nil)
+
+// BenchmarkBranch90 renders a branch page of 90 days with 90 backups.
+func BenchmarkBranch90(b *testing.B) {
+	p := branchFixture()
+	p.Range = view.PresetRange(today, 90)
+	p.Days = p.Days[:0]
+	for i := range 90 {
+		date := p.Range.From.AddDate(0, 0, i)
+		p.Days = append(p.Days, view.DayRow{Date: date, Doc: doc(p.ID, date, int64(30+i%20), 12500000+int64(i)*10000, 500000, 200000, 3500000, 1500000)})
+	}
+	bk := p.Backups[0]
+	p.Backups = p.Backups[:0]
+	for range 90 {
+		p.Backups = append(p.Backups, bk)
+	}
+	cw := &countWriter{}
+	b.ReportAllocs()
+	start := time.Now()
+	for b.Loop() {
+		if err := Branch(p).Render(context.Background(), cw); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(cw.n)/float64(b.N), "bytes/page")
+	b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "µs/page")
+}
