@@ -162,9 +162,9 @@ func TestRankRows(t *testing.T) {
 
 func TestCheckState(t *testing.T) {
 	tests := []struct {
-		s     CheckState
-		word  string
-		key   string
+		s    CheckState
+		word string
+		key  string
 	}{
 		{StateUp, "Up", "up"},
 		{StateLate, "Late", "late"},
