@@ -147,7 +147,7 @@ func TestBranchBackupsAndBadDocs(t *testing.T) {
 		{"size", text(byTestID(first, "backup-size")), "12.1 KiB"},
 		{"checksum", text(byTestID(first, "backup-sha256")), strings.Repeat("ab", 32)},
 		{"download link", byTestID(first, "backup-download").AttrOr("href", ""), p.Backups[0].DownloadURL},
-		{"no checksum", text(byTestID(rows.Eq(1), "backup-sha256")), "not recorded"},
+		{"no checksum", text(byTestID(rows.Eq(1), "backup-sha256")), "—"},
 		{"bad doc reason", text(byTestID(d.Selection, "bad-doc-reason")), p.BadDocs[0].Reason},
 		{"bad doc date", text(byTestID(d.Selection, "bad-doc-date")), "2026-02-13"},
 		{"csv link", byTestID(d.Selection, "csv-link").AttrOr("href", ""), p.CSVURL},

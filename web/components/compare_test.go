@@ -68,8 +68,8 @@ func TestAlerts(t *testing.T) {
 			{BranchID: "b-1", BranchName: "One", Check: "backup", State: view.StateDown, Since: now.Add(-time.Hour), Detail: "no dump since 2026-02-15"},
 		},
 		History: []view.AlertEvent{
-			{At: now.Add(-time.Hour), BranchID: "b-1", BranchName: "One", Check: "backup", From: view.StateUp, To: view.StateDown, Text: "One: backup is down", Delivered: true},
-			{At: now.Add(-2 * time.Hour), BranchID: "b-2", BranchName: "Two", Check: "metrics", From: view.StateDown, To: view.StateUp, Text: "Two: metrics is up", Error: "webhook: 503"},
+			{At: now.Add(-time.Hour), BranchID: "b-1", BranchName: "One", Check: "backup", From: view.StateUp, To: view.StateDown, Text: "One: backup is down", Kind: "down", Delivery: "delivered"},
+			{At: now.Add(-2 * time.Hour), BranchID: "b-2", BranchName: "Two", Check: "metrics", From: view.StateDown, To: view.StateUp, Text: "Two: metrics is up", Kind: "recovered", Delivery: "pending, 2 attempts", Failed: true, Error: "webhook: 503"},
 		},
 	}
 	d, _ := render(t, Alerts(p))
@@ -83,8 +83,9 @@ func TestAlerts(t *testing.T) {
 	tests := []struct {
 		name, got, want string
 	}{
-		{"delivered", text(byTestID(hist.Eq(0), "delivered")), "yes"},
-		{"failed delivery shows the error", text(byTestID(hist.Eq(1), "delivered")), "no: webhook: 503"},
+		{"delivered", text(byTestID(hist.Eq(0), "delivered")), "delivered"},
+		{"failed delivery shows the error", text(byTestID(hist.Eq(1), "delivered")), "pending, 2 attempts: webhook: 503"},
+		{"kind", text(byTestID(hist.Eq(1), "kind")), "recovered"},
 		{"change in words", text(hist.Eq(0).Find(".state").Last()), "✖Down"},
 	}
 	for _, tt := range tests {

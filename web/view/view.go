@@ -143,16 +143,20 @@ type Problem struct {
 	Detail     string
 }
 
-// AlertEvent is one past state change that raised (or would raise) an alert.
+// AlertEvent is one alert raised: a check going down, recovering, or a
+// reminder that it is still down.
 type AlertEvent struct {
 	At         time.Time
+	Kind       string // "down", "recovered" or "reminder"
 	BranchID   string
 	BranchName string
 	Check      string
 	From, To   CheckState
 	Text       string
-	// Delivered reports whether the webhook accepted it; Error is the last
-	// delivery error when it did not.
-	Delivered bool
-	Error     string
+	// Delivery says in words what became of the webhook delivery
+	// ("delivered", "pending, 3 attempts", "not sent: no webhook").
+	Delivery string
+	// Failed is true when the last delivery attempt failed; Error says why.
+	Failed bool
+	Error  string
 }
