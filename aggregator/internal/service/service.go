@@ -28,7 +28,10 @@ type Options struct {
 	// Location is the zone of a branch without documents.
 	Location *time.Location
 	// DataDir holds the index snapshot; "" keeps the index in memory only.
-	DataDir          string
+	DataDir string
+	// ReadOnlySnapshot loads the snapshot but never writes it (the export
+	// command, beside a running server).
+	ReadOnlySnapshot bool
 	RefreshInterval  time.Duration
 	FullSyncInterval time.Duration
 	// Notifier receives every check after each refresh; nil for none.
@@ -146,7 +149,7 @@ func (s *Service) sync(ctx context.Context, full bool) error {
 	if next != nil && next != prev {
 		s.idx.Store(next)
 	}
-	if st.Changed && s.o.DataDir != "" && next != nil {
+	if st.Changed && s.o.DataDir != "" && !s.o.ReadOnlySnapshot && next != nil {
 		if serr := index.Save(s.o.DataDir, next); serr != nil {
 			s.o.Logger.Error("save index snapshot", "err", serr)
 		}

@@ -1,0 +1,275 @@
+// Package api serves the aggregator's data as JSON under /api/v1/ and as
+// CSV at /export.csv. Handlers only read through the Reader interface.
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
+	"github.com/branchwatch/branchwatch/aggregator/internal/csvexport"
+	"github.com/branchwatch/branchwatch/aggregator/internal/service"
+	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/shared/metrics"
+)
+
+// Reader is what the handlers need of the service.
+type Reader interface {
+	Branches() []service.BranchStatus
+	Branch(id string) (service.BranchDetail, bool)
+	EachMetric(branch string, from, to time.Time) iter.Seq[metrics.Document]
+	BadDocuments() []service.BadDocument
+	Alerts() ([]alert.Problem, []alert.Record)
+	LastSync() service.SyncStatus
+	Refresh(ctx context.Context) error
+	PresignBackup(ctx context.Context, branch, name string) (string, error)
+}
+
+// RefreshTimeout bounds an on-demand refresh requested over HTTP.
+const RefreshTimeout = 2 * time.Minute
+
+// Handlers holds the routes' dependencies.
+type Handlers struct {
+	R Reader
+}
+
+// Register adds every route to e (authentication is the caller's).
+func (h Handlers) Register(e *echo.Echo) {
+	g := e.Group("/api/v1")
+	g.GET("/branches", h.branches)
+	g.GET("/branches/:id", h.branch)
+	g.GET("/branches/:id/metrics", h.branchMetrics)
+	g.GET("/branches/:id/backups/:name/download", h.download)
+	g.GET("/metrics", h.metrics)
+	g.GET("/bad-documents", h.badDocuments)
+	g.GET("/alerts", h.alerts)
+	g.GET("/sync", h.sync)
+	g.POST("/refresh", h.refresh)
+	e.GET("/export.csv", h.exportCSV)
+}
+
+func (h Handlers) branches(c echo.Context) error {
+	bs := h.R.Branches()
+	if bs == nil {
+		bs = []service.BranchStatus{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"branches": bs, "sync": h.R.LastSync()})
+}
+
+// branchID reads the :id parameter; only a valid branch id is accepted,
+// so that "..", "a%2Fb" and the like never reach a lookup or a key.
+func branchID(c echo.Context) (string, error) {
+	id := c.Param("id")
+	if layout.ValidateBranchID(id) != nil {
+		return "", echo.NewHTTPError(http.StatusNotFound, "no such branch")
+	}
+	return id, nil
+}
+
+func (h Handlers) branch(c echo.Context) error {
+	id, err := branchID(c)
+	if err != nil {
+		return err
+	}
+	d, ok := h.R.Branch(id)
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, "no such branch")
+	}
+	return c.JSON(http.StatusOK, d)
+}
+
+func (h Handlers) branchMetrics(c echo.Context) error {
+	id, err := branchID(c)
+	if err != nil {
+		return err
+	}
+	if _, ok := h.R.Branch(id); !ok {
+		return echo.NewHTTPError(http.StatusNotFound, "no such branch")
+	}
+	from, to, err := dateRange(c, false)
+	if err != nil {
+		return err
+	}
+	return streamDocuments(c, h.R.EachMetric(id, from, to))
+}
+
+func (h Handlers) metrics(c echo.Context) error {
+	branch, err := branchFilter(c, h.R)
+	if err != nil {
+		return err
+	}
+	from, to, err := dateRange(c, false)
+	if err != nil {
+		return err
+	}
+	return streamDocuments(c, h.R.EachMetric(branch, from, to))
+}
+
+// streamDocuments writes {"documents":[...]} one document at a time.
+func streamDocuments(c echo.Context, docs iter.Seq[metrics.Document]) error {
+	resp := c.Response()
+	resp.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	resp.WriteHeader(http.StatusOK)
+	w := bufio.NewWriterSize(resp, 64<<10)
+	enc := json.NewEncoder(w)
+	if _, err := w.WriteString(`{"documents":[`); err != nil {
+		return err
+	}
+	first := true
+	for d := range docs {
+		if !first {
+			if err := w.WriteByte(','); err != nil {
+				return err
+			}
+		}
+		first = false
+		if err := enc.Encode(d); err != nil {
+			return err
+		}
+	}
+	if _, err := w.WriteString("]}\n"); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+func (h Handlers) badDocuments(c echo.Context) error {
+	bad := h.R.BadDocuments()
+	if bad == nil {
+		bad = []service.BadDocument{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"bad_documents": bad})
+}
+
+func (h Handlers) alerts(c echo.Context) error {
+	cur, hist := h.R.Alerts()
+	if cur == nil {
+		cur = []alert.Problem{}
+	}
+	if hist == nil {
+		hist = []alert.Record{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"current": cur, "history": hist})
+}
+
+func (h Handlers) sync(c echo.Context) error {
+	return c.JSON(http.StatusOK, h.R.LastSync())
+}
+
+func (h Handlers) refresh(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), RefreshTimeout)
+	defer cancel()
+	err := h.R.Refresh(ctx)
+	status := http.StatusOK
+	if err != nil {
+		status = http.StatusBadGateway
+	}
+	return c.JSON(status, h.R.LastSync())
+}
+
+func (h Handlers) download(c echo.Context) error {
+	id, err := branchID(c)
+	if err != nil {
+		return err
+	}
+	u, err := h.R.PresignBackup(c.Request().Context(), id, c.Param("name"))
+	switch {
+	case errors.Is(err, service.ErrUnknownBackup):
+		return echo.NewHTTPError(http.StatusNotFound, "no such backup")
+	case errors.Is(err, service.ErrNoPresign):
+		return echo.NewHTTPError(http.StatusNotImplemented, err.Error())
+	case err != nil:
+		return echo.NewHTTPError(http.StatusBadGateway, "could not make a download link")
+	}
+	return c.Redirect(http.StatusFound, u)
+}
+
+// exportCSV streams /export.csv?from=&to=[&branch=][&units=rupees].
+func (h Handlers) exportCSV(c echo.Context) error {
+	from, to, err := dateRange(c, true)
+	if err != nil {
+		return err
+	}
+	branch, err := branchFilter(c, h.R)
+	if err != nil {
+		return err
+	}
+	units, err := csvexport.ParseUnits(c.QueryParam("units"))
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
+	name := "branchwatch-metrics_" + dateText(from) + "_" + dateText(to)
+	if branch != "" {
+		name += "_" + branch
+	}
+	resp := c.Response()
+	resp.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
+	resp.Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s.csv"`, name))
+	resp.WriteHeader(http.StatusOK)
+	return WriteCSV(resp, h.R.EachMetric(branch, from, to), units)
+}
+
+// WriteCSV writes the documents as the export's CSV.
+func WriteCSV(w interface{ Write([]byte) (int, error) }, docs iter.Seq[metrics.Document], units csvexport.Units) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := csvexport.NewEncoder(bw)
+	enc.SetUnits(units)
+	for d := range docs {
+		if err := enc.Encode(d); err != nil {
+			return err
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func dateText(t time.Time) string { return t.Format(layout.DateFormat) }
+
+// branchFilter reads an optional ?branch= that must name a known branch.
+func branchFilter(c echo.Context, r Reader) (string, error) {
+	b := c.QueryParam("branch")
+	if b == "" {
+		return "", nil
+	}
+	if layout.ValidateBranchID(b) != nil {
+		return "", echo.NewHTTPError(http.StatusBadRequest, "branch: not a branch id")
+	}
+	if _, ok := r.Branch(b); !ok {
+		return "", echo.NewHTTPError(http.StatusNotFound, "no such branch")
+	}
+	return b, nil
+}
+
+// dateRange reads ?from= and ?to= (YYYY-MM-DD); both are required when
+// required is set, else a missing one leaves that end open.
+func dateRange(c echo.Context, required bool) (time.Time, time.Time, error) {
+	var out [2]time.Time
+	for i, name := range []string{"from", "to"} {
+		v := c.QueryParam(name)
+		if v == "" {
+			if required {
+				return out[0], out[1], echo.NewHTTPError(http.StatusBadRequest, name+" is required (YYYY-MM-DD)")
+			}
+			continue
+		}
+		t, err := layout.ParseDate(v)
+		if err != nil {
+			return out[0], out[1], echo.NewHTTPError(http.StatusBadRequest, name+": not a date (YYYY-MM-DD)")
+		}
+		out[i] = t
+	}
+	if !out[0].IsZero() && !out[1].IsZero() && out[1].Before(out[0]) {
+		return out[0], out[1], echo.NewHTTPError(http.StatusBadRequest, "to is before from")
+	}
+	return out[0], out[1], nil
+}

@@ -1,0 +1,153 @@
+// Package app wires the aggregator together: the store, the service and
+// its refresh loop, the alert notifier and the HTTP server. App is the
+// testable whole program (tests start it on 127.0.0.1:0 in-process); Main
+// is the command line.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
+	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
+	"github.com/branchwatch/branchwatch/aggregator/internal/options"
+	"github.com/branchwatch/branchwatch/aggregator/internal/server"
+	"github.com/branchwatch/branchwatch/aggregator/internal/service"
+	"github.com/branchwatch/branchwatch/aggregator/internal/syncer"
+	"github.com/branchwatch/branchwatch/shared/store"
+)
+
+// App is the aggregator, wired.
+type App struct {
+	Options  options.Options
+	Logger   *slog.Logger
+	Store    store.Store
+	Service  *service.Service
+	Notifier *alert.Notifier
+	Server   *server.Server // nil when built without a server (export)
+}
+
+// Config is what Build needs beyond Options.
+type Config struct {
+	Logger *slog.Logger
+	// Routes are extra routes (the dashboard) under the same authentication.
+	Routes []server.Registrar
+	// NoServer builds only the read side (the export command).
+	NoServer bool
+	// ReadOnlySnapshot loads the snapshot but never writes it.
+	ReadOnlySnapshot bool
+	// Store overrides the store the options name (tests).
+	Store store.Store
+	// AlertOptions overrides delivery details (tests: short backoff).
+	AlertOptions func(*alert.Options)
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// OpenStore opens the bucket the options name: S3, or a local directory.
+func OpenStore(o options.Options) (store.Store, error) {
+	if o.S3Enabled {
+		return store.NewS3(o.S3)
+	}
+	if o.BucketDir == "" {
+		return nil, errors.New("no bucket configured")
+	}
+	return store.NewDir(o.BucketDir)
+}
+
+// Build wires the aggregator; the only I/O is reading the snapshot and
+// alert history from the data directory.
+func Build(o options.Options, c Config) (*App, error) {
+	logger := c.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	st := c.Store
+	if st == nil {
+		var err error
+		if st, err = OpenStore(o); err != nil {
+			return nil, fmt.Errorf("open bucket: %w", err)
+		}
+	}
+	a := &App{Options: o, Logger: logger, Store: st}
+	if !c.NoServer {
+		ao := alert.Options{WebhookURL: o.WebhookURL, Dir: o.DataDir, Reminder: o.Reminder, Now: c.Now, Logger: logger.With("component", "alert")}
+		if c.AlertOptions != nil {
+			c.AlertOptions(&ao)
+		}
+		n, err := alert.New(ao)
+		if err != nil {
+			return nil, err
+		}
+		a.Notifier = n
+	}
+	snapDir := o.DataDir
+	svc, err := service.New(service.Options{
+		Store: st,
+		Syncer: syncer.Options{Expected: o.Expected, Concurrency: o.SyncConcurrency, RelistDays: o.RelistDays,
+			Logger: logger.With("component", "sync")},
+		Policy: freshness.Policy{
+			Metrics: freshness.Schedule{At: o.MetricsExpectedAt, Grace: o.MetricsGrace},
+			Backup:  freshness.Schedule{At: o.BackupExpectedAt, Grace: o.BackupGrace},
+		},
+		Location:         o.Location,
+		DataDir:          snapDir,
+		ReadOnlySnapshot: c.ReadOnlySnapshot,
+		RefreshInterval:  o.RefreshInterval,
+		FullSyncInterval: o.FullSyncInterval,
+		Notifier:         a.Notifier,
+		Now:              c.Now,
+		Logger:           logger.With("component", "service"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Service = svc
+	if !c.NoServer {
+		srv, err := server.New(svc, server.Options{
+			Credentials: server.Credentials{User: o.User, PasswordBcrypt: o.PasswordBcrypt, Token: o.Token, Insecure: o.InsecureNoAuth},
+			Routes:      c.Routes,
+			Logger:      logger.With("component", "http"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.Server = srv
+	}
+	return a, nil
+}
+
+// Run listens on Options.Listen and serves until ctx ends, refreshing
+// from the bucket and delivering alerts meanwhile; ready, when not nil,
+// receives the address listened on. It returns once everything stopped.
+func (a *App) Run(ctx context.Context, ready chan<- string) error {
+	if a.Server == nil {
+		return errors.New("app built without a server")
+	}
+	if a.Options.InsecureNoAuth && !a.Options.AuthConfigured() {
+		a.Logger.Warn("AUTHENTICATION IS DISABLED (AGGREGATOR_INSECURE_NO_AUTH=true): anyone who reaches " + a.Options.Listen + " sees every branch's figures")
+	}
+	l, err := net.Listen("tcp", a.Options.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", a.Options.Listen, err)
+	}
+	a.Logger.Info("aggregator serving", "addr", l.Addr().String(), "settings", a.Options.String())
+	if ready != nil {
+		ready <- l.Addr().String()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { a.Notifier.Run(ctx) })
+	wg.Go(func() { a.Service.Run(ctx) })
+	err = a.Server.Serve(ctx, l)
+	cancel() // a server that failed stops the rest
+	wg.Wait()
+	a.Logger.Info("aggregator stopped")
+	return err
+}

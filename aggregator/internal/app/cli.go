@@ -1,0 +1,209 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/api"
+	"github.com/branchwatch/branchwatch/aggregator/internal/csvexport"
+	"github.com/branchwatch/branchwatch/aggregator/internal/options"
+	"github.com/branchwatch/branchwatch/aggregator/internal/server"
+	"github.com/branchwatch/branchwatch/shared/config"
+	"github.com/branchwatch/branchwatch/shared/layout"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/app.Version=...".
+var Version = "dev"
+
+// settingFlags are the flags that stand in for environment variables
+// (never the secrets: those stay off command lines).
+var settingFlags = []struct{ flag, env, usage string }{
+	{"listen", options.EnvListen, "address to serve on"},
+	{"data-dir", options.EnvDataDir, "directory of the index snapshot and alert history"},
+	{"bucket-dir", options.EnvBucketDir, "read a local copy of the bucket instead of S3"},
+	{"refresh-interval", options.EnvRefreshInterval, "how often the bucket is re-read (e.g. 5m)"},
+	{"timezone", options.EnvTimezone, "zone of branches without documents"},
+	{"expected-branches", options.EnvExpected, "comma-separated branch ids that must report"},
+	{"log-level", options.EnvLogLevel, "debug, info, warn or error"},
+}
+
+const usage = `aggregator: the Branchwatch central service (every branch from one bucket)
+
+usage: aggregator <command> [flags]
+
+commands:
+  serve     serve the dashboard, /api/v1, /export.csv, /metrics and /healthz,
+            refreshing from the bucket every AGGREGATOR_REFRESH_INTERVAL
+  export    write metrics as CSV to standard output:
+            aggregator export --from YYYY-MM-DD --to YYYY-MM-DD [--branch ID] [--units rupees]
+  help      this text; "aggregator help <command>" lists a command's flags
+  version   print the version
+
+Settings are environment variables (BACKUP_S3_*, AGGREGATOR_*, EXPECTED_BRANCHES,
+ALERT_WEBHOOK_URL, DASHBOARD_USER, DASHBOARD_PASSWORD_BCRYPT, DASHBOARD_TOKEN, ...):
+see the README's configuration table. Secrets are never taken as flags.
+`
+
+// Main runs the command line and returns the exit status. routes are
+// extra HTTP routes for serve (the dashboard).
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup config.Lookup, routes ...server.Registrar) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "help", "-h", "--help", "-help":
+		if len(rest) > 0 && (rest[0] == "serve" || rest[0] == "export") {
+			fs, _ := flags(rest[0], stdout)
+			fs.Usage()
+			return 0
+		}
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "version", "--version":
+		fmt.Fprintln(stdout, "branchwatch aggregator", Version)
+		return 0
+	case "serve", "export":
+	default:
+		fmt.Fprintf(stderr, "aggregator: unknown command %q (aggregator help lists them)\n", cmd)
+		return 2
+	}
+	fs, ex := flags(cmd, stderr)
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "aggregator %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		return 2
+	}
+	r := config.NewReader(lookup)
+	fs.Visit(func(f *flag.Flag) {
+		for _, s := range settingFlags {
+			if s.flag == f.Name {
+				r.Override(s.env, f.Value.String())
+			}
+		}
+	})
+	o, err := options.Load(r, options.Need{Bucket: true, Auth: cmd == "serve"})
+	if err != nil {
+		fmt.Fprintf(stderr, "aggregator %s: %v\n", cmd, err)
+		return 2
+	}
+	logger := NewLogger(stderr, o.LogLevel)
+	if cmd == "serve" {
+		a, err := Build(o, Config{Logger: logger, Routes: routes})
+		if err == nil {
+			err = a.Run(ctx, nil)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "aggregator serve: %s\n", oneLine(err))
+			return 1
+		}
+		return 0
+	}
+	if err := runExport(ctx, o, logger, ex, stdout, stderr); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "aggregator export: %v\n", err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "aggregator export: %s\n", oneLine(err))
+		return 1
+	}
+	return 0
+}
+
+// exportFlags are export's own flags.
+type exportFlags struct {
+	from, to, branch, units *string
+	noSync                  *bool
+}
+
+func flags(cmd string, out io.Writer) (*flag.FlagSet, exportFlags) {
+	fs := flag.NewFlagSet("aggregator "+cmd, flag.ContinueOnError)
+	fs.SetOutput(out)
+	for _, s := range settingFlags {
+		fs.String(s.flag, "", s.usage+" (overrides "+s.env+")")
+	}
+	var ex exportFlags
+	line := "aggregator serve [flags]"
+	if cmd == "export" {
+		line = "aggregator export --from YYYY-MM-DD --to YYYY-MM-DD [--branch ID] [--units paise|rupees] [flags]"
+		ex.from = fs.String("from", "", "first business date (required)")
+		ex.to = fs.String("to", "", "last business date (required)")
+		ex.branch = fs.String("branch", "", "one branch id (default: every branch)")
+		ex.units = fs.String("units", "paise", "money as integer paise or decimal rupees")
+		ex.noSync = fs.Bool("no-sync", false, "use the index snapshot in the data directory as it is, without reading the bucket")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s\n\nflags:\n", line)
+		fs.PrintDefaults()
+	}
+	return fs, ex
+}
+
+type usageError struct{ error }
+
+func runExport(ctx context.Context, o options.Options, logger *slog.Logger, ex exportFlags, stdout, stderr io.Writer) error {
+	from, err := layout.ParseDate(*ex.from)
+	if err != nil {
+		return usageError{fmt.Errorf("--from: %q is not a date (YYYY-MM-DD)", *ex.from)}
+	}
+	to, err := layout.ParseDate(*ex.to)
+	if err != nil {
+		return usageError{fmt.Errorf("--to: %q is not a date (YYYY-MM-DD)", *ex.to)}
+	}
+	if to.Before(from) {
+		return usageError{errors.New("--to is before --from")}
+	}
+	if *ex.branch != "" {
+		if err := layout.ValidateBranchID(*ex.branch); err != nil {
+			return usageError{fmt.Errorf("--branch: %w", err)}
+		}
+	}
+	units, err := csvexport.ParseUnits(*ex.units)
+	if err != nil {
+		return usageError{err}
+	}
+	a, err := Build(o, Config{Logger: logger, NoServer: true, ReadOnlySnapshot: true})
+	if err != nil {
+		return err
+	}
+	if !*ex.noSync {
+		if err := a.Service.RefreshIncremental(ctx); err != nil {
+			if a.Service.Index() == nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "aggregator export: warning: the bucket was only partly read: %s\n", oneLine(err))
+		}
+	}
+	if a.Service.Index() == nil {
+		return errors.New("no index: the data directory holds no snapshot (run without --no-sync)")
+	}
+	if *ex.branch != "" {
+		if _, ok := a.Service.Branch(*ex.branch); !ok {
+			return fmt.Errorf("no branch %q in the bucket", *ex.branch)
+		}
+	}
+	return api.WriteCSV(stdout, a.Service.EachMetric(*ex.branch, from, to), units)
+}
+
+// NewLogger is the JSON slog logger every command logs through.
+func NewLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func oneLine(err error) string {
+	return strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+}

@@ -1,0 +1,117 @@
+package server
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
+	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
+	"github.com/branchwatch/branchwatch/aggregator/internal/service"
+)
+
+// StatusSource is what the Prometheus collector reads at every scrape.
+type StatusSource interface {
+	Branches() []service.BranchStatus
+	LastSync() service.SyncStatus
+	Notifier() *alert.Notifier
+}
+
+var states = []freshness.State{freshness.Up, freshness.Late, freshness.Down, freshness.Never}
+
+var (
+	descState = prometheus.NewDesc("branchwatch_check_state",
+		"1 for the check's current state (up, late, down, never), 0 for the others.", []string{"branch", "check", "state"}, nil)
+	descUp = prometheus.NewDesc("branchwatch_check_up",
+		"1 when the check is up, 0 when late, down or never seen.", []string{"branch", "check"}, nil)
+	descMetricsDate = prometheus.NewDesc("branchwatch_last_metrics_date_timestamp_seconds",
+		"Start (in the branch's zone) of the business date of the newest final metrics document.", []string{"branch"}, nil)
+	descBackupTime = prometheus.NewDesc("branchwatch_last_backup_timestamp_seconds",
+		"Start time of the newest backup in the bucket.", []string{"branch"}, nil)
+	descBackupSize = prometheus.NewDesc("branchwatch_last_backup_size_bytes",
+		"Size of the newest backup in the bucket.", []string{"branch"}, nil)
+	descDocs = prometheus.NewDesc("branchwatch_metrics_documents",
+		"Good metrics documents of the branch.", []string{"branch"}, nil)
+	descBad = prometheus.NewDesc("branchwatch_bad_documents",
+		"Metrics documents of the branch refused as bad input.", []string{"branch"}, nil)
+	descSyncSuccess = prometheus.NewDesc("branchwatch_sync_last_success_timestamp_seconds",
+		"When the last sync without error finished.", nil, nil)
+	descSyncAttempt = prometheus.NewDesc("branchwatch_sync_last_attempt_timestamp_seconds",
+		"When the last sync started.", nil, nil)
+	descSyncDuration = prometheus.NewDesc("branchwatch_sync_last_duration_seconds",
+		"How long the last sync took.", nil, nil)
+	descSyncOK = prometheus.NewDesc("branchwatch_sync_last_ok",
+		"1 when the last sync had no error.", nil, nil)
+	descSyncs = prometheus.NewDesc("branchwatch_syncs_total",
+		"Syncs run since start.", nil, nil)
+	descSyncFailures = prometheus.NewDesc("branchwatch_sync_failures_total",
+		"Syncs that ended with an error since start.", nil, nil)
+	descAlertsPending = prometheus.NewDesc("branchwatch_alerts_pending",
+		"Alerts waiting for delivery to the webhook.", nil, nil)
+	descAlertsSent = prometheus.NewDesc("branchwatch_alerts_sent_total",
+		"Alerts delivered to the webhook since start.", nil, nil)
+	descAlertFailures = prometheus.NewDesc("branchwatch_alert_delivery_failures_total",
+		"Failed webhook delivery attempts since start.", nil, nil)
+)
+
+// collector exposes the service's state, read at scrape time.
+type collector struct{ src StatusSource }
+
+// Describe implements prometheus.Collector.
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descState, descUp, descMetricsDate, descBackupTime, descBackupSize, descDocs, descBad,
+		descSyncSuccess, descSyncAttempt, descSyncDuration, descSyncOK, descSyncs, descSyncFailures,
+		descAlertsPending, descAlertsSent, descAlertFailures} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, b := range c.src.Branches() {
+		for _, chk := range []freshness.Check{b.Metrics, b.Backup} {
+			for _, s := range states {
+				gauge(descState, boolf(chk.State == s), b.ID, chk.Name, string(s))
+			}
+			gauge(descUp, boolf(chk.State == freshness.Up), b.ID, chk.Name)
+		}
+		if b.LastMetricsDate != "" {
+			if t, err := time.ParseInLocation("2006-01-02", b.LastMetricsDate, b.Location); err == nil {
+				gauge(descMetricsDate, float64(t.Unix()), b.ID)
+			}
+		}
+		if b.LastBackup != nil {
+			gauge(descBackupTime, float64(b.LastBackup.Time.Unix()), b.ID)
+			gauge(descBackupSize, float64(b.LastBackup.Size), b.ID)
+		}
+		gauge(descDocs, float64(b.Documents), b.ID)
+		gauge(descBad, float64(b.BadDocuments), b.ID)
+	}
+	s := c.src.LastSync()
+	if !s.LastSuccess.IsZero() {
+		gauge(descSyncSuccess, float64(s.LastSuccess.Unix()))
+	}
+	if !s.LastAttempt.IsZero() {
+		gauge(descSyncAttempt, float64(s.LastAttempt.Unix()))
+		gauge(descSyncDuration, s.LastStats.Duration.Seconds())
+		gauge(descSyncOK, boolf(s.LastError == ""))
+	}
+	ch <- prometheus.MustNewConstMetric(descSyncs, prometheus.CounterValue, float64(s.Syncs))
+	ch <- prometheus.MustNewConstMetric(descSyncFailures, prometheus.CounterValue, float64(s.Failures))
+	if n := c.src.Notifier(); n != nil {
+		sent, failed := n.Counts()
+		gauge(descAlertsPending, float64(n.Pending()))
+		ch <- prometheus.MustNewConstMetric(descAlertsSent, prometheus.CounterValue, float64(sent))
+		ch <- prometheus.MustNewConstMetric(descAlertFailures, prometheus.CounterValue, float64(failed))
+	}
+}
+
+func boolf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
