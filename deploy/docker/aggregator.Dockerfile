@@ -22,7 +22,7 @@ RUN cd aggregator && go mod download
 COPY shared/ ./shared/
 COPY web/ ./web/
 COPY aggregator/ ./aggregator/
-RUN cd aggregator && go build -tags timetzdata -ldflags "-s -w -X main.version=${VERSION}" \
+RUN cd aggregator && go build -tags timetzdata -ldflags "-s -w -X github.com/branchwatch/branchwatch/aggregator/internal/app.Version=${VERSION}" \
       -o /out/aggregator ./cmd/aggregator \
  && mkdir -p /out/data
 

@@ -58,9 +58,11 @@ func TestDockerfiles(t *testing.T) {
 	cases := []struct {
 		name     string
 		file     string
+		main     string           // the main package built, relative to the root
+		version  string           // the file declaring the Version variable set by -X
 		contains []*regexp.Regexp // must match the joined instructions
 	}{
-		{"agent", "deploy/docker/agent.Dockerfile", []*regexp.Regexp{
+		{"agent", "deploy/docker/agent.Dockerfile", "agent/cmd/agent", "agent/internal/cli/cli.go", []*regexp.Regexp{
 			// pg_dump of the branch server's major version, first on PATH.
 			regexp.MustCompile(`(?m)^ARG PG_MAJOR=\d+$`),
 			regexp.MustCompile(`postgresql-client-\$\{PG_MAJOR\}`),
@@ -69,7 +71,7 @@ func TestDockerfiles(t *testing.T) {
 			regexp.MustCompile(`(?m)^USER branchwatch`),
 			regexp.MustCompile(`go build .*\./cmd/agent`),
 		}},
-		{"aggregator", "deploy/docker/aggregator.Dockerfile", []*regexp.Regexp{
+		{"aggregator", "deploy/docker/aggregator.Dockerfile", "aggregator/cmd/aggregator", "aggregator/internal/app/cli.go", []*regexp.Regexp{
 			regexp.MustCompile(`(?m)^VOLUME \["/data"\]$`),
 			regexp.MustCompile(`(?m)^USER nonroot`),
 			regexp.MustCompile(`go build .*\./cmd/aggregator`),
@@ -103,6 +105,17 @@ func TestDockerfiles(t *testing.T) {
 						}
 					}
 				}
+			}
+			if !isDir(filepath.Join(root, tc.main)) {
+				t.Errorf("the image builds %s, which does not exist", tc.main)
+			}
+			// -X of a variable that does not exist is silently ignored: check it does.
+			pkg := "github.com/branchwatch/branchwatch/" + filepath.Dir(tc.version) + ".Version="
+			if !strings.Contains(joined.String(), "-X "+pkg) {
+				t.Errorf("the build does not set %s", pkg)
+			}
+			if src, err := os.ReadFile(filepath.Join(root, tc.version)); err != nil || !regexp.MustCompile(`(?m)^var Version = `).Match(src) {
+				t.Errorf("%s declares no `var Version =` for -X to set (%v)", tc.version, err)
 			}
 			if froms < 2 {
 				t.Errorf("%d FROM lines: want a multi-stage build (build stage, small runtime stage)", froms)
