@@ -1,0 +1,159 @@
+// Package catchup fills what the agent missed while it was not running:
+// day summaries from the earliest business date in the data (bounded by
+// SUMMARY_CATCHUP_MAX_DAYS) up to yesterday, and metrics documents of the
+// last METRICS_CATCHUP_DAYS days that the bucket lacks, found with one
+// listing of the branch's metrics prefix.
+package catchup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/branchwatch/branchwatch/agent/internal/push"
+	"github.com/branchwatch/branchwatch/agent/internal/summary"
+	"github.com/branchwatch/branchwatch/shared/metrics"
+)
+
+// Summarizer is what the catch-ups need of the summary store
+// (*summary.Summarizer).
+type Summarizer interface {
+	push.Summaries
+	Today() time.Time
+	Query() summary.Query
+	EarliestDate(ctx context.Context) (time.Time, bool, error)
+	Stored(ctx context.Context, from, to time.Time) (map[string]summary.Stored, error)
+}
+
+// Publisher is what the metrics catch-up needs of the push side
+// (*push.Publisher).
+type Publisher interface {
+	Present(ctx context.Context, from time.Time) (map[string]bool, error)
+	PushDate(ctx context.Context, s push.Summaries, date time.Time, force bool) (metrics.Document, string, error)
+}
+
+// maxConsecutiveFailures stops a catch-up that keeps failing (the database
+// went away): the next run starts over.
+const maxConsecutiveFailures = 3
+
+// Result says what a catch-up did; dates are YYYY-MM-DD.
+type Result struct {
+	From, To time.Time // the window considered (From after To: nothing to do)
+	Done     []string  // summarized, or pushed
+	Failed   []string
+}
+
+// Summaries computes the summary of every date from the earliest business
+// date in the data (at most maxDays before today) up to yesterday that has
+// no final summary yet. With a METRICS_QUERY_FILE the earliest date is not
+// known, and the window is the last maxDays days.
+func Summaries(ctx context.Context, s Summarizer, maxDays int, logger *slog.Logger) (Result, error) {
+	logger = logger.With("component", "catchup")
+	today := s.Today()
+	res := Result{From: today.AddDate(0, 0, -maxDays), To: today.AddDate(0, 0, -1)}
+	if s.Query().IsDefault() {
+		earliest, known, err := s.EarliestDate(ctx)
+		if err != nil {
+			return res, fmt.Errorf("summary catch-up: %w", err)
+		}
+		if !known {
+			logger.Info("summary catch-up: no data yet")
+			return Result{From: today, To: today.AddDate(0, 0, -1)}, nil
+		}
+		if earliest.After(res.From) {
+			res.From = earliest
+		}
+	}
+	stored, err := s.Stored(ctx, res.From, res.To)
+	if err != nil {
+		return res, fmt.Errorf("summary catch-up: %w", err)
+	}
+	err = eachDate(ctx, &res, func(d time.Time) (bool, error) {
+		if st, ok := stored[d.Format(time.DateOnly)]; ok && st.Final {
+			return false, nil
+		}
+		_, err := s.Summarize(ctx, d, false)
+		return true, err
+	})
+	logger.Info("summary catch-up done", "from", res.From.Format(time.DateOnly), "to", res.To.Format(time.DateOnly),
+		"summarized", len(res.Done), "failed", len(res.Failed))
+	if err != nil {
+		return res, fmt.Errorf("summary catch-up: %w", err)
+	}
+	return res, nil
+}
+
+// Metrics pushes the documents of the last `days` days (up to yesterday)
+// that the bucket lacks, or whose summary changed since it was pushed. One
+// listing finds what the bucket holds.
+func Metrics(ctx context.Context, s Summarizer, p Publisher, days int, logger *slog.Logger) (Result, error) {
+	logger = logger.With("component", "catchup")
+	today := s.Today()
+	res := Result{From: today.AddDate(0, 0, -days), To: today.AddDate(0, 0, -1)}
+	if days <= 0 {
+		return res, nil
+	}
+	present, err := p.Present(ctx, res.From)
+	if err != nil {
+		return res, fmt.Errorf("metrics catch-up: %w", err)
+	}
+	stored, err := s.Stored(ctx, res.From, res.To)
+	if err != nil {
+		return res, fmt.Errorf("metrics catch-up: %w", err)
+	}
+	err = eachDate(ctx, &res, func(d time.Time) (bool, error) {
+		day := d.Format(time.DateOnly)
+		if present[day] && stored[day].Pushed {
+			return false, nil
+		}
+		_, _, err := p.PushDate(ctx, s, d, false)
+		return true, err
+	})
+	logger.Info("metrics catch-up done", "from", res.From.Format(time.DateOnly), "to", res.To.Format(time.DateOnly),
+		"pushed", len(res.Done), "failed", len(res.Failed))
+	if err != nil {
+		return res, fmt.Errorf("metrics catch-up: %w", err)
+	}
+	return res, nil
+}
+
+// Run is both catch-ups, summaries first; the metrics catch-up runs even
+// when the summary one failed for some dates.
+func Run(ctx context.Context, s Summarizer, p Publisher, summaryMaxDays, metricsDays int, logger *slog.Logger) (sums, pushes Result, err error) {
+	sums, err1 := Summaries(ctx, s, summaryMaxDays, logger)
+	if ctx.Err() != nil {
+		return sums, pushes, err1
+	}
+	pushes, err2 := Metrics(ctx, s, p, metricsDays, logger)
+	return sums, pushes, errors.Join(err1, err2)
+}
+
+// eachDate calls do for every date of res's window in order, recording
+// what it did and failed. It goes on past a failing date (one bad day must
+// not block the others) but stops after maxConsecutiveFailures in a row or
+// when ctx ends.
+func eachDate(ctx context.Context, res *Result, do func(time.Time) (bool, error)) error {
+	var errs []error
+	streak := 0
+	for d := res.From; !d.After(res.To); d = d.AddDate(0, 0, 1) {
+		if err := ctx.Err(); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		did, err := do(d)
+		if err != nil {
+			res.Failed = append(res.Failed, d.Format(time.DateOnly))
+			errs = append(errs, err)
+			if streak++; streak >= maxConsecutiveFailures {
+				return errors.Join(append(errs, fmt.Errorf("gave up after %d failures in a row", streak))...)
+			}
+			continue
+		}
+		streak = 0
+		if did {
+			res.Done = append(res.Done, d.Format(time.DateOnly))
+		}
+	}
+	return errors.Join(errs...)
+}
