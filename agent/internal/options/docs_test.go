@@ -16,15 +16,20 @@ import (
 
 const agentEnvExample = "../../../deploy/env/agent.env.example"
 
-// envConstants returns every Env* string constant declared in this
-// package's non-test files (name → variable), so that a variable added to
-// the agent without documentation fails here.
+// envConstants returns every Env* string constant declared in the non-test
+// files of this package and of the command line (package cli, where
+// command-only variables such as RESTORE_TARGET_URL live), name → variable,
+// so that a variable added to the agent without documentation fails here.
 func envConstants(t *testing.T) map[string]string {
 	t.Helper()
 	fset := token.NewFileSet()
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
+	var files []string
+	for _, dir := range []string{".", "../cli"} {
+		fs, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, fs...)
 	}
 	out := map[string]string{}
 	for _, f := range files {
