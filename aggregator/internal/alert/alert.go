@@ -83,7 +83,10 @@ type Options struct {
 	// (1s and 5m when zero); Timeout bounds one attempt (10s).
 	MinBackoff, MaxBackoff, Timeout time.Duration
 	Client                          *http.Client
-	Now                             func() time.Time
+	// OnAttempt, when set, is called after every delivery attempt with the
+	// record as updated (outside the notifier's lock).
+	OnAttempt func(Record)
+	Now       func() time.Time
 	Logger                          *slog.Logger
 }
 

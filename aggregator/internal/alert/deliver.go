@@ -21,54 +21,56 @@ func (n *Notifier) Run(ctx context.Context) {
 		<-ctx.Done()
 		return
 	}
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	defer timer.Stop()
 	for {
-		r, wait, ok := n.nextPending()
-		if ok && wait <= 0 {
-			err := n.post(ctx, r)
-			if ctx.Err() != nil {
+		r, ok := n.oldestPending()
+		if !ok {
+			select {
+			case <-ctx.Done():
 				return
+			case <-n.wake:
+				continue
 			}
-			n.settle(r.ID, err)
+		}
+		err := n.post(ctx, r)
+		if ctx.Err() != nil {
+			return
+		}
+		rec := n.settle(r.ID, err)
+		if n.o.OnAttempt != nil {
+			n.o.OnAttempt(rec)
+		}
+		if err == nil {
 			continue
 		}
-		if ok {
-			timer.Reset(wait)
-		}
+		timer.Reset(n.backoff(rec.Attempts))
 		select {
 		case <-ctx.Done():
 			return
-		case <-n.wake:
-		case <-timerC(timer, ok):
+		case <-timer.C:
 		}
 	}
 }
 
-// timerC is the timer's channel when armed, else a channel that never fires.
-func timerC(t *time.Timer, armed bool) <-chan time.Time {
-	if armed {
-		return t.C
-	}
-	return nil
-}
-
-// nextPending is the oldest pending record and how long until it is due.
-func (n *Notifier) nextPending() (Record, time.Duration, bool) {
+// oldestPending is the oldest record waiting for delivery.
+func (n *Notifier) oldestPending() (Record, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, r := range n.history {
 		if r.Status == StatusPending {
-			return r, r.NextAttempt.Sub(n.o.Now()), true
+			return r, true
 		}
 	}
-	return Record{}, 0, false
+	return Record{}, false
 }
 
-// settle records the outcome of an attempt.
-func (n *Notifier) settle(id int64, err error) {
+// settle records the outcome of an attempt and returns the record.
+func (n *Notifier) settle(id int64, err error) Record {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	defer n.saveLocked()
 	for i := range n.history {
 		r := &n.history[i]
 		if r.ID != id {
@@ -86,9 +88,9 @@ func (n *Notifier) settle(id int64, err error) {
 			n.o.Logger.Error("alert delivery failed; will retry", "id", r.ID, "attempts", r.Attempts,
 				"retry_in", n.backoff(r.Attempts).String(), "err", err)
 		}
-		break
+		return *r
 	}
-	n.saveLocked()
+	return Record{ID: id}
 }
 
 func (n *Notifier) backoff(attempts int) time.Duration {

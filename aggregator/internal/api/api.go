@@ -52,7 +52,8 @@ func (h Handlers) Register(e *echo.Echo) {
 	g.GET("/bad-documents", h.badDocuments)
 	g.GET("/alerts", h.alerts)
 	g.GET("/sync", h.sync)
-	g.POST("/refresh", h.refresh)
+	// A cross-site form must not make a logged-in browser start syncs.
+	g.POST("/refresh", h.refresh, echo.WrapMiddleware(http.NewCrossOriginProtection().Handler))
 	e.GET("/export.csv", h.exportCSV)
 }
 

@@ -35,8 +35,9 @@ type App struct {
 // Config is what Build needs beyond Options.
 type Config struct {
 	Logger *slog.Logger
-	// Routes are extra routes (the dashboard) under the same authentication.
-	Routes []server.Registrar
+	// Routes make extra routes (the dashboard) under the same
+	// authentication, once the service exists.
+	Routes []RouteBuilder
 	// NoServer builds only the read side (the export command).
 	NoServer bool
 	// ReadOnlySnapshot loads the snapshot but never writes it.
@@ -48,6 +49,10 @@ type Config struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
+
+// RouteBuilder makes extra routes for the server once the service exists:
+// the dashboard's pages, which read the service.
+type RouteBuilder func(svc *service.Service, o options.Options, logger *slog.Logger) (server.Registrar, error)
 
 // OpenStore opens the bucket the options name: S3, or a local directory.
 func OpenStore(o options.Options) (store.Store, error) {
@@ -109,9 +114,17 @@ func Build(o options.Options, c Config) (*App, error) {
 	}
 	a.Service = svc
 	if !c.NoServer {
+		var routes []server.Registrar
+		for _, rb := range c.Routes {
+			r, err := rb(svc, o, logger)
+			if err != nil {
+				return nil, err
+			}
+			routes = append(routes, r)
+		}
 		srv, err := server.New(svc, server.Options{
 			Credentials: server.Credentials{User: o.User, PasswordBcrypt: o.PasswordBcrypt, Token: o.Token, Insecure: o.InsecureNoAuth},
-			Routes:      c.Routes,
+			Routes:      routes,
 			Logger:      logger.With("component", "http"),
 		})
 		if err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/branchwatch/branchwatch/aggregator/internal/api"
 	"github.com/branchwatch/branchwatch/aggregator/internal/csvexport"
 	"github.com/branchwatch/branchwatch/aggregator/internal/options"
-	"github.com/branchwatch/branchwatch/aggregator/internal/server"
 	"github.com/branchwatch/branchwatch/shared/config"
 	"github.com/branchwatch/branchwatch/shared/layout"
 )
@@ -49,9 +48,9 @@ ALERT_WEBHOOK_URL, DASHBOARD_USER, DASHBOARD_PASSWORD_BCRYPT, DASHBOARD_TOKEN, .
 see the README's configuration table. Secrets are never taken as flags.
 `
 
-// Main runs the command line and returns the exit status. routes are
+// Main runs the command line and returns the exit status. routes make
 // extra HTTP routes for serve (the dashboard).
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup config.Lookup, routes ...server.Registrar) int {
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup config.Lookup, routes ...RouteBuilder) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2

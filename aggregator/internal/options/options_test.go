@@ -1,0 +1,90 @@
+package options_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/options"
+	"github.com/branchwatch/branchwatch/shared/config"
+)
+
+func load(env map[string]string, need options.Need) (options.Options, error) {
+	return options.Load(config.NewReader(config.MapLookup(env)), need)
+}
+
+func TestDefaults(t *testing.T) {
+	o, err := load(map[string]string{"AGGREGATOR_BUCKET_DIR": "/srv/bucket", "AGGREGATOR_INSECURE_NO_AUTH": "true"}, options.Need{Bucket: true, Auth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Listen != "127.0.0.1:8080" || o.DataDir != "./aggregator-data" || o.RefreshInterval != 5*time.Minute ||
+		o.Location.String() != "Asia/Kolkata" || o.MetricsExpectedAt != 21*time.Hour+45*time.Minute ||
+		o.BackupExpectedAt != 22*time.Hour || o.MetricsGrace != 2*time.Hour || o.BackupGrace != 2*time.Hour ||
+		o.Reminder != 0 || o.FullSyncInterval != time.Hour || o.SyncConcurrency != 16 {
+		t.Errorf("defaults = %+v", o)
+	}
+}
+
+func TestProblems(t *testing.T) {
+	hash, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	s3 := map[string]string{"BACKUP_S3_ENDPOINT": "http://127.0.0.1:9000", "BACKUP_S3_BUCKET": "b", "BACKUP_S3_ACCESS_KEY": "a", "BACKUP_S3_SECRET_KEY": "s3cr3t-value"}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{"DASHBOARD_TOKEN": "0123456789abcdef0123"}
+		for k, v := range s3 {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string // "" for no error
+	}{
+		{"token only", with(nil), ""},
+		{"basic auth", with(map[string]string{"DASHBOARD_TOKEN": "", "DASHBOARD_USER": "owner", "DASHBOARD_PASSWORD_BCRYPT": string(hash)}), ""},
+		{"no credentials", with(map[string]string{"DASHBOARD_TOKEN": ""}), "no credentials configured"},
+		{"user without hash", with(map[string]string{"DASHBOARD_USER": "owner"}), "DASHBOARD_PASSWORD_BCRYPT"},
+		{"plain password instead of a hash", with(map[string]string{"DASHBOARD_USER": "owner", "DASHBOARD_PASSWORD_BCRYPT": "hunter2"}), "not a bcrypt hash"},
+		{"short token", with(map[string]string{"DASHBOARD_TOKEN": "abc"}), "DASHBOARD_TOKEN: is too short"},
+		{"no bucket", map[string]string{"DASHBOARD_TOKEN": "0123456789abcdef0123"}, "no bucket configured"},
+		{"two buckets", with(map[string]string{"AGGREGATOR_BUCKET_DIR": "/x"}), "not both"},
+		{"bad expected branch", with(map[string]string{"EXPECTED_BRANCHES": "andheri, Bandra"}), "EXPECTED_BRANCHES"},
+		{"bad time of day", with(map[string]string{"METRICS_EXPECTED_AT": "25:00"}), "METRICS_EXPECTED_AT"},
+		{"bad grace", with(map[string]string{"BACKUP_GRACE": "soon"}), "BACKUP_GRACE"},
+		{"bad webhook", with(map[string]string{"ALERT_WEBHOOK_URL": "ftp://hooks.example/secret"}), "ALERT_WEBHOOK_URL"},
+		{"bad zone", with(map[string]string{"AGGREGATOR_TIMEZONE": "Mars/Olympus"}), "AGGREGATOR_TIMEZONE"},
+		{"full sync shorter than refresh", with(map[string]string{"AGGREGATOR_FULL_SYNC_INTERVAL": "1m"}), "AGGREGATOR_FULL_SYNC_INTERVAL"},
+		{"bad listen", with(map[string]string{"AGGREGATOR_LISTEN": "8080"}), "AGGREGATOR_LISTEN"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o, err := load(c.env, options.Need{Bucket: true, Auth: true})
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("error %v, want one mentioning %q", err, c.want)
+			}
+			for _, secret := range []string{"s3cr3t-value", "ftp://hooks.example/secret", string(hash)} {
+				if err != nil && strings.Contains(err.Error(), secret) {
+					t.Errorf("error shows a secret: %v", err)
+				}
+				if strings.Contains(o.String(), secret) {
+					t.Errorf("String() shows a secret: %s", o)
+				}
+			}
+		})
+	}
+}
+
+func TestExportNeedsNoCredentials(t *testing.T) {
+	if _, err := load(map[string]string{"AGGREGATOR_BUCKET_DIR": "/x"}, options.Need{Bucket: true}); err != nil {
+		t.Fatal(err)
+	}
+}
