@@ -87,7 +87,7 @@ type Options struct {
 	// record as updated (outside the notifier's lock).
 	OnAttempt func(Record)
 	Now       func() time.Time
-	Logger                          *slog.Logger
+	Logger    *slog.Logger
 }
 
 // checkState is what the notifier remembers of one check.
