@@ -45,14 +45,14 @@ type Series struct {
 
 // Geometry of every chart: the SVG scales to its container width.
 const (
-	Width        = 720
-	Height       = 240
-	marginLeft   = 64
+	Width        = 480
+	Height       = 220
+	marginLeft   = 60
 	marginRight  = 12
 	marginTop    = 12
 	marginBottom = 32
 	yTickCount   = 5
-	maxXTicks    = 7
+	maxXTicks    = 5
 )
 
 // Tick is one labelled position on an axis.

@@ -97,7 +97,7 @@ func TestLayoutBars(t *testing.T) {
 func TestLayoutXTicks(t *testing.T) {
 	tests := []struct {
 		days, maxTicks int
-	}{{7, 7}, {30, 7}, {90, 7}, {365, 7}}
+	}{{7, 7}, {30, 5}, {90, 5}, {365, 5}}
 	for _, tt := range tests {
 		t.Run(strconv.Itoa(tt.days), func(t *testing.T) {
 			p := Layout(series(Line, nil, tt.days))

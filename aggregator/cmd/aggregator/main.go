@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/app"
+	"github.com/branchwatch/branchwatch/aggregator/internal/dashboard"
 )
 
 func main() { os.Exit(run()) }
@@ -18,5 +19,5 @@ func main() { os.Exit(run()) }
 func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return app.Main(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
+	return app.Main(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv, dashboard.Routes)
 }

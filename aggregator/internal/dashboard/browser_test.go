@@ -1,0 +1,319 @@
+package dashboard_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/branchwatch/branchwatch/shared/metrics"
+	"github.com/branchwatch/branchwatch/web/format"
+)
+
+// artifactDir holds the browser test's screenshots (ignored by git).
+const artifactDir = "testdata/artifacts"
+
+// chromium finds Debian's chromium; .ci/run installs it when missing.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("chromium is not installed (apt-get install chromium; .ci/run does it)")
+	return ""
+}
+
+// browserSession is a headless Chromium that answers the dashboard's basic
+// auth challenge the way a user would, and records page exceptions.
+type browserSession struct {
+	ctx        context.Context
+	challenges atomic.Int64
+
+	mu         sync.Mutex
+	exceptions []string
+}
+
+func newBrowser(t *testing.T) *browserSession {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+	}
+	// The whole browser session is bounded, so a hang fails the test
+	// rather than the CI job.
+	base, cancelBase := context.WithTimeout(context.Background(), 2*time.Minute)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(base, opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		cancelCtx()   // closes the tab and the browser
+		cancelAlloc() // waits for the browser process to exit
+		cancelBase()
+	})
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	b := &browserSession{ctx: ctx}
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if ex, ok := ev.(*runtime.EventExceptionThrown); ok {
+			b.mu.Lock()
+			b.exceptions = append(b.exceptions, ex.ExceptionDetails.Text)
+			b.mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// With request interception on, every request pauses until continued,
+	// and a 401 challenge arrives as AuthRequired: answer it with the
+	// owner's credentials, as the browser's login prompt would.
+	paused := chromedp.Events(ctx, fetch.RequestPaused)
+	auths := chromedp.Events(ctx, fetch.AuthRequired)
+	go func() {
+		for ev, err := range paused {
+			if err != nil {
+				return
+			}
+			_, _ = chromedp.Call(ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+		}
+	}()
+	go func() {
+		for ev, err := range auths {
+			if err != nil {
+				return
+			}
+			b.challenges.Add(1)
+			_, _ = chromedp.Call(ctx, fetch.ContinueWithAuth, fetch.ContinueWithAuthParams{
+				RequestID: ev.RequestID,
+				AuthChallengeResponse: &fetch.AuthChallengeResponse{
+					Response: fetch.AuthChallengeResponseResponseProvideCredentials, Username: user, Password: password,
+				},
+			})
+		}
+	}()
+	if _, err := chromedp.Call(ctx, fetch.Enable, fetch.EnableParams{HandleAuthRequests: new(true)}); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// eval runs JavaScript in the page and decodes its result.
+func eval[T any](t *testing.T, b *browserSession, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+func (b *browserSession) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// navigateBy runs steps that load a new page (a click on a link or a form
+// button) and checks the page's status.
+func (b *browserSession) navigateBy(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	resp, err := chromedp.RunResponse(b.ctx, steps...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp == nil {
+		t.Fatal("no page loaded")
+	}
+	if resp.Status != 200 {
+		t.Fatalf("%s: status %d", resp.URL, resp.Status)
+	}
+}
+
+func (b *browserSession) screenshot(t *testing.T, name string) {
+	t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.MkdirAll(artifactDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path, _ := filepath.Abs(filepath.Join(artifactDir, name))
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}
+
+func css(s string) chromedp.CSS { return chromedp.CSS(s) }
+
+func TestBrowserEndToEnd(t *testing.T) {
+	chromium(t) // skip before starting anything when there is no browser
+	e, bk, _ := s3Env(t)
+	base := e.serve(t)
+	b := newBrowser(t)
+
+	// Overview: figures, the down branch, in words.
+	b.do(t, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(base+"/"), chromedp.WaitVisible(css(`[data-testid="branches"]`)))
+	if b.challenges.Load() == 0 {
+		t.Error("the overview loaded without asking for credentials")
+	}
+	facts := eval[map[string]string](t, b, `(() => {
+		const cell = (id, tid) => document.querySelector('[data-testid="branch-row"][data-branch-id="' + id + '"] [data-testid="' + tid + '"]');
+		return {
+			rows: String(document.querySelectorAll('[data-testid="branch-row"]').length),
+			revenue: cell("`+healthy+`", "net-revenue").innerText.trim(),
+			bills: cell("`+healthy+`", "bills").innerText.trim(),
+			staleState: document.querySelector('[data-branch-id="`+stale+`"]').dataset.state,
+			staleWords: cell("`+stale+`", "metrics-state").querySelector(".state").innerText.trim(),
+			staleColour: getComputedStyle(cell("`+stale+`", "metrics-state").querySelector(".state")).color,
+			upColour: getComputedStyle(cell("`+healthy+`", "metrics-state").querySelector(".state")).color,
+			banner: document.querySelector('[data-testid="alerts-banner"]').dataset.problems,
+			total: document.querySelector('[data-testid="total-net-revenue"]').innerText.trim(),
+			css: String(document.styleSheets.length > 0 && document.styleSheets[0].cssRules.length > 10),
+		};
+	})()`)
+	h := bk.latest(healthy)
+	var total int64
+	for _, id := range []string{healthy, withBad, stale} {
+		total += bk.latest(id).NetRevenue
+	}
+	want := map[string]string{
+		"rows": "4", "revenue": format.Money(h.NetRevenue), "bills": format.Count(h.TotalBills),
+		"staleState": "down", "banner": "4", "total": format.Money(total), "css": "true",
+	}
+	for k, v := range want {
+		if facts[k] != v {
+			t.Errorf("overview %s = %q, want %q", k, facts[k], v)
+		}
+	}
+	if !strings.Contains(facts["staleWords"], "Down") {
+		t.Errorf("the down branch says %q, not Down in words", facts["staleWords"])
+	}
+	if facts["staleColour"] == facts["upColour"] {
+		t.Errorf("down and up badges have the same colour %s", facts["staleColour"])
+	}
+	b.screenshot(t, "overview.png")
+
+	// A branch page: charts drawn as SVG, the daily table, a 7-day range
+	// picked with the form.
+	b.navigateBy(t, chromedp.Click(css(`[data-branch-id="`+healthy+`"] [data-testid="branch-name"]`)))
+	page := eval[map[string]any](t, b, `({
+		path: location.pathname,
+		title: document.querySelector('[data-testid="branch-title"]').innerText,
+		charts: document.querySelectorAll('figure.chart svg').length,
+		marks: document.querySelectorAll('[data-testid="chart-net-revenue"] circle').length,
+		days: document.querySelectorAll('[data-testid="day-row"]').length,
+		chartWidth: document.querySelector('figure.chart svg').getBoundingClientRect().width,
+	})`)
+	if page["path"] != "/branches/"+healthy || page["title"] != h.BranchName {
+		t.Errorf("branch page %v, %v", page["path"], page["title"])
+	}
+	if page["charts"] != float64(3) || page["marks"] != float64(29) || page["days"] != float64(29) {
+		t.Errorf("branch page: %v charts, %v marks, %v days; want 3, 29, 29", page["charts"], page["marks"], page["days"])
+	}
+	if w, _ := page["chartWidth"].(float64); w < 200 {
+		t.Errorf("chart drawn %v px wide", w)
+	}
+	// Picking a preset submits the form by itself (the page's small script).
+	b.navigateBy(t, chromedp.SetValue(css(`[data-testid="range-days"]`), "7"))
+	if got := eval[string](t, b, `location.search + " " + document.querySelectorAll('[data-testid="day-row"]').length`); !strings.HasPrefix(got, "?days=7&") || !strings.HasSuffix(got, " 6") {
+		t.Errorf("after choosing 7 days: %q, want ?days=7 and 6 day rows", got)
+	}
+	// A custom range goes through the Show button.
+	b.do(t,
+		chromedp.SetValue(css(`[data-testid="range-days"]`), "custom"),
+		chromedp.SetValue(css(`[data-testid="range-from"]`), "2026-02-01"),
+		chromedp.SetValue(css(`[data-testid="range-to"]`), "2026-02-05"),
+	)
+	b.navigateBy(t, chromedp.Click(css(`[data-testid="range-form"] button[type="submit"]`)))
+	if got := eval[int](t, b, `document.querySelectorAll('[data-testid="day-row"]').length`); got != 5 {
+		t.Errorf("after a custom range of 5 days: %d day rows", got)
+	}
+	b.screenshot(t, "branch.png")
+
+	// The CSV of the same range, downloaded by the browser with the same
+	// credentials.
+	dir := t.TempDir()
+	progress := chromedp.Events(b.ctx, browser.DownloadProgress)
+	b.do(t, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: new(true),
+		})
+		return err
+	}), chromedp.Click(css(`[data-testid="csv-link"]`)))
+	var file string
+	for ev, err := range progress {
+		if err != nil {
+			t.Fatalf("download: %v", err)
+		}
+		if ev.State == browser.DownloadProgressStateCanceled {
+			t.Fatal("download cancelled")
+		}
+		if ev.State == browser.DownloadProgressStateCompleted {
+			file = filepath.Join(dir, ev.GUID)
+			break
+		}
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	if err != nil {
+		t.Fatalf("downloaded CSV: %v", err)
+	}
+	if !slices.Equal(recs[0], metrics.FieldNames) {
+		t.Errorf("CSV header %v", recs[0])
+	}
+	if len(recs)-1 != 5 {
+		t.Errorf("CSV has %d rows, want the page's 5", len(recs)-1)
+	}
+	if err := os.WriteFile(filepath.Join(artifactDir, "branch.csv"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// The refresh button: a POST form, accepted from the dashboard's own page.
+	b.do(t, chromedp.Navigate(base+"/"), chromedp.WaitVisible(css(`[data-testid="refresh-button"]`)))
+	b.navigateBy(t, chromedp.Click(css(`[data-testid="refresh-button"]`)))
+	if got := eval[string](t, b, `location.pathname + " " + document.querySelector('[data-testid="last-synced"]').innerText`); !strings.HasPrefix(got, "/ Last synced") {
+		t.Errorf("after refresh: %q", got)
+	}
+
+	// Phone width: nothing wider than the screen.
+	for _, path := range []string{"/", "/branches/" + healthy, "/compare", "/alerts"} {
+		b.do(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(base+path), chromedp.WaitVisible(css("main")))
+		if over := eval[int](t, b, `document.documentElement.scrollWidth - window.innerWidth`); over > 0 {
+			t.Errorf("%s at phone width: the page is %d px wider than the screen", path, over)
+		}
+	}
+	b.do(t, chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("main")))
+	b.screenshot(t, "overview-phone.png")
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.exceptions) > 0 {
+		t.Errorf("JavaScript exceptions: %v", b.exceptions)
+	}
+}

@@ -1,0 +1,63 @@
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/a-h/templ"
+
+	"github.com/branchwatch/branchwatch/web/view"
+)
+
+// cacheKey is everything the overview depends on: the sync that produced
+// the index (and its outcome), the minute (ages and check states move
+// with the clock), and the sort order.
+type cacheKey struct {
+	syncs, failures int
+	attempt         int64
+	minute          int64
+	sort            view.SortKey
+}
+
+// pageCache keeps the rendered overview of the current data, one page per
+// sort order. A miss renders under the lock, so a burst of requests after
+// a sync renders the page once rather than once per request.
+type pageCache struct {
+	mu    sync.Mutex
+	pages map[cacheKey][]byte
+}
+
+func (pc *pageCache) get(k cacheKey, render func() ([]byte, error)) ([]byte, error) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if p, ok := pc.pages[k]; ok {
+		return p, nil
+	}
+	p, err := render()
+	if err != nil {
+		return nil, err
+	}
+	// Drop pages of older data or minutes: at most one per sort order stays.
+	for old := range pc.pages {
+		if old.syncs != k.syncs || old.failures != k.failures || old.attempt != k.attempt || old.minute != k.minute {
+			delete(pc.pages, old)
+		}
+	}
+	if pc.pages == nil {
+		pc.pages = map[cacheKey][]byte{}
+	}
+	pc.pages[k] = p
+	return p, nil
+}
+
+// renderBytes renders a component to a new byte slice (kept by the cache,
+// so not a pooled buffer).
+func renderBytes(ctx context.Context, t templ.Component) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := t.Render(ctx, &buf); err != nil {
+		return nil, fmt.Errorf("render: %w", err)
+	}
+	return buf.Bytes(), nil
+}

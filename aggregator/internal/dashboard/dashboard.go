@@ -1,0 +1,146 @@
+// Package dashboard serves the owner's pages: echo handlers that build the
+// web module's view models from the aggregator's service and render its
+// templ components. Handlers read the service only; components never see
+// storage or configuration.
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"iter"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
+	"github.com/branchwatch/branchwatch/aggregator/internal/options"
+	"github.com/branchwatch/branchwatch/aggregator/internal/server"
+	"github.com/branchwatch/branchwatch/aggregator/internal/service"
+	"github.com/branchwatch/branchwatch/shared/metrics"
+	"github.com/branchwatch/branchwatch/web/static"
+)
+
+// Service is what the dashboard reads from the aggregator's core.
+type Service interface {
+	Branches() []service.BranchStatus
+	Branch(id string) (service.BranchDetail, bool)
+	EachMetric(branch string, from, to time.Time) iter.Seq[metrics.Document]
+	Alerts() ([]alert.Problem, []alert.Record)
+	LastSync() service.SyncStatus
+	Refresh(ctx context.Context) error
+	Now() time.Time
+}
+
+// DefaultRefreshTimeout bounds the sync that the refresh button starts.
+const DefaultRefreshTimeout = 90 * time.Second
+
+// Options configures the dashboard.
+type Options struct {
+	Service Service
+	// Location shows times that belong to no branch (last sync, alert
+	// history) and dates the compare page's ranges.
+	Location *time.Location
+	// RefreshTimeout bounds the refresh button's sync (DefaultRefreshTimeout
+	// when zero).
+	RefreshTimeout time.Duration
+	Logger         *slog.Logger
+}
+
+// Dashboard is the set of page handlers.
+type Dashboard struct {
+	svc            Service
+	loc            *time.Location
+	refreshTimeout time.Duration
+	log            *slog.Logger
+	overview       pageCache
+	assets         http.Handler
+	csrf           *http.CrossOriginProtection
+}
+
+// New checks the options and builds the dashboard.
+func New(o Options) (*Dashboard, error) {
+	if o.Service == nil {
+		return nil, errors.New("dashboard: no service")
+	}
+	if o.Location == nil {
+		return nil, errors.New("dashboard: no location")
+	}
+	if o.RefreshTimeout <= 0 {
+		o.RefreshTimeout = DefaultRefreshTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if _, err := fs.Stat(static.FS, "app.css"); err != nil {
+		return nil, fmt.Errorf("dashboard: embedded assets: %w", err)
+	}
+	return &Dashboard{
+		svc: o.Service, loc: o.Location, refreshTimeout: o.RefreshTimeout,
+		log:    o.Logger.With("component", "dashboard"),
+		assets: http.StripPrefix(static.Prefix, http.FileServerFS(static.FS)),
+		csrf:   http.NewCrossOriginProtection(),
+	}, nil
+}
+
+// Register adds the dashboard's routes to e behind auth: it has the shape
+// of the aggregator server's route registrar.
+func (d *Dashboard) Register(e *echo.Echo, auth echo.MiddlewareFunc) {
+	e.GET("/", d.overviewPage, auth)
+	e.GET("/branches/:id", d.branchPage, auth)
+	e.GET("/compare", d.comparePage, auth)
+	e.GET("/alerts", d.alertsPage, auth)
+	// A cross-site form cannot make the aggregator sync on a logged-in
+	// browser's behalf: Sec-Fetch-Site / Origin must be same-origin.
+	e.POST("/refresh", d.refresh, auth, echo.WrapMiddleware(d.csrf.Handler))
+	e.GET(static.Prefix+"*", d.asset, auth)
+}
+
+// Render renders t into a buffer and sends it as HTML with the status: a
+// component that fails half-way gives a clean error, not half a page.
+func Render(c echo.Context, status int, t templ.Component) error {
+	buf := templ.GetBuffer()
+	defer templ.ReleaseBuffer(buf)
+	if err := t.Render(c.Request().Context(), buf); err != nil {
+		return fmt.Errorf("render %s: %w", c.Request().URL.Path, err)
+	}
+	return sendHTML(c, status, buf.Bytes())
+}
+
+// sendHTML writes an HTML page; figures behind a login are not cached by
+// shared caches, and the browser revalidates.
+func sendHTML(c echo.Context, status int, page []byte) error {
+	c.Response().Header().Set(echo.HeaderCacheControl, "private, no-cache")
+	return c.HTMLBlob(status, page)
+}
+
+// asset serves the embedded stylesheet and script; a request carrying the
+// current version may be cached for good.
+func (d *Dashboard) asset(c echo.Context) error {
+	if fi, err := fs.Stat(static.FS, c.Param("*")); err != nil || fi.IsDir() {
+		return d.notFound(c, "No such file.")
+	}
+	h := c.Response().Header()
+	if c.QueryParam("v") == static.Version {
+		h.Set(echo.HeaderCacheControl, "public, max-age=31536000, immutable")
+	} else {
+		h.Set(echo.HeaderCacheControl, "no-cache")
+	}
+	d.assets.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
+// Routes builds the dashboard for the aggregator's server, reading svc and
+// showing times in the configured default zone. It has the shape of
+// app.RouteBuilder: pass it to app.Main or app.Config.Routes.
+func Routes(svc *service.Service, o options.Options, logger *slog.Logger) (server.Registrar, error) {
+	d, err := New(Options{Service: svc, Location: o.Location, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return d.Register, nil
+}

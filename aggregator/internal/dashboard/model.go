@@ -1,0 +1,171 @@
+package dashboard
+
+import (
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
+	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
+	"github.com/branchwatch/branchwatch/aggregator/internal/service"
+	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/web/view"
+)
+
+// This file turns the service's answers into the web module's view models:
+// times into the zone they are shown in, dates into midnight UTC, states
+// into view states.
+
+func (d *Dashboard) syncStatus(st service.SyncStatus) view.SyncStatus {
+	v := view.SyncStatus{Error: st.LastError}
+	if !st.LastSuccess.IsZero() {
+		v.Last = st.LastSuccess.In(d.loc)
+	}
+	return v
+}
+
+func state(s freshness.State) view.CheckState { return view.CheckState(s) }
+
+func check(c freshness.Check) view.Check {
+	return view.Check{State: state(c.State), Detail: c.Reason}
+}
+
+// businessDate reads a YYYY-MM-DD into midnight UTC; zero when malformed
+// (the index only holds validated dates).
+func businessDate(s string) time.Time {
+	t, err := layout.ParseDate(s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// inZone is t in loc, keeping the zero time zero.
+func inZone(t time.Time, loc *time.Location) time.Time {
+	if t.IsZero() || loc == nil {
+		return t
+	}
+	return t.In(loc)
+}
+
+func (d *Dashboard) overviewModel(now time.Time, st service.SyncStatus, sort view.SortKey) view.OverviewPage {
+	statuses := d.svc.Branches()
+	p := view.OverviewPage{Now: now, Sync: d.syncStatus(st), Sort: sort, Branches: make([]view.BranchRow, 0, len(statuses))}
+	for _, b := range statuses {
+		r := view.BranchRow{ID: b.ID, Name: b.Name, Metrics: check(b.Metrics), Backup: check(b.Backup), BadDocs: b.BadDocuments}
+		if b.Latest != nil {
+			r.Latest = businessDate(b.Latest.SummaryDate)
+			r.NetRevenue, r.Bills, r.NetProfit = b.Latest.NetRevenue, b.Latest.TotalBills, b.Latest.NetProfit
+		}
+		r.LastMetricsDate = businessDate(b.LastMetricsDate)
+		if b.LastBackup != nil {
+			r.LastBackup, r.LastBackupSize = inZone(b.LastBackup.Time, b.Location), b.LastBackup.Size
+		}
+		p.Branches = append(p.Branches, r)
+		for _, c := range []freshness.Check{b.Metrics, b.Backup} {
+			if c.State != freshness.Up {
+				p.Problems = append(p.Problems, problem(b.ID, b.Name, c.Name, c.State, c.Since, c.Reason, b.Location))
+			}
+		}
+	}
+	view.SortRows(p.Branches, sort)
+	p.Totals = view.Sum(p.Branches)
+	return p
+}
+
+func problem(id, name, checkName string, s freshness.State, since time.Time, reason string, loc *time.Location) view.Problem {
+	return view.Problem{BranchID: id, BranchName: name, Check: checkName, State: state(s), Since: inZone(since, loc), Detail: reason}
+}
+
+func (d *Dashboard) branchModel(b service.BranchDetail, q url.Values) view.BranchPage {
+	now := d.svc.Now()
+	loc := b.Location
+	if loc == nil {
+		loc = d.loc
+	}
+	r := view.ParseRange(q, now.In(loc))
+	p := view.BranchPage{
+		Now: now, Sync: d.syncStatus(d.svc.LastSync()), ID: b.ID, Name: b.Name,
+		Zone: now.In(loc).Format("-07:00"), Metrics: check(b.Metrics), Backup: check(b.Backup),
+		Range: r, CSVURL: csvURL(r, b.ID),
+	}
+	for doc := range d.svc.EachMetric(b.ID, r.From, r.To) {
+		p.Days = append(p.Days, view.DayRow{Date: businessDate(doc.SummaryDate), Doc: doc})
+	}
+	p.Backups = make([]view.Backup, 0, len(b.BackupList))
+	for _, bk := range b.BackupList {
+		p.Backups = append(p.Backups, view.Backup{Name: bk.Name, Taken: inZone(bk.Time, loc), Size: bk.Size, SHA256: bk.SHA256, DownloadURL: downloadURL(b.ID, bk.Name)})
+	}
+	for _, bd := range b.Bad {
+		p.BadDocs = append(p.BadDocs, view.BadDocument{Key: bd.Key, Date: bd.Date, Reason: bd.Reason})
+	}
+	return p
+}
+
+func (d *Dashboard) compareModel(q url.Values) view.ComparePage {
+	now := d.svc.Now()
+	r := view.ParseRange(q, now.In(d.loc))
+	p := view.ComparePage{Now: now, Sync: d.syncStatus(d.svc.LastSync()), Range: r, CSVURL: csvURL(r, "")}
+	statuses := d.svc.Branches()
+	rows := make(map[string]*view.CompareRow, len(statuses))
+	p.Rows = make([]view.CompareRow, len(statuses))
+	for i, b := range statuses {
+		p.Rows[i] = view.CompareRow{ID: b.ID, Name: b.Name}
+		rows[b.ID] = &p.Rows[i]
+	}
+	for doc := range d.svc.EachMetric("", r.From, r.To) {
+		if row := rows[doc.BranchID]; row != nil {
+			row.Add(doc)
+		}
+	}
+	for _, row := range p.Rows {
+		p.Total.Days += row.Days
+		p.Total.NetRevenue += row.NetRevenue
+		p.Total.Bills += row.Bills
+		p.Total.NetProfit += row.NetProfit
+	}
+	view.RankRows(p.Rows)
+	return p
+}
+
+func (d *Dashboard) alertsModel() view.AlertsPage {
+	current, history := d.svc.Alerts()
+	p := view.AlertsPage{Now: d.svc.Now(), Sync: d.syncStatus(d.svc.LastSync())}
+	for _, pr := range current {
+		p.Problems = append(p.Problems, problem(pr.Branch, pr.BranchName, pr.Check, pr.State, pr.Since, pr.Reason, d.loc))
+	}
+	for _, rec := range history {
+		p.History = append(p.History, alertEvent(rec, d.loc))
+	}
+	return p
+}
+
+func alertEvent(r alert.Record, loc *time.Location) view.AlertEvent {
+	e := view.AlertEvent{
+		At: inZone(r.Time, loc), Kind: string(r.Kind), BranchID: r.Branch, BranchName: r.BranchName, Check: r.Check,
+		From: state(r.Previous), To: state(r.State), Text: r.Text, Error: r.LastError,
+	}
+	switch r.Status {
+	case alert.StatusDelivered:
+		e.Delivery = "delivered"
+		if !r.DeliveredAt.IsZero() {
+			e.Delivery += " " + r.DeliveredAt.In(loc).Format("2006-01-02 15:04 -07:00")
+		}
+	case alert.StatusNotConfigured:
+		e.Delivery = "not sent: no webhook configured"
+	default:
+		e.Delivery = r.Status
+		if r.Attempts > 0 {
+			e.Delivery += ", " + plural(r.Attempts, "attempt")
+			e.Failed = r.LastError != ""
+		}
+	}
+	return e
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}

@@ -1,0 +1,86 @@
+package dashboard
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/web/components"
+	"github.com/branchwatch/branchwatch/web/view"
+)
+
+// overviewPage is GET /[?sort=name|revenue|state]. The page is the same
+// for every viewer until the next sync or the next minute, so it is
+// rendered once per (sync, minute, sort) and then served from memory.
+func (d *Dashboard) overviewPage(c echo.Context) error {
+	sort := view.ParseSortKey(c.QueryParam("sort"))
+	now := d.svc.Now()
+	st := d.svc.LastSync()
+	key := cacheKey{syncs: st.Syncs, failures: st.Failures, attempt: st.LastAttempt.UnixNano(), minute: now.Unix() / 60, sort: sort}
+	page, err := d.overview.get(key, func() ([]byte, error) {
+		return renderBytes(c.Request().Context(), components.Overview(d.overviewModel(now, st, sort)))
+	})
+	if err != nil {
+		return err
+	}
+	return sendHTML(c, http.StatusOK, page)
+}
+
+// branchPage is GET /branches/:id[?days=N | ?from=&to=].
+func (d *Dashboard) branchPage(c echo.Context) error {
+	id := c.Param("id")
+	// Only a valid branch id is looked up: nothing from the URL reaches a
+	// key or a path unless it is a plain a-z0-9- segment.
+	if layout.ValidateBranchID(id) != nil {
+		return d.notFound(c, "There is no branch with that id.")
+	}
+	det, ok := d.svc.Branch(id)
+	if !ok {
+		return d.notFound(c, "There is no branch with that id.")
+	}
+	return Render(c, http.StatusOK, components.Branch(d.branchModel(det, c.QueryParams())))
+}
+
+// comparePage is GET /compare[?days=N | ?from=&to=].
+func (d *Dashboard) comparePage(c echo.Context) error {
+	return Render(c, http.StatusOK, components.Compare(d.compareModel(c.QueryParams())))
+}
+
+// alertsPage is GET /alerts.
+func (d *Dashboard) alertsPage(c echo.Context) error {
+	return Render(c, http.StatusOK, components.Alerts(d.alertsModel()))
+}
+
+// refresh is POST /refresh: sync now, then back to the overview, which
+// shows the outcome (a failed sync shows as a banner there). The sync
+// outlives a client that gives up waiting, within refreshTimeout.
+func (d *Dashboard) refresh(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), d.refreshTimeout)
+	defer cancel()
+	if err := d.svc.Refresh(ctx); err != nil {
+		d.log.Warn("refresh from the dashboard failed", "err", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/")
+}
+
+func (d *Dashboard) notFound(c echo.Context, msg string) error {
+	return Render(c, http.StatusNotFound, components.ErrorPage(view.ErrorPage{Status: http.StatusNotFound, Title: "Not found", Message: msg}))
+}
+
+// csvURL is the export of a range, for one branch or ("" ) all.
+func csvURL(r view.Range, branch string) string {
+	q := url.Values{"from": {r.FromText()}, "to": {r.ToText()}}
+	if branch != "" {
+		q.Set("branch", branch)
+	}
+	return "/export.csv?" + q.Encode()
+}
+
+// downloadURL is the API route that redirects to a short-lived presigned
+// URL of one backup.
+func downloadURL(branch, name string) string {
+	return "/api/v1/branches/" + url.PathEscape(branch) + "/backups/" + url.PathEscape(name) + "/download"
+}
