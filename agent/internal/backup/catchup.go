@@ -1,0 +1,88 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+
+	"filippo.io/age"
+
+	"github.com/branchwatch/branchwatch/shared/store"
+)
+
+// catchUp uploads the local dumps (other than skip, just uploaded) that are
+// missing from the bucket or stored there with another size. One listing of
+// the branch's backups prefix tells which: no request per dump. A local dump
+// that no longer matches its checksum is reported and skipped, not uploaded.
+func (r *Runner) catchUp(ctx context.Context, skip string) ([]string, error) {
+	dumps, err := ListLocal(r.opts.BackupDir, r.opts.BranchID, r.opts.Location)
+	if err != nil {
+		return nil, fmt.Errorf("backup: catch-up: %w", err)
+	}
+	if len(dumps) <= 1 {
+		return nil, nil
+	}
+	remote := map[string]int64{}
+	for o, err := range store.All(ctx, r.st, store.ListOptions{Prefix: r.prefix}) {
+		if err != nil {
+			return nil, fmt.Errorf("backup: catch-up: %w", err)
+		}
+		remote[path.Base(o.Key)] = o.Size
+	}
+	var done []string
+	var errs []error
+	for _, d := range dumps {
+		if d.Name == skip {
+			continue
+		}
+		name, want := d.Name, d.Size
+		if r.opts.Encrypted() {
+			name += ".age"
+			if want, err = EncryptedSize(d.Size, r.opts.EncryptionRecipients); err != nil {
+				return done, fmt.Errorf("backup: catch-up: %w", err)
+			}
+		}
+		if got, ok := remote[name]; ok && got == want {
+			continue
+		}
+		r.log.Info("catch-up: uploading a dump missing from the bucket", "dump", d.Path)
+		if _, err := r.upload(ctx, d); err != nil {
+			if errors.Is(err, ErrChecksumMismatch) {
+				r.log.Error("catch-up: local dump no longer matches its checksum: not uploaded", "dump", d.Path, "error", err)
+				continue
+			}
+			errs = append(errs, fmt.Errorf("catch-up %s: %w", d.Name, err))
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		done = append(done, d.Name)
+	}
+	return done, errors.Join(errs...)
+}
+
+// EncryptedSize is the size of plain bytes once age-encrypted to
+// recipients: a header of fixed size for the given recipients, a 16-byte
+// nonce, and a 16-byte tag per 64 KiB chunk (at least one chunk).
+func EncryptedSize(plain int64, recipients []age.Recipient) (int64, error) {
+	var c countWriter
+	w, err := age.Encrypt(&c, recipients...)
+	if err != nil {
+		return 0, fmt.Errorf("age header: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return 0, fmt.Errorf("age header: %w", err)
+	}
+	const chunk, tag = 64 << 10, 16
+	chunks := max(1, (plain+chunk-1)/chunk)
+	return int64(c) + plain + tag*(chunks-1), nil
+}
+
+type countWriter int64
+
+func (c *countWriter) Write(p []byte) (int, error) { *c += countWriter(len(p)); return len(p), nil }
+
+var _ io.Writer = (*countWriter)(nil)

@@ -1,0 +1,200 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
+	"github.com/branchwatch/branchwatch/shared/layout"
+)
+
+// tempPrefix marks files being written; a run removes those of crashed runs.
+const tempPrefix = ".tmp-"
+
+// dumped is a dump that passed its checks and got its final name.
+type dumped struct {
+	path, name string
+	taken      time.Time
+	size       int64
+	sha256     string
+	server     pgtools.Version
+	tool       pgtools.Tool
+	tables     int
+}
+
+func (d dumped) local() LocalDump {
+	return LocalDump{Path: d.path, Name: d.name, Taken: d.taken, Size: d.size, SHA256: d.sha256, DumpVersion: d.tool.Version, ServerVersion: d.server}
+}
+
+// ErrDiskSpace is wrapped when BACKUP_DIR has too little room for a dump.
+var ErrDiskSpace = errors.New("not enough disk space")
+
+// dump runs pg_dump into a temporary file, checks the result and renames it
+// to its final name. On any failure the temporary file is removed and
+// nothing else is touched.
+func (r *Runner) dump(ctx context.Context, started time.Time) (dumped, error) {
+	server, err := pgtools.ServerVersion(ctx, r.opts.DatabaseURL)
+	if err != nil {
+		return dumped{}, fmt.Errorf("backup: database unreachable: %w", err)
+	}
+	pgDump, err := r.finder.Find(ctx, "pg_dump", server)
+	if err != nil {
+		return dumped{}, fmt.Errorf("backup: %w", err)
+	}
+	pgRestore, err := r.findRestore(ctx, pgDump)
+	if err != nil {
+		return dumped{}, fmt.Errorf("backup: %w", err)
+	}
+	taken := started.In(r.opts.Location)
+	name, err := layout.DumpName(r.opts.BranchID, taken, false)
+	if err != nil {
+		return dumped{}, fmt.Errorf("backup: %w", err)
+	}
+	final := filepath.Join(r.opts.BackupDir, name)
+	if _, err := os.Lstat(final); err == nil {
+		return dumped{}, fmt.Errorf("backup: %s already exists (two backups in the same second?)", final)
+	}
+	if err := r.checkSpace(); err != nil {
+		return dumped{}, err
+	}
+	tmp := filepath.Join(r.opts.BackupDir, tempPrefix+name)
+	promoted := false
+	defer func() {
+		if !promoted {
+			_ = os.Remove(tmp)
+		}
+	}()
+
+	r.log.Info("dump started", "database", r.conn.String(), "file", tmp, "pg_dump", pgDump.Path)
+	if err := r.runPgDump(ctx, pgDump, tmp); err != nil {
+		return dumped{}, err
+	}
+	sha, size, err := syncAndHash(tmp)
+	if err != nil {
+		return dumped{}, r.writeError("check dump", err)
+	}
+	if size < r.opts.MinDumpBytes {
+		return dumped{}, fmt.Errorf("backup: dump is %d bytes, below the %d-byte floor (BACKUP_MIN_SIZE_BYTES): not trusted, not kept", size, r.opts.MinDumpBytes)
+	}
+	toc, err := pgtools.ListArchive(ctx, pgRestore.Path, tmp)
+	if err != nil {
+		return dumped{}, fmt.Errorf("backup: dump is not a readable archive: %w", err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return dumped{}, r.writeError("promote dump", err)
+	}
+	promoted = true
+	syncDir(r.opts.BackupDir)
+	d := dumped{path: final, name: name, taken: taken, size: size, sha256: sha, server: server, tool: pgDump, tables: len(toc.Tables())}
+	if err := WriteChecksum(final, sha); err != nil {
+		// The dump is good; readers recompute a missing checksum.
+		r.log.Warn("could not write the checksum file", "dump", final, "error", err)
+	}
+	return d, nil
+}
+
+// findRestore prefers the pg_restore beside pg_dump (same installation).
+func (r *Runner) findRestore(ctx context.Context, pgDump pgtools.Tool) (pgtools.Tool, error) {
+	beside := pgtools.Finder{Explicit: filepath.Join(filepath.Dir(pgDump.Path), "pg_restore")}
+	if t, err := beside.Find(ctx, "pg_restore", pgDump.Version); err == nil {
+		return t, nil
+	}
+	return r.finder.Find(ctx, "pg_restore", pgDump.Version)
+}
+
+func (r *Runner) runPgDump(ctx context.Context, tool pgtools.Tool, file string) error {
+	cmd, cleanup, err := r.conn.Command(ctx, tool.Path, "--format=custom", "--file="+file)
+	if err != nil {
+		return fmt.Errorf("backup: pg_dump: %w", err)
+	}
+	defer cleanup()
+	stderr := &pgtools.TailBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("backup: start pg_dump: %w", err)
+	}
+	if r.OnDumpStart != nil {
+		r.OnDumpStart(cmd.Process.Pid)
+	}
+	if err := cmd.Wait(); err != nil {
+		if strings.Contains(stderr.String(), "No space left on device") {
+			return r.writeError("pg_dump", syscall.ENOSPC)
+		}
+		return fmt.Errorf("backup: %w", pgtools.ExitError(ctx, "pg_dump", err, stderr))
+	}
+	return nil
+}
+
+// writeError explains a failed write, plainly when the disk is full.
+func (r *Runner) writeError(op string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("backup: %s: %w: %s is full; the partial dump was removed, nothing was promoted and no older dump was deleted",
+			op, ErrDiskSpace, r.opts.BackupDir)
+	}
+	return fmt.Errorf("backup: %s: %w", op, err)
+}
+
+// checkSpace refuses to start a dump that would likely not fit: it wants
+// 1.2 × the newest local dump (twice that when an encrypted copy is also
+// written), and at least the size floor.
+func (r *Runner) checkSpace() error {
+	if r.FreeSpace == nil {
+		return nil
+	}
+	free, err := r.FreeSpace(r.opts.BackupDir)
+	if err != nil {
+		return fmt.Errorf("backup: check free space: %w", err)
+	}
+	var last int64
+	if dumps, err := ListLocal(r.opts.BackupDir, r.opts.BranchID, r.opts.Location); err == nil && len(dumps) > 0 {
+		last = dumps[len(dumps)-1].Size
+	}
+	need := max(last+last/5, r.opts.MinDumpBytes)
+	if r.st != nil && r.opts.Encrypted() {
+		need += last
+	}
+	if free < uint64(need) {
+		return fmt.Errorf("backup: %w in %s: %s free, about %s needed (newest dump %s, plus 20%%); nothing was dumped or deleted",
+			ErrDiskSpace, r.opts.BackupDir, humanBytes(int64(free)), humanBytes(need), humanBytes(last))
+	}
+	return nil
+}
+
+// syncAndHash flushes the file to disk and returns its SHA-256 and size.
+func syncAndHash(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return "", 0, fmt.Errorf("fsync %s: %w", path, err)
+	}
+	return hashReader(f)
+}
+
+func syncDir(dir string) {
+	if f, err := os.Open(dir); err == nil {
+		_ = f.Sync()
+		_ = f.Close()
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,208 @@
+// Package backup takes one trustworthy backup of the branch database: dump
+// with pg_dump, check the dump before trusting it, promote it under its
+// final name, upload it and confirm the upload, upload local dumps that
+// never reached the bucket, and apply local retention. Two backups never run
+// at once for the same directory.
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/branchwatch/branchwatch/agent/internal/dirlock"
+	"github.com/branchwatch/branchwatch/agent/internal/options"
+	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
+	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/shared/store"
+)
+
+// AgentVersion goes into each upload's metadata; package cli sets it to
+// its build-time version.
+var AgentVersion = "dev"
+
+// LockName is the lock file in BACKUP_DIR held for a whole backup.
+const LockName = ".backup.lock"
+
+// Result describes one backup.
+type Result struct {
+	Path     string // the promoted local dump
+	Key      string // the bucket key; "" in local-only mode or when not uploaded
+	Size     int64  // of the local dump
+	SHA256   string // of the local dump, lower-case hex
+	Started  time.Time
+	Duration time.Duration
+	Uploaded bool // the object is confirmed (size and checksum read back)
+
+	Name          string         // file name of the dump
+	ServerVersion pgtools.Version // of the database server
+	Encrypted     bool           // the uploaded object is age-encrypted
+	CaughtUp      []string       // older local dumps uploaded by this run
+	Pruned        []string       // local dumps removed by retention
+	AbortedUploads int           // unfinished uploads of earlier runs aborted
+}
+
+// Runner takes backups. Create it with New; it is safe to call Run again
+// after it returned, not concurrently (the second call fails on the lock).
+type Runner struct {
+	opts   options.Options
+	st     store.Store // nil: local-only
+	log    *slog.Logger
+	finder pgtools.Finder
+	conn   pgtools.Conn
+	prefix string // the branch's backups prefix in the bucket
+
+	// Now is the clock (the dump's name is its time in the branch's zone).
+	Now func() time.Time
+	// FreeSpace reports the bytes available to this user in dir.
+	FreeSpace func(dir string) (uint64, error)
+	// OnDumpStart, if set, is called with pg_dump's process id once it runs.
+	OnDumpStart func(pid int)
+	// AbortUploadsOlderThan is the age above which unfinished uploads under
+	// the branch's backups prefix are aborted at the start of a run. Zero
+	// aborts them all: a run holds the lock, so none of them is live.
+	AbortUploadsOlderThan time.Duration
+}
+
+// New checks what can be checked without I/O and returns a Runner. st is
+// nil in local-only mode, which New reports once.
+func New(o options.Options, st store.Store, logger *slog.Logger) (*Runner, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if o.BackupDir == "" {
+		return nil, errors.New("backup: BACKUP_DIR is empty")
+	}
+	if o.Location == nil {
+		o.Location = time.UTC
+	}
+	conn, err := pgtools.ParseConn(o.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("backup: DATABASE_URL: %w", err)
+	}
+	prefix, err := layout.BackupsPrefix(o.BranchID)
+	if err != nil {
+		return nil, fmt.Errorf("backup: BRANCH_ID: %w", err)
+	}
+	if o.MinDumpBytes <= 0 {
+		o.MinDumpBytes = options.DefaultMinDumpBytes
+	}
+	r := &Runner{
+		opts:      o,
+		st:        st,
+		log:       logger.With("component", "backup"),
+		finder:    pgtools.NewFinder(o.PGDumpPath, options.EnvPGDumpPath),
+		conn:      conn,
+		prefix:    prefix,
+		Now:       time.Now,
+		FreeSpace: FreeSpace,
+	}
+	if st == nil {
+		r.log.Info("no S3 settings: backups stay local", "dir", o.BackupDir)
+	} else if o.Encrypted() {
+		r.log.Info("uploads are age-encrypted", "recipients", len(o.EncryptionRecipients))
+	}
+	return r, nil
+}
+
+// Run takes one full backup: dump, check, promote, upload and confirm,
+// catch-up uploads, local retention. Retention runs only when everything
+// before it succeeded. Cancelling ctx kills pg_dump, removes its temporary
+// file and aborts an upload in flight. The Result is filled as far as the
+// run got, also on error.
+func (r *Runner) Run(ctx context.Context) (res Result, err error) {
+	res.Started = r.Now()
+	began := time.Now() // monotonic, whatever Now is
+	defer func() {
+		res.Duration = time.Since(began)
+		if err != nil {
+			r.log.Error("backup failed", "error", err, "dump", res.Path, "duration", res.Duration.String())
+		}
+	}()
+	lock, err := dirlock.Acquire(r.opts.BackupDir, LockName, "backup")
+	if err != nil {
+		var le *dirlock.LockedError
+		if errors.As(err, &le) {
+			return res, fmt.Errorf("backup: another backup is running in %s: %w", r.opts.BackupDir, err)
+		}
+		return res, fmt.Errorf("backup: %w", err)
+	}
+	defer lock.Release()
+
+	r.removeStaleTemp()
+	d, err := r.dump(ctx, res.Started)
+	if err != nil {
+		return res, err
+	}
+	res.Path, res.Name, res.Size, res.SHA256, res.ServerVersion = d.path, d.name, d.size, d.sha256, d.server
+	r.log.Info("dump checked and promoted", "dump", d.path, "size", d.size, "sha256", d.sha256,
+		"tables", d.tables, "pg_dump", d.tool.Version.String(), "server", d.server.String())
+
+	if r.st != nil {
+		res.Encrypted = r.opts.Encrypted()
+		res.AbortedUploads = r.abortUnfinished(ctx)
+		up, err := r.upload(ctx, d.local())
+		if err != nil {
+			return res, err
+		}
+		res.Key, res.Uploaded = up.Key, true
+		caught, err := r.catchUp(ctx, d.name)
+		res.CaughtUp = caught
+		if err != nil {
+			return res, err
+		}
+	}
+	res.Pruned, err = r.applyRetention(res.Started)
+	if err != nil {
+		return res, err
+	}
+	r.log.Info("backup done", "dump", res.Path, "key", res.Key, "uploaded", res.Uploaded,
+		"caught_up", len(res.CaughtUp), "pruned", len(res.Pruned))
+	return res, nil
+}
+
+// abortUnfinished aborts multipart uploads left by killed runs. A failure
+// here is logged only: the upload that follows reports the real trouble.
+func (r *Runner) abortUnfinished(ctx context.Context) int {
+	uc, ok := r.st.(store.UploadCleaner)
+	if !ok {
+		return 0
+	}
+	n, err := uc.AbortIncompleteUploads(ctx, r.prefix, r.AbortUploadsOlderThan)
+	if err != nil {
+		r.log.Warn("could not abort unfinished uploads", "prefix", r.prefix, "error", err)
+	} else if n > 0 {
+		r.log.Info("aborted unfinished uploads of an earlier run", "prefix", r.prefix, "count", n)
+	}
+	return n
+}
+
+// FreeSpace is the space available to an unprivileged user in dir (statfs).
+func FreeSpace(dir string) (uint64, error) {
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	return fs.Bavail * uint64(fs.Bsize), nil
+}
+
+// removeStaleTemp deletes temporary files of crashed runs (the lock is held,
+// so none of them is being written).
+func (r *Runner) removeStaleTemp() {
+	matches, _ := filepath.Glob(filepath.Join(r.opts.BackupDir, tempPrefix+"*"))
+	for _, m := range matches {
+		if err := os.RemoveAll(m); err != nil {
+			r.log.Warn("could not remove a stale temporary file", "file", m, "error", err)
+			continue
+		}
+		r.log.Info("removed a stale temporary file of an earlier run", "file", m)
+	}
+}
+
+// Options are the settings the Runner was built with.
+func (r *Runner) Options() options.Options { return r.opts }

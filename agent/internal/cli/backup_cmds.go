@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/branchwatch/branchwatch/agent/internal/backup"
+	"github.com/branchwatch/branchwatch/agent/internal/cloudclean"
+	"github.com/branchwatch/branchwatch/agent/internal/remote"
+	"github.com/branchwatch/branchwatch/agent/internal/restore"
+)
+
+// EnvRestoreTargetURL is where `agent restore` also takes its target from,
+// so that a password in it stays off the command line.
+const EnvRestoreTargetURL = "RESTORE_TARGET_URL"
+
+func init() {
+	backup.AgentVersion = Version
+	Register(&Command{
+		Name:    "backup",
+		Usage:   "agent backup",
+		Summary: "one backup now: dump, check, upload, local retention",
+		NeedsDB: true,
+		Run:     runBackup,
+	})
+	Register(&Command{
+		Name:    "cleanup",
+		Usage:   "agent cleanup",
+		Summary: "the cloud retention sweep, once",
+		Run:     runCleanup,
+	})
+	Register(&Command{
+		Name:    "restore",
+		Usage:   "agent restore [--key K | --latest] --target-url URL [--yes] [--identity FILE]",
+		Summary: "fetch a backup (latest by default), check it, restore it into a database",
+		Flags: func(fs *flag.FlagSet) {
+			fs.String("key", "", "bucket key or dump file name to restore")
+			fs.Bool("latest", false, "restore the newest good backup (the default)")
+			fs.String("target-url", "", "postgres:// URL of the database to restore into (or "+EnvRestoreTargetURL+", which keeps a password off the command line)")
+			fs.Bool("yes", false, "replace the tables of a target that already has some")
+			fs.String("identity", "", "age identity file that decrypts encrypted backups")
+			fs.String("work-dir", "", "directory for the download (default: BACKUP_DIR if it exists, else the temporary directory)")
+		},
+		Run: runRestore,
+	})
+	Register(&Command{
+		Name:    "verify",
+		Usage:   "agent verify [--identity FILE]",
+		Summary: "restore the latest backup into a scratch database and check it",
+		NeedsDB: true,
+		Flags: func(fs *flag.FlagSet) {
+			fs.String("identity", "", "age identity file that decrypts encrypted backups (not needed when the identical local dump is present)")
+			fs.String("work-dir", "", "directory for the download (default: BACKUP_DIR if it exists, else the temporary directory)")
+		},
+		Run: runVerify,
+	})
+}
+
+func runBackup(env *Env, _ *flag.FlagSet) error {
+	st, err := remote.Open(env.Opts)
+	if err != nil {
+		return err
+	}
+	r, err := backup.New(env.Opts, st, env.Logger)
+	if err != nil {
+		return err
+	}
+	res, err := r.Run(env.Ctx)
+	if err != nil {
+		return err
+	}
+	where := "kept locally (no S3 settings)"
+	if res.Uploaded {
+		where = "uploaded to " + res.Key
+	}
+	fmt.Fprintf(env.Stdout, "backup %s: %d bytes, sha256 %s, %s\n", res.Path, res.Size, res.SHA256, where)
+	return nil
+}
+
+func runCleanup(env *Env, _ *flag.FlagSet) error {
+	st, err := remote.Open(env.Opts)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		fmt.Fprintln(env.Stdout, "cleanup: no S3 settings, backups stay local: nothing to clean in the cloud")
+		return nil
+	}
+	res, err := cloudclean.Run(env.Ctx, env.Opts, st, env.Logger, time.Now())
+	fmt.Fprintf(env.Stdout, "cleanup: %d deleted, %d kept\n", res.Deleted, res.Kept)
+	return err
+}
+
+func runRestore(env *Env, fs *flag.FlagSet) error {
+	key := backupFlagString(fs, "key")
+	if key != "" && backupFlagBool(fs, "latest") {
+		return fmt.Errorf("%w: --key and --latest exclude each other", ErrUsage)
+	}
+	target := backupFlagString(fs, "target-url")
+	if target == "" && env.Lookup != nil {
+		target, _ = env.Lookup(EnvRestoreTargetURL)
+	}
+	if target == "" {
+		return fmt.Errorf("%w: --target-url (or %s) is required", ErrUsage, EnvRestoreTargetURL)
+	}
+	ids, err := readAgeIdentities(backupFlagString(fs, "identity"))
+	if err != nil {
+		return err
+	}
+	st, err := remote.Open(env.Opts)
+	if err != nil {
+		return err
+	}
+	res, err := restore.Run(env.Ctx, env.Opts, st, restore.Request{
+		Key: key, TargetURL: target, Yes: backupFlagBool(fs, "yes"), Identities: ids,
+		WorkDir: backupFlagString(fs, "work-dir"), Progress: backupTerminal(env.Stderr),
+	}, env.Logger)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "restored %s (%s, sha256 %s): %d tables\n", res.Name, res.Origin, res.SHA256, len(res.Tables))
+	return nil
+}
+
+func runVerify(env *Env, fs *flag.FlagSet) error {
+	ids, err := readAgeIdentities(backupFlagString(fs, "identity"))
+	if err != nil {
+		return err
+	}
+	st, err := remote.Open(env.Opts)
+	if err != nil {
+		return err
+	}
+	res, err := restore.Verify(env.Ctx, env.Opts, st, restore.VerifyRequest{
+		Identities: ids, WorkDir: backupFlagString(fs, "work-dir"), Progress: backupTerminal(env.Stderr),
+	}, env.Logger)
+	if res.Name != "" {
+		fmt.Fprintf(env.Stdout, "verify %s (%s) in scratch database %s:\n", res.Name, res.Origin, res.Database)
+		for _, t := range res.Tables {
+			fmt.Fprintf(env.Stdout, "  %-40s %12d rows\n", t.Table, t.Rows)
+		}
+		for _, t := range res.Missing {
+			fmt.Fprintf(env.Stdout, "  %-40s MISSING\n", t)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "verify ok: %d tables restored\n", len(res.Tables))
+	return nil
+}
+
+func readAgeIdentities(file string) ([]age.Identity, error) {
+	if file == "" {
+		return nil, nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	defer f.Close()
+	ids, err := age.ParseIdentities(f)
+	if err != nil {
+		return nil, fmt.Errorf("identity %s: %w", file, err)
+	}
+	return ids, nil
+}
+
+// backupTerminal returns w when it is a terminal (progress lines are for people).
+func backupTerminal(w io.Writer) io.Writer {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return w
+}
+
+func backupFlagString(fs *flag.FlagSet, name string) string {
+	if f := fs.Lookup(name); f != nil {
+		return f.Value.String()
+	}
+	return ""
+}
+
+func backupFlagBool(fs *flag.FlagSet, name string) bool {
+	if f := fs.Lookup(name); f != nil {
+		if g, ok := f.Value.(flag.Getter); ok {
+			b, _ := g.Get().(bool)
+			return b
+		}
+	}
+	return false
+}
