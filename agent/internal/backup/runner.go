@@ -39,12 +39,12 @@ type Result struct {
 	Duration time.Duration
 	Uploaded bool // the object is confirmed (size and checksum read back)
 
-	Name          string         // file name of the dump
-	ServerVersion pgtools.Version // of the database server
-	Encrypted     bool           // the uploaded object is age-encrypted
-	CaughtUp      []string       // older local dumps uploaded by this run
-	Pruned        []string       // local dumps removed by retention
-	AbortedUploads int           // unfinished uploads of earlier runs aborted
+	Name           string          // file name of the dump
+	ServerVersion  pgtools.Version // of the database server
+	Encrypted      bool            // the uploaded object is age-encrypted
+	CaughtUp       []string        // older local dumps uploaded by this run
+	Pruned         []string        // local dumps removed by retention
+	AbortedUploads int             // unfinished uploads of earlier runs aborted
 }
 
 // Runner takes backups. Create it with New; it is safe to call Run again
