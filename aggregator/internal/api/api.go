@@ -29,6 +29,7 @@ type Reader interface {
 	BadDocuments() []service.BadDocument
 	Alerts() ([]alert.Problem, []alert.Record)
 	LastSync() service.SyncStatus
+	IgnoredPrefixes() []string
 	Refresh(ctx context.Context) error
 	PresignBackup(ctx context.Context, branch, name string) (string, error)
 }
@@ -62,7 +63,11 @@ func (h Handlers) branches(c echo.Context) error {
 	if bs == nil {
 		bs = []service.BranchStatus{}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"branches": bs, "sync": h.R.LastSync()})
+	ignored := h.R.IgnoredPrefixes()
+	if ignored == nil {
+		ignored = []string{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"branches": bs, "sync": h.R.LastSync(), "ignored_prefixes": ignored})
 }
 
 // branchID reads the :id parameter; only a valid branch id is accepted,

@@ -26,7 +26,13 @@ import (
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+func TestMain(m *testing.M) {
+	code := testenv.Main(m)
+	if bigData.snapDir != "" {
+		_ = os.RemoveAll(bigData.snapDir)
+	}
+	os.Exit(code)
+}
 
 const (
 	user     = "owner"

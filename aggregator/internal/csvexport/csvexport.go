@@ -12,7 +12,9 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/branchwatch/branchwatch/shared/metrics"
 )
@@ -46,31 +48,55 @@ const (
 	plain // counts, version, booleans: written as they are
 )
 
-// kinds is the kind of each column, in metrics.FieldNames order.
-var kinds = func() []cellKind {
+// column is one CSV column: the Document field it reads and its kind.
+type column struct {
+	field int // index of the struct field
+	kind  cellKind
+}
+
+// columns follow metrics.FieldNames, matched to the struct's fields by
+// their JSON names, so that the order cannot drift from the schema's.
+var columns = func() []column {
 	special := map[string]cellKind{
 		"branch_id": text, "branch_name": text, "summary_date": text, "generated_at": text, "currency": text,
 		"schema_version": plain, "is_final": plain, "total_bills": plain, "refund_count": plain,
 	}
-	ks := make([]cellKind, len(metrics.FieldNames))
-	for i, name := range metrics.FieldNames {
-		if k, ok := special[name]; ok {
-			ks[i] = k
-		}
+	t := reflect.TypeFor[metrics.Document]()
+	byName := map[string]int{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		byName[name] = i
 	}
-	return ks
+	cols := make([]column, len(metrics.FieldNames))
+	for i, name := range metrics.FieldNames {
+		f, ok := byName[name]
+		if !ok {
+			panic("csvexport: no Document field for " + name)
+		}
+		cols[i] = column{field: f, kind: special[name]}
+	}
+	return cols
 }()
 
-// Encoder writes documents as CSV rows.
+// Encoder writes documents as CSV rows. Each row is formatted into one
+// reused buffer and handed to encoding/csv as substrings of one string:
+// one small allocation per row, whatever the number of columns.
 type Encoder struct {
 	w       *csv.Writer
 	units   Units
 	started bool
+	doc     metrics.Document
+	docv    reflect.Value // &doc, dereferenced
+	buf     []byte
+	row     []string
+	ends    []int
 }
 
 // NewEncoder returns an Encoder writing to w, money in paise.
 func NewEncoder(w io.Writer) *Encoder {
-	return &Encoder{w: csv.NewWriter(w)}
+	e := &Encoder{w: csv.NewWriter(w), row: make([]string, len(columns)), ends: make([]int, len(columns))}
+	e.docv = reflect.ValueOf(&e.doc).Elem()
+	return e
 }
 
 // SetUnits selects paise or rupees; call before the first Encode.
@@ -81,18 +107,36 @@ func (e *Encoder) Encode(d metrics.Document) error {
 	if err := e.header(); err != nil {
 		return err
 	}
-	row := d.Values()
-	for i, v := range row {
-		switch kinds[i] {
-		case text:
-			row[i] = Neutralise(v)
-		case money:
-			if e.units == Rupees {
-				row[i] = rupees(v)
+	e.doc = d
+	b := e.buf[:0]
+	for i, c := range columns {
+		f := e.docv.Field(c.field)
+		switch f.Kind() {
+		case reflect.String:
+			v := f.String()
+			if c.kind == text && NeedsNeutralising(v) {
+				b = append(b, '\'')
+			}
+			b = append(b, v...)
+		case reflect.Bool:
+			b = strconv.AppendBool(b, f.Bool())
+		default: // the integers
+			if c.kind == money && e.units == Rupees {
+				b = appendRupees(b, f.Int())
+			} else {
+				b = strconv.AppendInt(b, f.Int(), 10)
 			}
 		}
+		e.ends[i] = len(b)
 	}
-	if err := e.w.Write(row); err != nil {
+	e.buf = b
+	all := string(b)
+	start := 0
+	for i, end := range e.ends {
+		e.row[i] = all[start:end]
+		start = end
+	}
+	if err := e.w.Write(e.row); err != nil {
 		return fmt.Errorf("write csv row: %w", err)
 	}
 	return nil
@@ -127,37 +171,36 @@ func (e *Encoder) Close() error {
 	return e.Flush()
 }
 
-// Neutralise prefixes a text cell that a spreadsheet would take as a
-// formula with a single quote.
-func Neutralise(s string) string {
+// NeedsNeutralising reports whether a spreadsheet would take the text
+// cell s as a formula.
+func NeedsNeutralising(s string) bool {
 	if s == "" {
-		return s
+		return false
 	}
 	switch s[0] {
 	case '=', '+', '-', '@', '\t', '\r':
+		return true
+	}
+	return false
+}
+
+// Neutralise prefixes a text cell that a spreadsheet would take as a
+// formula with a single quote.
+func Neutralise(s string) string {
+	if NeedsNeutralising(s) {
 		return "'" + s
 	}
 	return s
 }
 
-// rupees turns a decimal paise figure into rupees with two decimals.
-func rupees(paise string) string {
-	n, err := strconv.ParseInt(paise, 10, 64)
-	if err != nil {
-		return paise
-	}
-	neg := n < 0
+// appendRupees appends paise as rupees with two decimals.
+func appendRupees(b []byte, n int64) []byte {
 	u := uint64(n)
-	if neg {
+	if n < 0 {
+		b = append(b, '-')
 		u = -u // two's complement: right for math.MinInt64 too
 	}
-	b := make([]byte, 0, 24)
-	if neg {
-		b = append(b, '-')
-	}
 	b = strconv.AppendUint(b, u/100, 10)
-	b = append(b, '.')
 	c := u % 100
-	b = append(b, byte('0'+c/10), byte('0'+c%10))
-	return string(b)
+	return append(b, '.', byte('0'+c/10), byte('0'+c%10))
 }

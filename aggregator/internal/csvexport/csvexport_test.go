@@ -126,3 +126,15 @@ func BenchmarkExport(b *testing.B) {
 	b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/(1<<20), "MiB-heap-growth")
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/export")
 }
+
+// TestRowMatchesValues: in paise, a row is the document's own Values.
+func TestRowMatchesValues(t *testing.T) {
+	for i := range 20 {
+		d := fixture.Doc(fixture.BranchID(i), fixture.Date("2026-01-01", i), int64(i*7919))
+		d.IsFinal = i%2 == 0
+		recs := encode(t, csvexport.Paise, d)
+		if !slices.Equal(recs[1], d.Values()) {
+			t.Fatalf("row %v\nwant %v", recs[1], d.Values())
+		}
+	}
+}

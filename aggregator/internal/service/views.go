@@ -64,6 +64,15 @@ type BranchDetail struct {
 	Current    *metrics.Document `json:"current,omitempty"` // newest document, final or not
 }
 
+// IgnoredPrefixes are the bucket's top-level prefixes that are not branch
+// ids (as of the last full sync).
+func (s *Service) IgnoredPrefixes() []string {
+	if x := s.idx.Load(); x != nil {
+		return x.IgnoredPrefixes
+	}
+	return nil
+}
+
 // Branches is every branch's status, by id.
 func (s *Service) Branches() []BranchStatus {
 	x := s.idx.Load()

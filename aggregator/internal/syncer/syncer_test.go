@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
 	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
 	"github.com/branchwatch/branchwatch/aggregator/internal/index"
 	"github.com/branchwatch/branchwatch/aggregator/internal/syncer"
@@ -331,4 +333,35 @@ func jsonMarshal(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestBranchOverOnePage: a branch with more objects than a listing page
+// is read whole, in full and incremental syncs.
+func TestBranchOverOnePage(t *testing.T) {
+	backend := s3mem.New()
+	srv := testenv.StartS3(t, testenv.WithBackend(backend))
+	seeded, err := fixture.Bucket{Branches: 2, Days: 1100, Backups: 30, LastDate: "2026-02-16", BackupBytes: 10}.Seed(backend, srv.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := srv.Store(t)
+	s := newSyncer(st)
+	x, stats := sync(t, s, nil, true)
+	if x.Documents() != seeded || stats.Downloaded != seeded {
+		t.Fatalf("full sync: %d documents (%d downloaded), want %d", x.Documents(), stats.Downloaded, seeded)
+	}
+	for _, b := range x.Branches {
+		if len(b.Backups) != 30 || b.Ignored != 0 {
+			t.Errorf("%s: %d backups, %d ignored", b.ID, len(b.Backups), b.Ignored)
+		}
+	}
+	fixture.PutDoc(t, st, fixture.Doc(fixture.BranchID(0), "2026-02-17", 1))
+	y, stats := sync(t, s, x, false)
+	if y.Documents() != seeded+1 || stats.Downloaded != 1 {
+		t.Errorf("incremental: %d documents, %d downloaded", y.Documents(), stats.Downloaded)
+	}
+	z, stats := sync(t, s, y, true)
+	if z.Documents() != seeded+1 || stats.Downloaded != 0 {
+		t.Errorf("second full sync: %d documents, %d downloaded (want none)", z.Documents(), stats.Downloaded)
+	}
 }

@@ -1,0 +1,342 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/app"
+	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
+	"github.com/branchwatch/branchwatch/aggregator/internal/index"
+	"github.com/branchwatch/branchwatch/aggregator/internal/options"
+	"github.com/branchwatch/branchwatch/aggregator/internal/syncer"
+	"github.com/branchwatch/branchwatch/shared/config"
+	"github.com/branchwatch/branchwatch/shared/store"
+	"github.com/branchwatch/branchwatch/shared/testenv"
+)
+
+// The synthetic bucket of the issue: 500 branches × 365 days of metrics
+// plus 90 backups each, seeded straight into an in-memory gofakes3
+// backend (bypassing HTTP) once per benchmark process. The dumps are
+// small (they are only listed).
+var big = fixture.Bucket{Branches: 500, Days: 365, Backups: 90, LastDate: "2026-02-16", BackupBytes: 1024}
+
+const benchConcurrency = 16
+
+type bigBucket struct {
+	backend *s3mem.Backend
+	docs    int
+	keys    []string // every metrics key
+	cold    *index.Index
+	snapDir string
+	err     error
+}
+
+var (
+	bigOnce sync.Once
+	bigData bigBucket
+)
+
+// bucket seeds the backend (and, with cold, a cold-synced index and its
+// snapshot) once.
+func bucket(b *testing.B) *bigBucket {
+	b.Helper()
+	bigOnce.Do(func() {
+		bigData.backend = s3mem.New()
+		if err := bigData.backend.CreateBucket(testenv.S3Bucket); err != nil {
+			bigData.err = err
+			return
+		}
+		bigData.docs, bigData.err = big.Seed(bigData.backend, testenv.S3Bucket)
+		for i := range big.Branches {
+			for d := range big.Days {
+				bigData.keys = append(bigData.keys, fixture.MetricsKey(fixture.BranchID(i), fixture.Date(big.LastDate, d-big.Days+1)))
+			}
+		}
+	})
+	if bigData.err != nil {
+		b.Fatal(bigData.err)
+	}
+	return &bigData
+}
+
+// server starts a loopback S3 server over the shared backend.
+func server(b *testing.B, bb *bigBucket) (*testenv.S3Server, store.Store) {
+	b.Helper()
+	srv := testenv.StartS3(b, testenv.WithBackend(bb.backend))
+	o := srv.Options()
+	o.MaxAttempts = 1
+	st, err := store.NewS3(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv, st
+}
+
+func newBenchSyncer(st store.Store) *syncer.Syncer {
+	return syncer.New(st, syncer.Options{Concurrency: benchConcurrency, RelistDays: options.DefaultRelistDays})
+}
+
+// coldIndex syncs the bucket from nothing once and snapshots the result.
+func coldIndex(b *testing.B, bb *bigBucket, st store.Store) *index.Index {
+	b.Helper()
+	if bb.cold == nil {
+		x, _, err := newBenchSyncer(st).Sync(context.Background(), nil, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bb.cold = x
+	}
+	if bb.snapDir == "" {
+		dir, err := os.MkdirTemp("", "aggregator-bench-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		bb.snapDir = dir // shared by the benchmarks; TestMain removes it
+		if err := index.Save(bb.snapDir, bb.cold); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return bb.cold
+}
+
+// plainGets fetches every key at the given concurrency and returns the rate.
+func plainGets(b *testing.B, st store.Store, keys []string, conc int) float64 {
+	b.Helper()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	start := time.Now()
+	for range conc {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(keys) {
+					return
+				}
+				rc, _, err := st.Get(context.Background(), keys[i])
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, rc)
+				_ = rc.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		b.Fatalf("%d plain GETs failed", failed.Load())
+	}
+	return float64(len(keys)) / time.Since(start).Seconds()
+}
+
+// BenchmarkColdSync: a sync from nothing against the plain GETs of the
+// same documents at the same concurrency, in the same run (target: at
+// least 70% of the GET rate).
+func BenchmarkColdSync(b *testing.B) {
+	bb := bucket(b)
+	_, st := server(b, bb)
+	for b.Loop() {
+		getsBefore := plainGets(b, st, bb.keys, benchConcurrency)
+		runtime.GC()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		start := time.Now()
+		x, stats, err := newBenchSyncer(st).Sync(context.Background(), nil, true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		if x.Documents() != bb.docs {
+			b.Fatalf("cold sync indexed %d documents, want %d", x.Documents(), bb.docs)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		// The GET rate is taken before and after the sync, and averaged.
+		getRate := (getsBefore + plainGets(b, st, bb.keys, benchConcurrency)) / 2
+		syncRate := float64(stats.Downloaded) / elapsed.Seconds()
+		b.ReportMetric(getRate, "plain-GETs/s")
+		b.ReportMetric(syncRate, "sync-docs/s")
+		b.ReportMetric(100*syncRate/getRate, "%-of-GET-rate")
+		b.ReportMetric(elapsed.Seconds(), "s-cold-sync")
+		b.ReportMetric(float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/(1<<20), "MiB-index")
+		bb.cold = x
+	}
+}
+
+// BenchmarkRefreshNothingNew: an incremental refresh after a full sync,
+// with nothing new in the bucket (targets: at most 1 s, at most 2
+// requests per branch).
+func BenchmarkRefreshNothingNew(b *testing.B) {
+	bb := bucket(b)
+	srv, st := server(b, bb)
+	cold := coldIndex(b, bb, st)
+	s := newBenchSyncer(st)
+	for b.Loop() {
+		before := srv.Requests.Load()
+		start := time.Now()
+		x, stats, err := s.Sync(context.Background(), cold, false)
+		elapsed := time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if stats.Downloaded != 0 || stats.Changed || x.Documents() != bb.docs {
+			b.Fatalf("refresh with nothing new: %+v", stats)
+		}
+		reqs := srv.Requests.Load() - before
+		b.ReportMetric(elapsed.Seconds()*1000, "ms-refresh")
+		b.ReportMetric(float64(reqs)/float64(big.Branches), "requests/branch")
+	}
+}
+
+// BenchmarkRestartFromSnapshot: a new App over the snapshot of a complete
+// index, nothing new in the bucket: the time until it serves the complete
+// index after its first refresh (target: at most 2 s).
+func BenchmarkRestartFromSnapshot(b *testing.B) {
+	bb := bucket(b)
+	srv, st := server(b, bb)
+	coldIndex(b, bb, st)
+	env := srv.Env()
+	env[options.EnvDataDir] = bb.snapDir
+	env[options.EnvInsecureNoAuth] = "true"
+	env[options.EnvListen] = "127.0.0.1:0"
+	o, err := options.Load(config.NewReader(config.MapLookup(env)), options.Need{Bucket: true, Auth: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		start := time.Now()
+		a, err := app.Build(o, app.Config{Store: st, ReadOnlySnapshot: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		loaded := time.Since(start)
+		if err := a.Service.RefreshIncremental(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Server.Serve(ctx, l) }()
+		resp, err := http.Get("http://" + l.Addr().String() + "/api/v1/sync")
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		served := time.Since(start)
+		if n := a.Service.Index().Documents(); n != bb.docs || a.Service.LastSync().LastStats.Downloaded != 0 {
+			b.Fatalf("restart serves %d documents (want %d) after %+v", n, bb.docs, a.Service.LastSync().LastStats)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(loaded.Seconds()*1000, "ms-snapshot-load")
+		b.ReportMetric(served.Seconds()*1000, "ms-to-served-after-refresh")
+	}
+}
+
+// BenchmarkExportCSV: /export.csv of every row (500 branches × 365 days)
+// over loopback HTTP, with the server's peak heap growth sampled during
+// the export (target: at most 1 s, flat memory).
+func BenchmarkExportCSV(b *testing.B) {
+	bb := bucket(b)
+	_, st := server(b, bb)
+	coldIndex(b, bb, st)
+	env := map[string]string{options.EnvDataDir: bb.snapDir, options.EnvInsecureNoAuth: "true", options.EnvListen: "127.0.0.1:0", options.EnvBucketDir: "unused"}
+	o, err := options.Load(config.NewReader(config.MapLookup(env)), options.Need{Bucket: true, Auth: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a, err := app.Build(o, app.Config{Store: st, ReadOnlySnapshot: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Server.Serve(ctx, l) }()
+	defer func() { cancel(); <-done }()
+	from := fixture.Date(big.LastDate, -big.Days+1)
+	url := fmt.Sprintf("http://%s/export.csv?from=%s&to=%s", l.Addr(), from, big.LastDate)
+	for b.Loop() {
+		runtime.GC()
+		var base runtime.MemStats
+		runtime.ReadMemStats(&base)
+		peak := sampleHeap()
+		start := time.Now()
+		resp, err := http.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lines, n := countLines(resp.Body)
+		resp.Body.Close()
+		elapsed := time.Since(start)
+		top := peak()
+		if lines != bb.docs+1 {
+			b.Fatalf("export has %d lines, want %d", lines, bb.docs+1)
+		}
+		b.ReportMetric(elapsed.Seconds()*1000, "ms-export")
+		b.ReportMetric(float64(n)/(1<<20), "MiB-csv")
+		b.ReportMetric(float64(int64(top)-int64(base.HeapInuse))/(1<<20), "MiB-peak-heap-growth")
+	}
+}
+
+// sampleHeap samples HeapInuse every 5 ms until the returned func is
+// called, which returns the peak.
+func sampleHeap() func() uint64 {
+	stop := make(chan struct{})
+	res := make(chan uint64)
+	go func() {
+		var peak uint64
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapInuse)
+			select {
+			case <-stop:
+				res <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 { close(stop); return <-res }
+}
+
+func countLines(r io.Reader) (int, int64) {
+	buf := make([]byte, 64<<10)
+	lines, total := 0, int64(0)
+	for {
+		n, err := r.Read(buf)
+		total += int64(n)
+		for _, c := range buf[:n] {
+			if c == '\n' {
+				lines++
+			}
+		}
+		if err != nil {
+			return lines, total
+		}
+	}
+}
