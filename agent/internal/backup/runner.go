@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/smithy-go"
+
 	"github.com/branchwatch/branchwatch/agent/internal/dirlock"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
@@ -169,17 +171,28 @@ func (r *Runner) Run(ctx context.Context) (res Result, err error) {
 // abortUnfinished aborts multipart uploads left by killed runs. A failure
 // here is logged only: the upload that follows reports the real trouble.
 func (r *Runner) abortUnfinished(ctx context.Context) int {
-	uc, ok := r.st.(store.UploadCleaner)
-	if !ok {
-		return 0
-	}
-	n, err := uc.AbortIncompleteUploads(ctx, r.prefix, r.AbortUploadsOlderThan)
+	n, err := AbortUnfinished(ctx, r.st, r.prefix, r.AbortUploadsOlderThan)
 	if err != nil {
 		r.log.Warn("could not abort unfinished uploads", "prefix", r.prefix, "error", err)
 	} else if n > 0 {
 		r.log.Info("aborted unfinished uploads of an earlier run", "prefix", r.prefix, "count", n)
 	}
 	return n
+}
+
+// AbortUnfinished aborts the multipart uploads under prefix older than
+// olderThan, when the store has such a thing, and says how many it aborted.
+func AbortUnfinished(ctx context.Context, st store.Store, prefix string, olderThan time.Duration) (int, error) {
+	uc, ok := st.(store.UploadCleaner)
+	if !ok {
+		return 0, nil
+	}
+	n, err := uc.AbortIncompleteUploads(ctx, prefix, olderThan)
+	var ae smithy.APIError
+	if store.IsNotFound(err) || errors.As(err, &ae) && ae.ErrorCode() == "NoSuchUpload" {
+		return n, nil // gofakes3 answers a listing without uploads with NoSuchUpload
+	}
+	return n, err
 }
 
 // FreeSpace is the space available to an unprivileged user in dir (statfs).

@@ -124,8 +124,8 @@ func Run(ctx context.Context, o options.Options, st store.Store, logger *slog.Lo
 		res.DeletedKeys = append(res.DeletedKeys, c.key)
 		log.Info("deleted an old cloud backup", "key", c.key, "taken", c.taken.Format(time.RFC3339), "retention_days", o.CloudRetentionDays)
 	}
-	if uc, ok := st.(store.UploadCleaner); ok && ctx.Err() == nil {
-		n, err := uc.AbortIncompleteUploads(ctx, prefix, UnfinishedUploadAge)
+	if ctx.Err() == nil {
+		n, err := backup.AbortUnfinished(ctx, st, prefix, UnfinishedUploadAge)
 		res.AbortedUploads = n
 		if err != nil {
 			log.Warn("could not abort unfinished uploads", "prefix", prefix, "error", err)

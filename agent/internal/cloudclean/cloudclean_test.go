@@ -1,0 +1,209 @@
+package cloudclean_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/branchwatch/branchwatch/agent/internal/backup"
+	"github.com/branchwatch/branchwatch/agent/internal/cloudclean"
+	"github.com/branchwatch/branchwatch/agent/internal/options"
+	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/shared/store"
+	"github.com/branchwatch/branchwatch/shared/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+const branch = "branch-andheri"
+
+// b2Style refuses the batch DeleteObjects call without a checksum header,
+// as Backblaze B2 does, and counts single deletes.
+func b2Style(singleDeletes, batchRefused *atomic.Int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && r.URL.Query().Has("delete") &&
+				r.Header.Get("Content-MD5") == "" && r.Header.Get("X-Amz-Checksum-Crc32") == "" {
+				batchRefused.Add(1)
+				http.Error(w, "<Error><Code>InvalidRequest</Code><Message>Missing required header for this request: Content-MD5</Message></Error>", http.StatusBadRequest)
+				return
+			}
+			if r.Method == http.MethodDelete {
+				singleDeletes.Add(1)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// object is a stored test object: a dump of some age, confirmed or not.
+type object struct {
+	key       string
+	confirmed bool
+}
+
+func dumpKey(t *testing.T, branch string, at time.Time, loc *time.Location) string {
+	t.Helper()
+	k, err := layout.BackupKey(branch, at.In(loc), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func put(t *testing.T, st store.Store, o object) {
+	t.Helper()
+	data := []byte("dump " + o.key)
+	sum := sha256.Sum256(data)
+	meta := map[string]string{}
+	if o.confirmed {
+		meta[backup.MetaSHA256] = hex.EncodeToString(sum[:])
+		meta[backup.MetaSize] = strconv.Itoa(len(data))
+	}
+	if _, err := st.Put(context.Background(), o.key, bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Metadata: meta}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCloudRetention(t *testing.T) {
+	loc, err := time.LoadLocation("Asia/Kolkata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 6, 7, 2, 0, 0, 0, loc) // a Sunday, 02:00
+	day := func(n int) time.Time { return now.AddDate(0, 0, -n).Add(-4 * time.Hour) }
+
+	cases := []struct {
+		name      string
+		retention int
+		keep      int
+		ages      []int          // days old of this branch's confirmed dumps
+		unconf    []int          // days old of unconfirmed ones (no checksum metadata)
+		wantGone  func(int) bool // which confirmed ages are deleted
+		wantUncGo func(int) bool // which unconfirmed ages are deleted
+	}{
+		{name: "old ones go, recent stay", retention: 90, keep: 3,
+			ages: []int{1, 2, 3, 89, 91, 200}, unconf: []int{95},
+			wantGone: func(a int) bool { return a > 90 }, wantUncGo: func(a int) bool { return a > 90 }},
+		{name: "newest three kept whatever their age", retention: 90, keep: 3,
+			ages:     []int{100, 150, 200, 300, 400},
+			wantGone: func(a int) bool { return a > 200 }},
+		{name: "unconfirmed newest do not count as good", retention: 30, keep: 3,
+			ages: []int{40, 50, 60, 70}, unconf: []int{31, 32},
+			wantGone: func(a int) bool { return a > 60 }, wantUncGo: func(int) bool { return true }},
+		{name: "keep newest set to one", retention: 7, keep: 1,
+			ages:     []int{10, 20},
+			wantGone: func(a int) bool { return a > 10 }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var deletes, refused atomic.Int64
+			srv := testenv.StartS3(t, testenv.WithMiddleware(b2Style(&deletes, &refused)))
+			st := srv.Store(t)
+			var wantLeft, wantDeleted []string
+			for _, a := range tc.ages {
+				o := object{dumpKey(t, branch, day(a), loc), true}
+				put(t, st, o)
+				if tc.wantGone(a) {
+					wantDeleted = append(wantDeleted, o.key)
+				} else {
+					wantLeft = append(wantLeft, o.key)
+				}
+			}
+			for _, a := range tc.unconf {
+				o := object{dumpKey(t, branch, day(a), loc), false}
+				put(t, st, o)
+				if tc.wantUncGo(a) {
+					wantDeleted = append(wantDeleted, o.key)
+				} else {
+					wantLeft = append(wantLeft, o.key)
+				}
+			}
+			// Never touched: other branches, other folders, names that do not parse.
+			untouched := []string{
+				dumpKey(t, "branch-bandra", day(400), loc),
+				branch + "/metrics/2020-01-01.json",
+				branch + "/backups/notes.txt",
+				branch + "/backups/branch-bandra_20200101_220000.dump",
+				branch + "/backups/old/" + branch + "_20200101_220000.dump",
+			}
+			for _, k := range untouched {
+				put(t, st, object{k, true})
+			}
+
+			o := options.Options{BranchID: branch, Location: loc, CloudRetentionDays: tc.retention, CloudKeepNewest: tc.keep}
+			res, err := cloudclean.Run(context.Background(), o, st, nil, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Deleted != len(wantDeleted) || res.Kept != len(wantLeft) {
+				t.Errorf("deleted %d kept %d, want %d and %d", res.Deleted, res.Kept, len(wantDeleted), len(wantLeft))
+			}
+			slices.Sort(wantDeleted)
+			if got := slices.Sorted(slices.Values(res.DeletedKeys)); !slices.Equal(got, wantDeleted) {
+				t.Errorf("deleted %v, want %v", got, wantDeleted)
+			}
+			var all []string
+			for obj, err := range store.All(context.Background(), st, store.ListOptions{}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, obj.Key)
+			}
+			for _, k := range append(wantLeft, untouched...) {
+				if !slices.Contains(all, k) {
+					t.Errorf("%s was deleted", k)
+				}
+			}
+			for _, k := range wantDeleted {
+				if slices.Contains(all, k) {
+					t.Errorf("%s is still there", k)
+				}
+			}
+			if refused.Load() != 0 || deletes.Load() != int64(len(wantDeleted)) {
+				t.Errorf("%d batch deletes refused, %d single deletes: want 0 and %d", refused.Load(), deletes.Load(), len(wantDeleted))
+			}
+		})
+	}
+}
+
+func TestCloudRetentionLocalOnly(t *testing.T) {
+	res, err := cloudclean.Run(context.Background(), options.Options{BranchID: branch, CloudRetentionDays: 90}, nil, nil, time.Now())
+	if err != nil || res.Deleted != 0 {
+		t.Fatalf("local-only sweep: %+v %v", res, err)
+	}
+}
+
+func TestCloudRetentionReportsFailedDeletes(t *testing.T) {
+	failDeletes := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodDelete {
+				http.Error(w, "<Error><Code>AccessDenied</Code><Message>no delete</Message></Error>", http.StatusForbidden)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	srv := testenv.StartS3(t, testenv.WithMiddleware(failDeletes))
+	st := srv.Store(t)
+	now := time.Date(2026, 6, 7, 2, 0, 0, 0, time.UTC)
+	for _, a := range []int{1, 2, 3, 100, 200} {
+		put(t, st, object{dumpKey(t, branch, now.AddDate(0, 0, -a), time.UTC), true})
+	}
+	res, err := cloudclean.Run(context.Background(), options.Options{BranchID: branch, Location: time.UTC, CloudRetentionDays: 90, CloudKeepNewest: 3}, st, nil, now)
+	if err == nil || !strings.Contains(err.Error(), "2 of 2 deletions failed") {
+		t.Fatalf("error %v, want both deletions reported", err)
+	}
+	if res.Deleted != 0 || res.Kept != 5 {
+		t.Fatalf("%+v", res)
+	}
+}
