@@ -39,8 +39,11 @@ type Series struct {
 	From, To time.Time
 	// Points, oldest first; dates outside From..To are ignored.
 	Points []Point
-	// Format writes a value for tooltips; Short for the y axis labels.
+	// Format writes a value for the description; Short for the y axis
+	// labels; Append, when set, appends what Format writes (the marks'
+	// tooltips use it, to format hundreds of values without allocating).
 	Format, Short func(int64) string
+	Append        func([]byte, int64) []byte
 }
 
 // Geometry of every chart: the SVG scales to its container width.
@@ -61,12 +64,13 @@ type Tick struct {
 	Label string
 }
 
-// Mark is one value drawn: a bar's rectangle or a line's dot.
+// Mark is one value drawn: a bar's rectangle or a line's dot. Its tooltip
+// and accessible text is its date and value: "2026-02-16: ₹1,18,000.00".
 type Mark struct {
 	X, Y, W, H float64
 	Negative   bool
-	// Title is the mark's tooltip and accessible text: "2026-02-16: ₹1,18,000.00".
-	Title string
+	Date       time.Time
+	Value      int64
 }
 
 // Plot is a laid-out chart, ready to draw.
@@ -88,6 +92,8 @@ type Plot struct {
 	Left, Right, Top, Bottom float64
 	// Empty is true when no date of the range has a value.
 	Empty bool
+	// appendValue formats a value for a mark's tooltip.
+	appendValue func([]byte, int64) []byte
 }
 
 // Layout computes the plot of a series.
@@ -102,6 +108,10 @@ func Layout(s Series) Plot {
 	}
 	if short == nil {
 		short = format
+	}
+	p.appendValue = s.Append
+	if p.appendValue == nil {
+		p.appendValue = func(b []byte, v int64) []byte { return append(b, format(v)...) }
 	}
 	days := int(s.To.Sub(s.From)/(24*time.Hour)) + 1
 	if days < 1 {
@@ -142,7 +152,6 @@ func Layout(s Series) Plot {
 	var run []string
 	var prev time.Time
 	for i, pt := range pts {
-		title := pt.Date.Format("2006-01-02") + ": " + format(pt.Value)
 		px, py := round1(x(pt.Date)), y(float64(pt.Value))
 		switch s.Kind {
 		case Bars:
@@ -151,14 +160,14 @@ func Layout(s Series) Plot {
 			if h < 0 {
 				top, h = p.ZeroY, -h
 			}
-			p.Marks = append(p.Marks, Mark{X: round1(px - w/2), Y: top, W: w, H: round1(h), Negative: pt.Value < 0, Title: title})
+			p.Marks = append(p.Marks, Mark{X: round1(px - w/2), Y: top, W: w, H: round1(h), Negative: pt.Value < 0, Date: pt.Date, Value: pt.Value})
 		default:
 			if i > 0 && pt.Date.Sub(prev) > 24*time.Hour && len(run) > 0 {
 				p.Lines = append(p.Lines, strings.Join(run, " "))
 				run = run[:0]
 			}
 			run = append(run, fmtf(px)+","+fmtf(py))
-			p.Marks = append(p.Marks, Mark{X: px, Y: py, Negative: pt.Value < 0, Title: title})
+			p.Marks = append(p.Marks, Mark{X: px, Y: py, Negative: pt.Value < 0, Date: pt.Date, Value: pt.Value})
 		}
 		prev = pt.Date
 	}

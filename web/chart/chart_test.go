@@ -3,6 +3,7 @@ package chart
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -144,7 +145,7 @@ func TestSVG(t *testing.T) {
 	if n := svg.Find("rect.bar").Length(); n != 2 {
 		t.Errorf("%d bars drawn, want 2", n)
 	}
-	if !strings.HasPrefix(svg.Find("rect title").First().Text(), "2026-02-01: 5") {
+	if svg.Find("rect title").First().Text() != "2026-02-01: 5" {
 		t.Errorf("bar tooltip = %q", svg.Find("rect title").First().Text())
 	}
 }
@@ -168,5 +169,31 @@ func TestNiceTicks(t *testing.T) {
 				t.Errorf("ticks %v (%v..%v), want %v..%v", ticks, lo, hi, tt.first, tt.last)
 			}
 		})
+	}
+}
+
+func TestMarksMatchTempl(t *testing.T) {
+	values := map[int]int64{0: 50, 1: -25, 2: 100, 4: 1 << 40, 5: -7}
+	for _, kind := range []Kind{Line, Bars} {
+		for _, days := range []int{1, 7, 90, 365} {
+			t.Run(fmt.Sprintf("kind %d, %d days", kind, days), func(t *testing.T) {
+				s := series(kind, values, days)
+				s.Format = func(v int64) string { return fmt.Sprintf("<%d & %d>", v, -v) } // escaped either way
+				p := Layout(s)
+				var fast, slow bytes.Buffer
+				if err := marks(p).Render(context.Background(), &fast); err != nil {
+					t.Fatal(err)
+				}
+				if err := marksTempl(p).Render(context.Background(), &slow); err != nil {
+					t.Fatal(err)
+				}
+				if fast.String() != slow.String() {
+					t.Errorf("marks differ:\ngo:    %.400s\ntempl: %.400s", fast.String(), slow.String())
+				}
+				if strings.Contains(fast.String(), "<0 &") {
+					t.Error("a tooltip was not escaped")
+				}
+			})
+		}
 	}
 }

@@ -151,7 +151,7 @@ func TestBranchBackupsAndBadDocs(t *testing.T) {
 		{"bad doc reason", text(byTestID(d.Selection, "bad-doc-reason")), p.BadDocs[0].Reason},
 		{"bad doc date", text(byTestID(d.Selection, "bad-doc-date")), "2026-02-13"},
 		{"csv link", byTestID(d.Selection, "csv-link").AttrOr("href", ""), p.CSVURL},
-		{"backup check down", text(byTestID(d.Selection, "backup-state").Find(".state")), "✖Down"},
+		{"backup check down", text(byTestID(d.Selection, "backup-state").Find(".state")), "Down"},
 		{"backup check reason", text(byTestID(byTestID(d.Selection, "backup-state"), "check-detail")), "dump smaller than half the median"},
 	}
 	for _, tt := range tests {
@@ -163,6 +163,14 @@ func TestBranchBackupsAndBadDocs(t *testing.T) {
 	}
 	if byTestID(rows.Eq(1), "backup-download").Length() != 0 {
 		t.Error("a download link without a URL")
+	}
+	if byTestID(d.Selection, "backups-more").Length() != 0 {
+		t.Error("a 'show all' link when every backup is shown")
+	}
+	p.BackupsTotal, p.AllBackupsURL = 90, "/branches/branch-andheri?backups=all#backups"
+	d, _ = render(t, Branch(p))
+	if got := text(byTestID(d.Selection, "backups-more")); got != "Showing the newest 2 of 90. Show all backups" {
+		t.Errorf("more backups: %q", got)
 	}
 }
 

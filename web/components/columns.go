@@ -47,9 +47,9 @@ func branchCharts(p view.BranchPage) []chart.Plot {
 		}
 		s := chart.Series{ID: id, Title: title, Kind: kind, From: p.Range.From, To: p.Range.To, Points: pts}
 		if money {
-			s.Format, s.Short = format.Money, format.MoneyShort
+			s.Format, s.Short, s.Append = format.Money, format.MoneyShort, format.AppendMoney
 		} else {
-			s.Format = format.Count
+			s.Format, s.Append = format.Count, format.AppendCount
 		}
 		return chart.Layout(s)
 	}

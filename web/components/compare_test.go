@@ -86,7 +86,7 @@ func TestAlerts(t *testing.T) {
 		{"delivered", text(byTestID(hist.Eq(0), "delivered")), "delivered"},
 		{"failed delivery shows the error", text(byTestID(hist.Eq(1), "delivered")), "pending, 2 attempts: webhook: 503"},
 		{"kind", text(byTestID(hist.Eq(1), "kind")), "recovered"},
-		{"change in words", text(hist.Eq(0).Find(".state").Last()), "✖Down"},
+		{"change in words", text(hist.Eq(0).Find(".state").Last()), "Down"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

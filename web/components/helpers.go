@@ -14,22 +14,6 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 func i64(n int64) string { return strconv.FormatInt(n, 10) }
 
-// stateIcon is a shape per state, so that the states differ without colour.
-func stateIcon(s view.CheckState) string {
-	switch s {
-	case view.StateUp:
-		return "✔"
-	case view.StateLate:
-		return "⏱"
-	case view.StateDown:
-		return "✖"
-	case view.StateNever:
-		return "○"
-	default:
-		return "?"
-	}
-}
-
 // maxBannerProblems is how many problems the overview's banner lists.
 const maxBannerProblems = 5
 

@@ -20,9 +20,13 @@ const Rupee = "₹"
 // Money formats paise as rupees with Indian digit grouping and two decimals:
 // 11800000 gives "₹1,18,000.00", -200000 gives "−₹2,000.00".
 func Money(paise int64) string {
-	// Built in one buffer: a branch page formats thousands of amounts.
 	var buf [48]byte
-	b := buf[:0]
+	return string(AppendMoney(buf[:0], paise))
+}
+
+// AppendMoney appends Money(paise) to b: the dashboard formats thousands
+// of amounts per page, and this way they need no allocation of their own.
+func AppendMoney(b []byte, paise int64) []byte {
 	// Work on the magnitude as uint64 so that math.MinInt64 does not overflow.
 	mag := uint64(paise)
 	if paise < 0 {
@@ -32,8 +36,7 @@ func Money(paise int64) string {
 	b = append(b, Rupee...)
 	b = appendIndian(b, mag/100)
 	frac := mag % 100
-	b = append(b, '.', byte('0'+frac/10), byte('0'+frac%10))
-	return string(b)
+	return append(b, '.', byte('0'+frac/10), byte('0'+frac%10))
 }
 
 // MoneyShort formats paise as a short rupee figure for chart axes, in lakhs
@@ -64,10 +67,16 @@ func IsNegative(paise int64) bool { return paise < 0 }
 // Count formats a whole number with Indian digit grouping: 123456 gives
 // "1,23,456".
 func Count(n int64) string {
+	var buf [32]byte
+	return string(AppendCount(buf[:0], n))
+}
+
+// AppendCount appends Count(n) to b.
+func AppendCount(b []byte, n int64) []byte {
 	if n < 0 {
-		return Minus + GroupIndian(uint64(-(n+1))+1)
+		return appendIndian(append(b, Minus...), uint64(-(n+1))+1)
 	}
-	return GroupIndian(uint64(n))
+	return appendIndian(b, uint64(n))
 }
 
 // GroupIndian writes n with the Indian grouping: the last three digits, then

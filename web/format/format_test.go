@@ -2,6 +2,7 @@ package format
 
 import (
 	"math"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -160,6 +161,20 @@ func TestDateTime(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := DateTime(tt.t); got != tt.want {
 				t.Errorf("DateTime = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAppendMatchesFormat(t *testing.T) {
+	for _, v := range []int64{0, 7, -7, 99999, 11800000, -200000, math.MaxInt64, math.MinInt64} {
+		t.Run(strconv.FormatInt(v, 10), func(t *testing.T) {
+			prefix := []byte("x")
+			if got := string(AppendMoney(prefix, v)); got != "x"+Money(v) {
+				t.Errorf("AppendMoney = %q, want %q", got, "x"+Money(v))
+			}
+			if got := string(AppendCount(prefix, v)); got != "x"+Count(v) {
+				t.Errorf("AppendCount = %q, want %q", got, "x"+Count(v))
 			}
 		})
 	}

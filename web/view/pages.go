@@ -21,9 +21,13 @@ type BranchPage struct {
 	Range           Range
 	// Days are the dates of Range that have a document, oldest first.
 	Days []DayRow
-	// Backups are newest first.
-	Backups []Backup
-	BadDocs []BadDocument
+	// Backups are newest first; the page may show only the newest of
+	// them, BackupsTotal being how many there are in all.
+	Backups      []Backup
+	BackupsTotal int
+	// AllBackupsURL shows every backup ("" when all are shown).
+	AllBackupsURL string
+	BadDocs       []BadDocument
 	// CSVURL downloads the same branch and range as CSV.
 	CSVURL string
 }

@@ -48,7 +48,11 @@ type Options struct {
 	// RefreshTimeout bounds the refresh button's sync (DefaultRefreshTimeout
 	// when zero).
 	RefreshTimeout time.Duration
-	Logger         *slog.Logger
+	// NoPageCache renders the overview on every request instead of once
+	// per sync and minute: the load benchmark uses it to measure what the
+	// page itself costs.
+	NoPageCache bool
+	Logger      *slog.Logger
 }
 
 // Dashboard is the set of page handlers.
@@ -56,6 +60,7 @@ type Dashboard struct {
 	svc            Service
 	loc            *time.Location
 	refreshTimeout time.Duration
+	noPageCache    bool
 	log            *slog.Logger
 	overview       pageCache
 	assets         http.Handler
@@ -80,7 +85,7 @@ func New(o Options) (*Dashboard, error) {
 		return nil, fmt.Errorf("dashboard: embedded assets: %w", err)
 	}
 	return &Dashboard{
-		svc: o.Service, loc: o.Location, refreshTimeout: o.RefreshTimeout,
+		svc: o.Service, loc: o.Location, refreshTimeout: o.RefreshTimeout, noPageCache: o.NoPageCache,
 		log:    o.Logger.With("component", "dashboard"),
 		assets: http.StripPrefix(static.Prefix, http.FileServerFS(static.FS)),
 		csrf:   http.NewCrossOriginProtection(),

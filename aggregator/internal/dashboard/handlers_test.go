@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"compress/gzip"
 	"context"
 	"io"
 	"net/http"
@@ -9,9 +10,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/branchwatch/branchwatch/aggregator/internal/dashboard"
 	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 	"github.com/branchwatch/branchwatch/web/format"
@@ -195,6 +198,9 @@ func TestBranchPage(t *testing.T) {
 	}
 	if got, want := byTestID(d.Selection, "backup-row").Length(), 10; got != want {
 		t.Errorf("%d backups listed, want %d", got, want)
+	}
+	if byTestID(d.Selection, "backups-all").Length() != 0 {
+		t.Error("a 'show all backups' link with every backup shown")
 	}
 	first := byTestID(d.Selection, "backup-row").First()
 	if got := text(byTestID(first, "backup-taken").Find("time")); got != "2026-02-16 22:00 +05:30" {
@@ -485,5 +491,90 @@ func TestLinksResolve(t *testing.T) {
 	}
 	if len(seen) < 10 {
 		t.Errorf("only %d links checked", len(seen))
+	}
+}
+
+func TestBranchPageBackupsShown(t *testing.T) {
+	srv := testenv.StartS3(t)
+	st := srv.Store(t)
+	const n = dashboard.BackupsShown + 5
+	for d := range n {
+		day, _ := time.Parse("2006-01-02", fixture.Date(lastDay, d-n+1))
+		fixture.PutBackup(t, st, healthy, time.Date(day.Year(), day.Month(), day.Day(), 22, 0, 5, 0, time.UTC), dumpBytes)
+	}
+	fixture.PutDoc(t, st, fixture.Doc(healthy, lastDay, 1))
+	e := newEnv(t, st, nil)
+	tests := []struct {
+		name    string
+		query   string
+		rows    int
+		allLink bool
+	}{
+		{"newest only by default", "?days=7", dashboard.BackupsShown, true},
+		{"all on request", "?days=7&backups=all", n, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := e.page(t, "/branches/"+healthy+tt.query, http.StatusOK)
+			if got := byTestID(d.Selection, "backup-row").Length(); got != tt.rows {
+				t.Errorf("%d backup rows, want %d", got, tt.rows)
+			}
+			link := byTestID(d.Selection, "backups-all")
+			if (link.Length() == 1) != tt.allLink {
+				t.Fatalf("show-all link present: %v, want %v", link.Length() == 1, tt.allLink)
+			}
+			if tt.allLink {
+				if href := link.AttrOr("href", ""); href != "/branches/"+healthy+"?backups=all&days=7#backups" {
+					t.Errorf("show-all link %q does not keep the range", href)
+				}
+				if got := byTestID(d.Selection, "backup-row").First().AttrOr("data-name", ""); !strings.Contains(got, "20260216") {
+					t.Errorf("first shown backup %q, want the newest", got)
+				}
+			}
+		})
+	}
+}
+
+func TestOverviewGzip(t *testing.T) {
+	e, _, _ := s3Env(t)
+	plain := e.do(t, http.MethodGet, "/", basic, nil, nil)
+	want, _ := io.ReadAll(plain.Body)
+	plain.Body.Close()
+	tests := []struct {
+		name, accept string
+		gzipped      bool
+	}{
+		{"no header", "", false},
+		{"gzip", "gzip", true},
+		{"browser list", "gzip, deflate, br, zstd", true},
+		{"refused", "gzip;q=0, br", false},
+		{"other only", "br", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := e.do(t, http.MethodGet, "/", basic, nil, map[string]string{"Accept-Encoding": tt.accept})
+			defer resp.Body.Close()
+			if got := resp.Header.Get("Content-Encoding") == "gzip"; got != tt.gzipped {
+				t.Fatalf("gzipped = %v, want %v", got, tt.gzipped)
+			}
+			if !strings.Contains(resp.Header.Get("Vary"), "Accept-Encoding") {
+				t.Error("no Vary: Accept-Encoding")
+			}
+			var body io.Reader = resp.Body
+			if tt.gzipped {
+				zr, err := gzip.NewReader(resp.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body = zr
+			}
+			got, err := io.ReadAll(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Error("the page differs from the plain one")
+			}
+		})
 	}
 }

@@ -77,6 +77,11 @@ func problem(id, name, checkName string, s freshness.State, since time.Time, rea
 	return view.Problem{BranchID: id, BranchName: name, Check: checkName, State: state(s), Since: inZone(since, loc), Detail: reason}
 }
 
+// BackupsShown is how many of a branch's newest backups its page lists
+// unless asked for all (?backups=all): restores nearly always want a recent
+// one, and ninety rows would bury the rest of the page on a phone.
+const BackupsShown = 30
+
 func (d *Dashboard) branchModel(b service.BranchDetail, q url.Values) view.BranchPage {
 	now := d.svc.Now()
 	loc := b.Location
@@ -92,8 +97,18 @@ func (d *Dashboard) branchModel(b service.BranchDetail, q url.Values) view.Branc
 	for doc := range d.svc.EachMetric(b.ID, r.From, r.To) {
 		p.Days = append(p.Days, view.DayRow{Date: businessDate(doc.SummaryDate), Doc: doc})
 	}
-	p.Backups = make([]view.Backup, 0, len(b.BackupList))
-	for _, bk := range b.BackupList {
+	list := b.BackupList
+	p.BackupsTotal = len(list)
+	if len(list) > BackupsShown && q.Get("backups") != "all" {
+		list = list[:BackupsShown]
+		all := url.Values{"backups": {"all"}}
+		for k, v := range r.Query() {
+			all[k] = v
+		}
+		p.AllBackupsURL = view.BranchPath(b.ID) + "?" + all.Encode() + "#backups"
+	}
+	p.Backups = make([]view.Backup, 0, len(list))
+	for _, bk := range list {
 		p.Backups = append(p.Backups, view.Backup{Name: bk.Name, Taken: inZone(bk.Time, loc), Size: bk.Size, SHA256: bk.SHA256, DownloadURL: downloadURL(b.ID, bk.Name)})
 	}
 	for _, bd := range b.Bad {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,13 +21,23 @@ func (d *Dashboard) overviewPage(c echo.Context) error {
 	now := d.svc.Now()
 	st := d.svc.LastSync()
 	key := cacheKey{syncs: st.Syncs, failures: st.Failures, attempt: st.LastAttempt.UnixNano(), minute: now.Unix() / 60, sort: sort}
-	page, err := d.overview.get(key, func() ([]byte, error) {
+	render := func() ([]byte, error) {
 		return renderBytes(c.Request().Context(), components.Overview(d.overviewModel(now, st, sort)))
-	})
+	}
+	if d.noPageCache {
+		return Render(c, http.StatusOK, components.Overview(d.overviewModel(now, st, sort)))
+	}
+	pg, err := d.overview.get(key, render)
 	if err != nil {
 		return err
 	}
-	return sendHTML(c, http.StatusOK, page)
+	h := c.Response().Header()
+	h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
+	if acceptsGzip(c.Request()) {
+		h.Set(echo.HeaderContentEncoding, "gzip")
+		return sendHTML(c, http.StatusOK, pg.gz)
+	}
+	return sendHTML(c, http.StatusOK, pg.raw)
 }
 
 // branchPage is GET /branches/:id[?days=N | ?from=&to=].
@@ -83,4 +94,15 @@ func csvURL(r view.Range, branch string) string {
 // URL of one backup.
 func downloadURL(branch, name string) string {
 	return "/api/v1/branches/" + url.PathEscape(branch) + "/backups/" + url.PathEscape(name) + "/download"
+}
+
+// acceptsGzip reports whether the client takes a gzipped response.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get(echo.HeaderAcceptEncoding), ",") {
+		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") {
+			return strings.ReplaceAll(params, " ", "") != "q=0"
+		}
+	}
+	return false
 }

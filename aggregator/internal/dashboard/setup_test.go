@@ -96,6 +96,12 @@ type env struct {
 
 func newEnv(t testing.TB, st store.Store, extra map[string]string) *env {
 	t.Helper()
+	return newEnvWith(t, st, extra, app.Config{Routes: []app.RouteBuilder{dashboard.Routes}})
+}
+
+// newEnvWith is newEnv with the App's configuration (its routes) given.
+func newEnvWith(t testing.TB, st store.Store, extra map[string]string, cfg app.Config) *env {
+	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +116,8 @@ func newEnv(t testing.TB, st store.Store, extra map[string]string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.Build(o, app.Config{Store: st, Now: func() time.Time { return now }, Routes: []app.RouteBuilder{dashboard.Routes}})
+	cfg.Store, cfg.Now = st, func() time.Time { return now }
+	a, err := app.Build(o, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,279 @@
+package dashboard_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/labstack/echo/v4"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/app"
+	"github.com/branchwatch/branchwatch/aggregator/internal/dashboard"
+	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
+	"github.com/branchwatch/branchwatch/aggregator/internal/options"
+	"github.com/branchwatch/branchwatch/aggregator/internal/server"
+	"github.com/branchwatch/branchwatch/aggregator/internal/service"
+	"github.com/branchwatch/branchwatch/shared/testenv"
+)
+
+// The load of the issue: 500 branches × 365 days (plus 90 backups each) on
+// a loopback S3 server, 32 concurrent clients, each sending its next
+// request when the last one's body is read.
+var loadBucket = fixture.Bucket{Branches: 500, Days: 365, Backups: 90, LastDate: "2026-02-16", BackupBytes: 512}
+
+const (
+	loadClients = 32
+	// loadPerClient requests per client are timed, after loadWarmup each.
+	loadPerClient = 60
+	loadWarmup    = 3
+)
+
+// sameSize serves, in the aggregator's own server and behind the same
+// authentication, in-memory files whose sizes are those of the pages:
+// the comparison that says what a page costs beyond its bytes.
+type sameSize struct {
+	mu sync.RWMutex
+	fs fstest.MapFS
+}
+
+func (s *sameSize) register(e *echo.Echo, auth echo.MiddlewareFunc) {
+	e.GET("/bench-static/*", func(c echo.Context) error {
+		s.mu.RLock()
+		fsys := s.fs
+		s.mu.RUnlock()
+		http.StripPrefix("/bench-static/", http.FileServerFS(fsys)).ServeHTTP(c.Response(), c.Request())
+		return nil
+	}, auth)
+}
+
+func (s *sameSize) set(name string, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fs == nil {
+		s.fs = fstest.MapFS{}
+	}
+	s.fs[name] = &fstest.MapFile{Data: body, ModTime: time.Unix(0, 0)}
+}
+
+func BenchmarkDashboardLoad(b *testing.B) {
+	backend := s3mem.New()
+	if err := backend.CreateBucket(testenv.S3Bucket); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	docs, err := loadBucket.Seed(backend, testenv.S3Bucket)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("seeded %d documents and %d backups in %s", docs, loadBucket.Branches*loadBucket.Backups, time.Since(start).Round(time.Millisecond))
+	srv := testenv.StartS3(b, testenv.WithBackend(backend))
+	st := srv.Store(b)
+
+	static := &sameSize{}
+	start = time.Now()
+	e := newEnvWith(b, st, map[string]string{options.EnvExpected: ""}, app.Config{Routes: []app.RouteBuilder{
+		dashboard.Routes,
+		func(*service.Service, options.Options, *slog.Logger) (server.Registrar, error) {
+			return static.register, nil
+		},
+	}})
+	b.Logf("cold sync of the bucket over loopback S3: %s", time.Since(start).Round(time.Millisecond))
+	base := e.serve(b)
+
+	// The same dashboard without the overview cache, on its own port of
+	// the same process, to show what rendering the page costs.
+	uncached := serveUncached(b, e.App.Service)
+
+	// The clients ask for pages as they are (no gzip), so that a page and
+	// the static file of its size put the same bytes on the wire; the
+	// gzip scenario asks as a browser does.
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConns: loadClients * 2, MaxIdleConnsPerHost: loadClients * 2, DisableCompression: true,
+	}}
+	gzClient := &http.Client{Transport: &http.Transport{MaxIdleConns: loadClients * 2, MaxIdleConnsPerHost: loadClients * 2}}
+	b.Cleanup(client.CloseIdleConnections)
+	b.Cleanup(gzClient.CloseIdleConnections)
+
+	overview := fetchPage(b, client, base+"/")
+	branch := fetchPage(b, client, base+"/branches/"+fixture.BranchID(0)+"?days=90")
+	static.set("overview.html", overview)
+	static.set("branch.html", branch)
+	b.Logf("overview %d bytes (%d rows), branch page %d bytes", len(overview), loadBucket.Branches, len(branch))
+
+	branchPath := func(r *rand.Rand) string {
+		return fmt.Sprintf("/branches/%s?days=90", fixture.BranchID(r.IntN(loadBucket.Branches)))
+	}
+	scenarios := []struct {
+		name   string
+		client *http.Client
+		base   string
+		path   func(*rand.Rand) string
+		limit  time.Duration // the issue's p99 bound; 0 for the comparisons
+	}{
+		{"overview", client, base, func(*rand.Rand) string { return "/" }, 25 * time.Millisecond},
+		{"overview-static-same-size", client, base, func(*rand.Rand) string { return "/bench-static/overview.html" }, 0},
+		{"overview-gzip", gzClient, base, func(*rand.Rand) string { return "/" }, 0},
+		{"overview-uncached", client, uncached, func(*rand.Rand) string { return "/" }, 0},
+		{"branch-90d", client, base, branchPath, 40 * time.Millisecond},
+		{"branch-90d-static-same-size", client, base, func(*rand.Rand) string { return "/bench-static/branch.html" }, 0},
+	}
+	for _, sc := range scenarios {
+		b.Run(sc.name, func(b *testing.B) {
+			var all []time.Duration
+			var bytes int64
+			var elapsed time.Duration
+			// A CPU profile of the load alone (go test's -cpuprofile also
+			// holds the seeding and the cold sync).
+			if f := os.Getenv("DASHBOARD_LOAD_CPUPROFILE"); f != "" {
+				pf, _ := os.Create(f + "." + sc.name)
+				pprof.StartCPUProfile(pf)
+				defer pprof.StopCPUProfile()
+			}
+			for range b.N {
+				lat, n, d := load(b, sc.client, sc.base, sc.path)
+				all, bytes, elapsed = append(all, lat...), bytes+n, elapsed+d
+			}
+			slices.Sort(all)
+			p := func(q float64) float64 {
+				return float64(all[min(len(all)-1, int(q*float64(len(all))))].Microseconds()) / 1000
+			}
+			b.ReportMetric(p(0.50), "p50-ms")
+			b.ReportMetric(p(0.99), "p99-ms")
+			b.ReportMetric(float64(all[len(all)-1].Microseconds())/1000, "max-ms")
+			b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
+			b.ReportMetric(float64(bytes)/float64(len(all)), "bytes/req")
+			b.ReportMetric(0, "ns/op")
+			if sc.limit > 0 && p(0.99) > float64(sc.limit.Microseconds())/1000 {
+				b.Logf("%s: p99 %.1f ms is above the %s bound", sc.name, p(0.99), sc.limit)
+			}
+		})
+	}
+}
+
+// load runs the closed loop: loadClients goroutines, each timing
+// loadPerClient requests after a warm-up. It returns every latency, the
+// bytes read and the wall time of the timed part.
+func load(b *testing.B, client *http.Client, base string, path func(*rand.Rand) string) ([]time.Duration, int64, time.Duration) {
+	b.Helper()
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		lat     []time.Duration
+		bytes   int64
+		firstEr error
+	)
+	startLine := make(chan struct{})
+	warmed := sync.WaitGroup{}
+	warmed.Add(loadClients)
+	var t0 time.Time
+	for c := range loadClients {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(c), 42))
+			mine := make([]time.Duration, 0, loadPerClient)
+			var n int64
+			for i := range loadWarmup + loadPerClient {
+				if i == loadWarmup {
+					warmed.Done()
+					<-startLine
+				}
+				s := time.Now()
+				got, err := get(client, base+path(r))
+				if err != nil {
+					mu.Lock()
+					firstEr = err
+					mu.Unlock()
+					if i < loadWarmup {
+						warmed.Done()
+					}
+					return
+				}
+				if i >= loadWarmup {
+					mine = append(mine, time.Since(s))
+					n += got
+				}
+			}
+			mu.Lock()
+			lat, bytes = append(lat, mine...), bytes+n
+			mu.Unlock()
+		})
+	}
+	warmed.Wait()
+	t0 = time.Now()
+	close(startLine)
+	wg.Wait()
+	elapsed := time.Since(t0)
+	if firstEr != nil {
+		b.Fatal(firstEr)
+	}
+	return lat, bytes, elapsed
+}
+
+func get(client *http.Client, url string) (int64, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.SetBasicAuth(user, password)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	return n, err
+}
+
+func fetchPage(b *testing.B, client *http.Client, url string) []byte {
+	b.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.SetBasicAuth(user, password)
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return body
+}
+
+// serveUncached serves a dashboard without the overview cache over svc on
+// another loopback port, until the benchmark ends.
+func serveUncached(b *testing.B, svc *service.Service) string {
+	b.Helper()
+	d, err := dashboard.New(dashboard.Options{Service: svc, Location: fixture.IST, NoPageCache: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := echo.New()
+	d.Register(e, func(next echo.HandlerFunc) echo.HandlerFunc { return next })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(l) }()
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+	})
+	return "http://" + l.Addr().String()
+}
