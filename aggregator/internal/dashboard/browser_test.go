@@ -301,6 +301,23 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Errorf("after refresh: %q", got)
 	}
 
+	// Compare and alerts, reached through the navigation.
+	b.navigateBy(t, chromedp.Click(css(`[data-testid="nav"] a[href="/compare"]`)))
+	cmp := eval[map[string]any](t, b, `({
+		rows: document.querySelectorAll('[data-testid="compare-row"]').length,
+		staleDays: document.querySelector('[data-testid="compare-row"][data-branch-id="`+stale+`"] [data-testid="days"]').innerText.trim(),
+		csv: document.querySelector('[data-testid="csv-link"]').getAttribute("href"),
+	})`)
+	if cmp["rows"] != float64(4) || cmp["staleDays"] != "23 / 30" /* its documents end on 2026-02-10 */ || !strings.HasPrefix(cmp["csv"].(string), "/export.csv?from=2026-01-19&to=2026-02-17") {
+		t.Errorf("compare page: %v", cmp)
+	}
+	b.screenshot(t, "compare.png")
+	b.navigateBy(t, chromedp.Click(css(`[data-testid="nav"] a[href="/alerts"]`)))
+	if got := eval[int](t, b, `document.querySelectorAll('[data-testid="problem"][data-branch-id="`+stale+`"]').length`); got != 2 {
+		t.Errorf("alerts page lists %d problems of the stale branch, want 2", got)
+	}
+	b.screenshot(t, "alerts.png")
+
 	// Phone width: nothing wider than the screen.
 	for _, path := range []string{"/", "/branches/" + healthy, "/compare", "/alerts"} {
 		b.do(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(base+path), chromedp.WaitVisible(css("main")))
