@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"os"
@@ -67,6 +68,10 @@ func start(t *testing.T, st store.Store, env map[string]string, cfg app.Config) 
 		t.Fatal(err)
 	}
 	cfg.Store = st
+	logs := &syncBuffer{}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return now }
 	}
@@ -94,6 +99,11 @@ func start(t *testing.T, st store.Store, env map[string]string, cfg app.Config) 
 	t.Cleanup(func() {
 		if r.stop != nil {
 			r.stop()
+		}
+		for _, secret := range []string{password, token, string(hash)} {
+			if strings.Contains(logs.String(), secret) {
+				t.Errorf("a secret reached the logs:\n%s", logs.String())
+			}
 		}
 	})
 	// Wait for the first sync, as the dashboard would.
@@ -378,4 +388,39 @@ func itoa(n int) string { return itoa64(int64(n)) }
 func itoa64(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+func TestRefreshAndBodyLimit(t *testing.T) {
+	st, _ := store.NewDir(t.TempDir())
+	seed(t, st)
+	r := start(t, st, nil, app.Config{})
+	fixture.PutDoc(t, st, fixture.Doc("powai", "2026-02-16", 1))
+	post := func(body []byte, hdr map[string]string) int {
+		req, _ := http.NewRequest(http.MethodPost, r.URL+"/api/v1/refresh", bytes.NewReader(body))
+		bearer(req)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(bytes.Repeat([]byte("x"), 1<<20), nil); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("1 MiB body: status %d, want 413", code)
+	}
+	if code := post(nil, map[string]string{"Sec-Fetch-Site": "cross-site"}); code != http.StatusForbidden {
+		t.Errorf("cross-site refresh: status %d, want 403", code)
+	}
+	if _, ok := r.App.Service.Branch("powai"); ok {
+		t.Fatal("powai known before the refresh")
+	}
+	if code := post(nil, nil); code != http.StatusOK {
+		t.Fatalf("refresh: status %d", code)
+	}
+	if _, ok := r.App.Service.Branch("powai"); !ok {
+		t.Error("a new branch is not found by an on-demand refresh")
+	}
 }

@@ -184,6 +184,7 @@ func BenchmarkRefreshNothingNew(b *testing.B) {
 	cold := coldIndex(b, bb, st)
 	s := newBenchSyncer(st)
 	for b.Loop() {
+		runtime.GC() // the cold sync's garbage is not this refresh's
 		before := srv.Requests.Load()
 		start := time.Now()
 		x, stats, err := s.Sync(context.Background(), cold, false)
@@ -225,14 +226,8 @@ func BenchmarkRestartFromSnapshot(b *testing.B) {
 		if err := a.Service.RefreshIncremental(context.Background()); err != nil {
 			b.Fatal(err)
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- a.Server.Serve(ctx, l) }()
-		resp, err := http.Get("http://" + l.Addr().String() + "/api/v1/sync")
+		base, stop := serveHTTP(b, a)
+		resp, err := http.Get(base + "/api/v1/sync")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -242,10 +237,7 @@ func BenchmarkRestartFromSnapshot(b *testing.B) {
 		if n := a.Service.Index().Documents(); n != bb.docs || a.Service.LastSync().LastStats.Downloaded != 0 {
 			b.Fatalf("restart serves %d documents (want %d) after %+v", n, bb.docs, a.Service.LastSync().LastStats)
 		}
-		cancel()
-		if err := <-done; err != nil {
-			b.Fatal(err)
-		}
+		stop()
 		b.ReportMetric(loaded.Seconds()*1000, "ms-snapshot-load")
 		b.ReportMetric(served.Seconds()*1000, "ms-to-served-after-refresh")
 	}
@@ -267,16 +259,10 @@ func BenchmarkExportCSV(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Server.Serve(ctx, l) }()
-	defer func() { cancel(); <-done }()
+	base, stop := serveHTTP(b, a)
+	defer stop()
 	from := fixture.Date(big.LastDate, -big.Days+1)
-	url := fmt.Sprintf("http://%s/export.csv?from=%s&to=%s", l.Addr(), from, big.LastDate)
+	url := fmt.Sprintf("%s/export.csv?from=%s&to=%s", base, from, big.LastDate)
 	for b.Loop() {
 		runtime.GC()
 		var base runtime.MemStats
@@ -297,6 +283,25 @@ func BenchmarkExportCSV(b *testing.B) {
 		b.ReportMetric(elapsed.Seconds()*1000, "ms-export")
 		b.ReportMetric(float64(n)/(1<<20), "MiB-csv")
 		b.ReportMetric(float64(int64(top)-int64(base.HeapInuse))/(1<<20), "MiB-peak-heap-growth")
+	}
+}
+
+// serveHTTP serves the app's routes on loopback (no refresh loop); stop
+// shuts the server down.
+func serveHTTP(b *testing.B, a *app.App) (string, func()) {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Server.Serve(ctx, l) }()
+	return "http://" + l.Addr().String(), func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
 	}
 }
 

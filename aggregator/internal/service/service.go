@@ -114,7 +114,7 @@ func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		_ = s.sync(ctx, s.fullDue())
+		_ = s.sync(ctx, false)
 		select {
 		case <-ctx.Done():
 			return
@@ -134,8 +134,10 @@ func (s *Service) Refresh(ctx context.Context) error { return s.sync(ctx, true) 
 
 // RefreshIncremental runs the periodic kind of refresh now: full only
 // when one is due.
-func (s *Service) RefreshIncremental(ctx context.Context) error { return s.sync(ctx, s.fullDue()) }
+func (s *Service) RefreshIncremental(ctx context.Context) error { return s.sync(ctx, false) }
 
+// sync runs one sync: full when asked or when one is due (judged once the
+// previous sync has finished).
 func (s *Service) sync(ctx context.Context, full bool) error {
 	select {
 	case s.sem <- struct{}{}:
@@ -143,6 +145,7 @@ func (s *Service) sync(ctx context.Context, full bool) error {
 		return ctx.Err()
 	}
 	defer func() { <-s.sem }()
+	full = full || s.fullDue()
 	prev := s.idx.Load()
 	start := s.o.Now()
 	next, st, err := s.syncer.Sync(ctx, prev, full)

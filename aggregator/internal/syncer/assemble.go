@@ -20,6 +20,9 @@ func (s *Syncer) assemble(w *branchWork, now time.Time, st *Stats) (*index.Branc
 		return &index.Branch{ID: w.id, Expected: expected}, []error{w.listErr}
 	}
 	st.Listed += w.listed
+	if unchangedIncremental(w) && w.prev.Expected == expected {
+		return w.prev, nil // nothing new: share the branch without copying it
+	}
 	b := &index.Branch{ID: w.id, Expected: expected}
 	prev := w.prev
 	if prev == nil {
@@ -122,6 +125,20 @@ func changed(prev, b *index.Branch) bool {
 		}
 	}
 	return false
+}
+
+// unchangedIncremental reports that an incremental listing found exactly
+// what the previous index had: no new backup, every document unchanged.
+func unchangedIncremental(w *branchWork) bool {
+	if w.full || w.prev == nil || len(w.backups) != 0 || len(w.metrics) != w.prevSection {
+		return false
+	}
+	for _, j := range w.metrics {
+		if !j.reused {
+			return false
+		}
+	}
+	return true
 }
 
 // keepPrevious keeps the previous version of an object whose download failed.

@@ -25,6 +25,7 @@ type branchWork struct {
 	// of the section greater than them was listed ("" for the whole section).
 	metricsAfter string
 	metricsCut   string // the date of metricsAfter: later documents were listed
+	prevSection  int    // documents and bad ones the previous index had in the listed section
 	backupsAfter string
 	metrics      []*fetchJob // in key order
 	backups      []index.Backup
@@ -88,8 +89,8 @@ func (s *Syncer) list(ctx context.Context, w *branchWork, jobs chan<- *fetchJob)
 			}
 		})
 		if err == nil {
-			var page int
-			w.metricsAfter, w.metricsCut, page = s.metricsWindow(w.id, w.prev)
+			w.metricsAfter, w.metricsCut, w.prevSection = s.metricsWindow(w.id, w.prev)
+			page := min(1000, w.prevSection+8)
 			err = s.walk(ctx, mp, w.metricsAfter, page, func(o store.ObjectInfo) {
 				w.listed++
 				metricsObjs = append(metricsObjs, o)
@@ -126,7 +127,7 @@ func (s *Syncer) list(ctx context.Context, w *branchWork, jobs chan<- *fetchJob)
 }
 
 // metricsWindow is the start-after key of an incremental metrics listing,
-// its date, and a page size that fits the documents expected after it.
+// its date, and how many documents (good or bad) the branch had after it.
 func (s *Syncer) metricsWindow(id string, prev *index.Branch) (string, string, int) {
 	mp, _ := layout.MetricsPrefix(id)
 	newest := ""
@@ -140,7 +141,7 @@ func (s *Syncer) metricsWindow(id string, prev *index.Branch) (string, string, i
 	}
 	t, err := layout.ParseDate(newest)
 	if err != nil {
-		return mp, "", 1000
+		return mp, "", len(prev.Docs) + len(prev.Bad)
 	}
 	cut := t.AddDate(0, 0, -s.o.RelistDays-1)
 	after, _ := layout.MetricsKey(id, cut)
@@ -151,7 +152,7 @@ func (s *Syncer) metricsWindow(id string, prev *index.Branch) (string, string, i
 			n++
 		}
 	}
-	return after, cutDate, min(1000, n+8)
+	return after, cutDate, n
 }
 
 // walk lists the keys after `after` that start with section, calling fn
