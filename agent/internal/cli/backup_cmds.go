@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"filippo.io/age"
 
@@ -70,6 +69,7 @@ func runBackup(env *Env, _ *flag.FlagSet) error {
 	if err != nil {
 		return err
 	}
+	r.Now = env.Now
 	res, err := r.Run(env.Ctx)
 	if err != nil {
 		return err
@@ -91,7 +91,7 @@ func runCleanup(env *Env, _ *flag.FlagSet) error {
 		fmt.Fprintln(env.Stdout, "cleanup: no S3 settings, backups stay local: nothing to clean in the cloud")
 		return nil
 	}
-	res, err := cloudclean.Run(env.Ctx, env.Opts, st, env.Logger, time.Now())
+	res, err := cloudclean.Run(env.Ctx, env.Opts, st, env.Logger, env.Now())
 	fmt.Fprintf(env.Stdout, "cleanup: %d deleted, %d kept\n", res.Deleted, res.Kept)
 	return err
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/shared/config"
@@ -32,6 +33,33 @@ type Env struct {
 	// Opts is loaded from the environment (and flags overriding it) before
 	// Run, when the command's NeedsOptions is set.
 	Opts options.Options
+	// Now is the commands' clock: time.Now, unless FakeNowVariable is set.
+	Now func() time.Time
+}
+
+// FakeNowVariable, when set to an RFC 3339 time, makes the commands' clock
+// start at that time (it then advances with the real one). It exists so
+// that a simulation can drive the agent through many nights in minutes
+// (dump names, is_final, catch-up windows and retention all follow it);
+// it is not a setting for production, and the agent warns when it is set.
+const FakeNowVariable = "BRANCHWATCH_FAKE_NOW"
+
+// clockFrom is time.Now, or a clock starting at FakeNowVariable's time
+// (fake is then true).
+func clockFrom(lookup config.Lookup) (now func() time.Time, fake bool, err error) {
+	if lookup == nil {
+		return time.Now, false, nil
+	}
+	v, _ := lookup(FakeNowVariable)
+	if v = strings.TrimSpace(v); v == "" {
+		return time.Now, false, nil
+	}
+	start, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %q is not an RFC 3339 time", FakeNowVariable, v)
+	}
+	began := time.Now()
+	return func() time.Time { return start.Add(time.Since(began)) }, true, nil
 }
 
 // Command is one subcommand.
@@ -104,7 +132,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup c
 		return 2
 	}
 	logger := NewLogger(stderr, opts.LogLevel).With("branch", opts.BranchID)
-	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, Lookup: lookup, Logger: logger, Opts: opts}
+	now, fake, err := clockFrom(lookup)
+	if err != nil {
+		fmt.Fprintf(stderr, "agent %s: %v\n", c.Name, err)
+		return 2
+	}
+	if fake {
+		logger.Warn("the clock is simulated: "+FakeNowVariable+" is set (for tests and simulations only)", "now", now().Format(time.RFC3339))
+	}
+	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, Lookup: lookup, Logger: logger, Opts: opts, Now: now}
 	if err := c.Run(env, fs); err != nil {
 		if errors.Is(err, ErrUsage) {
 			fmt.Fprintf(stderr, "agent %s: %v\nusage: %s\n", c.Name, err, c.Usage)
