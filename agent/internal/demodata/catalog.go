@@ -39,18 +39,19 @@ var products = []struct {
 	{item{"Sunscreen SPF 50", 55000, 30000}, 2},
 }
 
+// Weights of services and products, index for index.
 var (
-	serviceTotalWeight = func() (n int) {
+	serviceWeights = func() (w []int) {
 		for _, s := range services {
-			n += s.weight
+			w = append(w, s.weight)
 		}
-		return n
+		return w
 	}()
-	productTotalWeight = func() (n int) {
+	productWeights = func() (w []int) {
 		for _, p := range products {
-			n += p.weight
+			w = append(w, p.weight)
 		}
-		return n
+		return w
 	}()
 )
 

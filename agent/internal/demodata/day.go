@@ -164,12 +164,12 @@ func (g *generator) items(r *rand.Rand, dd *dayData, b *bill) {
 	ns := pickCount(r, 62, 30, 8) + 1
 	np := pickCount(r, 72, 21, 7)
 	for range ns {
-		idx := pickService(r)
+		idx := pickCount(r, serviceWeights...)
 		dd.items = append(dd.items, billItem{billID: b.id, idx: idx, qty: 1})
 		b.subtotal += services[idx].price
 	}
 	for range np {
-		idx := pickProduct(r)
+		idx := pickCount(r, productWeights...)
 		qty := int32(1)
 		if r.IntN(100) < 15 {
 			qty = 2
@@ -252,6 +252,7 @@ func (g *generator) expenses(r *rand.Rand, d int, open bool) []expense {
 	return out
 }
 
+// pickCount draws an index with the given weights.
 func pickCount(r *rand.Rand, weights ...int) int {
 	total := 0
 	for _, w := range weights {
@@ -265,28 +266,6 @@ func pickCount(r *rand.Rand, weights ...int) int {
 		x -= w
 	}
 	return len(weights) - 1
-}
-
-func pickService(r *rand.Rand) int {
-	x := r.IntN(serviceTotalWeight)
-	for i, s := range services {
-		if x < s.weight {
-			return i
-		}
-		x -= s.weight
-	}
-	return len(services) - 1
-}
-
-func pickProduct(r *rand.Rand) int {
-	x := r.IntN(productTotalWeight)
-	for i, p := range products {
-		if x < p.weight {
-			return i
-		}
-		x -= p.weight
-	}
-	return len(products) - 1
 }
 
 func pickMethod(r *rand.Rand) string {

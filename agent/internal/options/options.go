@@ -33,6 +33,7 @@ const (
 	DefaultMinDumpBytes         = 1024
 	DefaultCloudKeepNewest      = 3
 	DefaultSummaryRetryAttempts = 5
+	DefaultSummaryRetryBackoff  = time.Minute
 )
 
 // Options is every setting of the agent.
@@ -63,6 +64,11 @@ type Options struct {
 	CleanupSchedule    string
 	MetricsCatchupDays int
 	SummaryCatchupDays int // how far back summary catch-up may reach
+	// A failed summary job is tried SummaryRetryAttempts times in all,
+	// waiting SummaryRetryBackoff after the first failure, doubling (at
+	// most 16 times the first wait).
+	SummaryRetryAttempts int
+	SummaryRetryBackoff  time.Duration
 
 	Listen string // /healthz and /metrics; "" disables
 
@@ -93,6 +99,8 @@ const (
 	EnvCleanupSchedule      = "CLOUD_CLEANUP_SCHEDULE"
 	EnvMetricsCatchupDays   = "METRICS_CATCHUP_DAYS"
 	EnvSummaryCatchupDays   = "SUMMARY_CATCHUP_MAX_DAYS"
+	EnvSummaryRetryAttempts = "SUMMARY_RETRY_ATTEMPTS"
+	EnvSummaryRetryBackoff  = "SUMMARY_RETRY_BACKOFF"
 	EnvListen               = "AGENT_LISTEN"
 	EnvPingSummaryURL       = "HEALTHCHECK_SUMMARY_URL"
 	EnvPingBackupURL        = "HEALTHCHECK_BACKUP_URL"
@@ -126,6 +134,8 @@ func Load(r *config.Reader, needDB bool) (Options, error) {
 		LogLevel:           r.String(EnvLogLevel, "info"),
 	}
 	o.BranchName = r.String(EnvBranchName, o.BranchID)
+	o.SummaryRetryAttempts = r.Int(EnvSummaryRetryAttempts, DefaultSummaryRetryAttempts, 1)
+	o.SummaryRetryBackoff = r.Duration(EnvSummaryRetryBackoff, DefaultSummaryRetryBackoff)
 	o.S3, o.S3Enabled = r.S3()
 
 	if needDB {

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/branchwatch/branchwatch/shared/config"
+	"github.com/branchwatch/branchwatch/shared/metrics"
+	"github.com/branchwatch/branchwatch/shared/store"
+	"github.com/branchwatch/branchwatch/shared/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// agent runs the command line in-process with env as its environment.
+func agent(t *testing.T, ctx context.Context, env map[string]string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(ctx, args, &out, &errb, config.MapLookup(env))
+	return result{code, out.String(), errb.String()}
+}
+
+func with(env map[string]string, kv ...string) map[string]string {
+	out := maps.Clone(env)
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+func bucketKeys(t *testing.T, st store.Store, prefix string) []string {
+	t.Helper()
+	var keys []string
+	for o, err := range store.All(context.Background(), st, store.ListOptions{Prefix: prefix}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, o.Key)
+	}
+	return keys
+}
+
+func TestMetricsCommands(t *testing.T) {
+	ctx := context.Background()
+	_, dbURL := testenv.NewDatabase(t)
+	srv := testenv.StartS3(t)
+	st := srv.Store(t)
+	base := map[string]string{"DATABASE_URL": dbURL, "BRANCH_ID": "branch-andheri", "BRANCH_NAME": "Andheri", "BACKUP_DIR": t.TempDir()}
+	s3env := maps.Clone(base)
+	maps.Copy(s3env, srv.Env())
+	kolkata, _ := time.LoadLocation("Asia/Kolkata")
+	today := time.Now().In(kolkata)
+	yesterday := today.AddDate(0, 0, -1).Format(time.DateOnly)
+	tomorrow := today.AddDate(0, 0, 1).Format(time.DateOnly)
+	badQuery := filepath.Join(t.TempDir(), "metrics.sql")
+	if err := os.WriteFile(badQuery, []byte("SELECT 1 AS total_bills"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	localDir := t.TempDir()
+
+	steps := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		wantCode int
+		want     string // in stdout (or stderr when the command fails)
+		check    func(t *testing.T, r result)
+	}{
+		{"demo data", base, []string{"demo-data", "--days", "10", "--seed", "5"}, 0, "to " + yesterday + ": ", nil},
+		{"demo data again over the same dates", base, []string{"demo-data", "--days", "3", "--seed", "5"}, 1, "already holds bills", nil},
+		{"summarize yesterday", base, []string{"summarize", "--date", yesterday}, 0, `"summary_date": "` + yesterday + `"`, func(t *testing.T, r result) {
+			d, err := metrics.Unmarshal([]byte(r.stdout))
+			if err != nil || d.Validate() != nil || !d.IsFinal || d.TotalBills == 0 || d.BranchName != "Andheri" {
+				t.Errorf("document %+v (%v)", d, err)
+			}
+		}},
+		{"summarize a date that does not exist", base, []string{"summarize", "--date", "2026-02-30"}, 2, "not a date", nil},
+		{"summarize tomorrow", base, []string{"summarize", "--date", tomorrow}, 1, "in the future", nil},
+		{"push with a broken query file", with(s3env, "METRICS_QUERY_FILE", badQuery), []string{"push-metrics", "--date", yesterday, "--force"}, 1, badQuery + `: column "refund_count" is missing`, func(t *testing.T, r result) {
+			if keys := bucketKeys(t, st, "branch-andheri/"); len(keys) != 0 {
+				t.Errorf("pushed %v", keys)
+			}
+		}},
+		{"push yesterday", s3env, []string{"push-metrics", "--date", yesterday}, 0, "branch-andheri/metrics/" + yesterday + ".json", nil},
+		{"catch up", s3env, []string{"catchup"}, 0, "summaries: 9 computed, 0 failed; metrics: 13 pushed, 0 failed", func(t *testing.T, r result) {
+			if keys := bucketKeys(t, st, "branch-andheri/metrics/"); len(keys) != 14 || keys[13] != "branch-andheri/metrics/"+yesterday+".json" {
+				t.Errorf("bucket holds %v, want the 14 days up to yesterday", keys)
+			}
+		}},
+		{"catch up again: nothing to do", s3env, []string{"catchup"}, 0, "summaries: 0 computed, 0 failed; metrics: 0 pushed, 0 failed", nil},
+		{"push locally without S3 settings", with(base, "BACKUP_DIR", localDir), []string{"push-metrics", "--date", yesterday}, 0, filepath.Join(localDir, "metrics", yesterday+".json"), func(t *testing.T, r result) {
+			b, err := os.ReadFile(filepath.Join(localDir, "metrics", yesterday+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, err := metrics.Unmarshal(b); err != nil || d.SummaryDate != yesterday {
+				t.Errorf("local document %+v (%v)", d, err)
+			}
+		}},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			r := agent(t, ctx, s.env, s.args...)
+			if r.code != s.wantCode {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, s.wantCode, r.stdout, r.stderr)
+			}
+			where := r.stdout
+			if s.wantCode != 0 {
+				where = r.stderr
+			}
+			if !strings.Contains(where, s.want) {
+				t.Errorf("output lacks %q\nstdout: %s\nstderr: %s", s.want, r.stdout, r.stderr)
+			}
+			if s.check != nil {
+				s.check(t, r)
+			}
+		})
+	}
+}
+
+func TestBadSettingsRefuseToStart(t *testing.T) {
+	_, dbURL := testenv.NewDatabase(t)
+	base := map[string]string{"DATABASE_URL": dbURL, "BACKUP_DIR": t.TempDir()}
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"time zone", with(base, "BRANCH_TIMEZONE", "Mars/Olympus_Mons"), "BRANCH_TIMEZONE"},
+		{"cron expression", with(base, "SUMMARY_SCHEDULE", "45 25 * * *"), "SUMMARY_SCHEDULE"},
+		{"branch id", with(base, "BRANCH_ID", "Branch_Andheri"), "BRANCH_ID"},
+		{"retry backoff", with(base, "SUMMARY_RETRY_BACKOFF", "soon"), "SUMMARY_RETRY_BACKOFF"},
+		{"query file", with(base, "METRICS_QUERY_FILE", "/nonexistent/metrics.sql"), "METRICS_QUERY_FILE"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := agent(t, context.Background(), c.env, "run")
+			if r.code != 2 || !strings.Contains(r.stderr, "agent run: ") || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("exit %d, stderr %q: want exit 2 naming %s", r.code, r.stderr, c.want)
+			}
+		})
+	}
+}

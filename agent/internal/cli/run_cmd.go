@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/branchwatch/branchwatch/agent/internal/backup"
+	"github.com/branchwatch/branchwatch/agent/internal/catchup"
+	"github.com/branchwatch/branchwatch/agent/internal/cloudclean"
+	"github.com/branchwatch/branchwatch/agent/internal/daemon"
+	"github.com/branchwatch/branchwatch/agent/internal/options"
+	"github.com/branchwatch/branchwatch/agent/internal/summary"
+)
+
+// Job names, as they appear on /metrics and in the log.
+const (
+	JobCatchup = "catchup"
+	JobSummary = "summary"
+	JobBackup  = "backup"
+	JobCleanup = "cleanup"
+)
+
+// metricsLane keeps the summary job and the start-up catch-up apart.
+const metricsLane = "metrics"
+
+func init() {
+	Register(&Command{
+		Name:    "run",
+		Usage:   "agent run",
+		Summary: "the daemon: scheduled summary, backup and cloud cleanup, plus the start-up catch-ups",
+		NeedsDB: true,
+		Run:     runDaemon,
+	})
+}
+
+// runHooks let the package's tests drive `agent run` with a fake clock and
+// watch its runs. Zero in production.
+var runHooks struct {
+	clock     clockwork.Clock
+	onRunDone func(job string, err error)
+	ready     func(*daemon.Daemon)
+}
+
+func runDaemon(env *Env, _ *flag.FlagSet) error {
+	o := env.Opts
+	clock := runHooks.clock
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
+	k, err := openMetrics(env, clock.Now)
+	if err != nil {
+		return err
+	}
+	defer k.close()
+	// A broken METRICS_QUERY_FILE is a setting to fix now, not at 21:45;
+	// an unreachable database is not a reason to stop the backups.
+	cctx, cancel := context.WithTimeout(env.Ctx, 20*time.Second)
+	err = k.sum.Check(cctx)
+	cancel()
+	if _, bad := errors.AsType[*summary.QueryError](err); bad {
+		return fmt.Errorf("%s: %w", options.EnvMetricsQueryFile, err)
+	} else if err != nil {
+		env.Logger.Warn("cannot check the metrics query now; the jobs will retry", "err", err)
+	}
+	runner, err := backup.New(o, k.st, env.Logger)
+	if err != nil {
+		return err
+	}
+	d, err := daemon.New(daemon.Config{
+		Location:  o.Location,
+		Jobs:      jobs(o, k, runner, env.Logger, clock),
+		Listen:    o.Listen,
+		LockDir:   o.BackupDir,
+		Clock:     clock,
+		OnRunDone: runHooks.onRunDone,
+	}, env.Logger)
+	if err != nil {
+		return err
+	}
+	if ready := runHooks.ready; ready != nil {
+		go func() {
+			select {
+			case <-d.Ready():
+				ready(d)
+			case <-env.Ctx.Done():
+			}
+		}()
+	}
+	env.Logger.Info("agent running", "settings", o.String(), "summary", o.SummarySchedule, "backup", o.BackupSchedule,
+		"cleanup", o.CleanupSchedule, "listen", o.Listen)
+	return d.Run(env.Ctx)
+}
+
+// jobs are the daemon's work: the start-up catch-up, the daily summary
+// and push (which catches up too, so that a missed day is filled without
+// a restart), the nightly backup and the weekly cloud cleanup.
+func jobs(o options.Options, k *metricsKit, runner *backup.Runner, logger *slog.Logger, clock clockwork.Clock) []daemon.Job {
+	catchUp := func(ctx context.Context) error {
+		_, _, err := catchup.Run(ctx, k.sum, k.pub, o.SummaryCatchupDays, o.MetricsCatchupDays, logger)
+		return err
+	}
+	return []daemon.Job{
+		{Name: JobCatchup, Lane: metricsLane, Task: func(ctx context.Context) (daemon.Outcome, error) {
+			return daemon.Outcome{}, catchUp(ctx)
+		}},
+		{
+			Name: JobSummary, Schedule: o.SummarySchedule, Lane: metricsLane, PingURL: o.PingSummaryURL,
+			Retry: daemon.Retry{Attempts: o.SummaryRetryAttempts, Backoff: o.SummaryRetryBackoff, MaxBackoff: 16 * o.SummaryRetryBackoff},
+			Task: func(ctx context.Context) (daemon.Outcome, error) {
+				doc, _, err := k.pub.PushDate(ctx, k.sum, k.sum.Today(), false)
+				if err != nil {
+					return daemon.Outcome{}, err
+				}
+				body, _ := doc.Marshal()
+				return daemon.Outcome{Size: int64(len(body))}, catchUp(ctx)
+			},
+		},
+		{Name: JobBackup, Schedule: o.BackupSchedule, PingURL: o.PingBackupURL, Task: func(ctx context.Context) (daemon.Outcome, error) {
+			res, err := runner.Run(ctx)
+			return daemon.Outcome{Size: res.Size}, err
+		}},
+		{Name: JobCleanup, Schedule: o.CleanupSchedule, PingURL: o.PingCleanupURL, Task: func(ctx context.Context) (daemon.Outcome, error) {
+			_, err := cloudclean.Run(ctx, o, k.st, logger, clock.Now())
+			return daemon.Outcome{}, err
+		}},
+	}
+}

@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/branchwatch/branchwatch/agent/internal/daemon"
+	"github.com/branchwatch/branchwatch/shared/config"
+	"github.com/branchwatch/branchwatch/shared/metrics"
+	"github.com/branchwatch/branchwatch/shared/testenv"
+)
+
+// runningAgent is `agent run` started in-process on a fake clock.
+type runningAgent struct {
+	d      *daemon.Daemon
+	runs   chan string // "job" or "job: error"
+	cancel context.CancelFunc
+	code   chan int
+	stderr *bytes.Buffer
+}
+
+func startAgent(t *testing.T, env map[string]string, clock clockwork.Clock) *runningAgent {
+	t.Helper()
+	a := &runningAgent{runs: make(chan string, 20), code: make(chan int, 1), stderr: &bytes.Buffer{}}
+	ready := make(chan *daemon.Daemon, 1)
+	runHooks.clock = clock
+	runHooks.onRunDone = func(job string, err error) {
+		if err != nil {
+			job += ": " + err.Error()
+		}
+		a.runs <- job
+	}
+	runHooks.ready = func(d *daemon.Daemon) { ready <- d }
+	t.Cleanup(func() { runHooks.clock, runHooks.onRunDone, runHooks.ready = nil, nil, nil })
+	var ctx context.Context
+	ctx, a.cancel = context.WithCancel(context.Background())
+	go func() { a.code <- Main(ctx, []string{"run"}, io.Discard, a.stderr, config.MapLookup(env)) }()
+	select {
+	case a.d = <-ready:
+	case c := <-a.code:
+		t.Fatalf("agent run exited %d: %s", c, a.stderr)
+	}
+	return a
+}
+
+// next is the next finished run (a generous deadline is only a safety net).
+func (a *runningAgent) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case r := <-a.runs:
+		return r
+	case <-time.After(60 * time.Second):
+		t.Fatal("no run finished")
+		return ""
+	}
+}
+
+func (a *runningAgent) stop(t *testing.T) string {
+	t.Helper()
+	a.cancel()
+	if c := <-a.code; c != 0 {
+		t.Errorf("agent run exited %d after SIGTERM: %s", c, a.stderr)
+	}
+	return a.stderr.String()
+}
+
+// TestRunSurvivesADatabaseOutage: the daemon catches up at start; at
+// 21:45 the database is down, the summary job retries with backoff and
+// fails, visibly on /metrics, in the log and as a /fail ping; the next
+// start (database back) fills the missed day.
+func TestRunSurvivesADatabaseOutage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pg, err := testenv.StartPostgres() // our own cluster: this test stops it
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Stop)
+	dbURL := pg.URL(pg.CreateDatabase(t))
+	srv := testenv.StartS3(t)
+	st := srv.Store(t)
+	var pingMu sync.Mutex
+	var pings []string
+	hc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pingMu.Lock()
+		pings = append(pings, r.URL.Path)
+		pingMu.Unlock()
+	}))
+	defer hc.Close()
+	env := map[string]string{
+		"DATABASE_URL": dbURL, "BRANCH_ID": "branch-andheri", "BACKUP_DIR": t.TempDir(), "AGENT_LISTEN": "127.0.0.1:0",
+		"SUMMARY_RETRY_ATTEMPTS": "2", "SUMMARY_RETRY_BACKOFF": "1m", "HEALTHCHECK_SUMMARY_URL": hc.URL + "/summary",
+	}
+	maps.Copy(env, srv.Env())
+	if r := agent(t, ctx, env, "demo-data", "--days", "10", "--seed", "2", "--end", "2026-02-15"); r.code != 0 {
+		t.Fatalf("demo-data: %s", r.stderr)
+	}
+	kolkata, _ := time.LoadLocation("Asia/Kolkata")
+
+	// Start at 21:40 on 16 Feb: the catch-up pushes 2 to 15 Feb.
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 2, 16, 21, 40, 0, 0, kolkata))
+	a := startAgent(t, env, clock)
+	if r := a.next(t); r != JobCatchup {
+		t.Fatalf("first run: %s", r)
+	}
+	if keys := bucketKeys(t, st, "branch-andheri/metrics/"); len(keys) != 14 || keys[0] != "branch-andheri/metrics/2026-02-02.json" || keys[13] != "branch-andheri/metrics/2026-02-15.json" {
+		t.Fatalf("after the start-up catch-up the bucket holds %v", keys)
+	}
+	if body := httpBody(t, "http://"+a.d.Addr()+"/healthz"); !strings.Contains(body, "ok") {
+		t.Errorf("/healthz: %q", body)
+	}
+
+	// 21:45 with the database down.
+	if err := pg.StopServer(); err != nil {
+		t.Fatal(err)
+	}
+	next, err := a.d.NextRun(JobSummary)
+	if err != nil || !next.Equal(time.Date(2026, 2, 16, 21, 45, 0, 0, kolkata)) {
+		t.Fatalf("summary next run %s (%v)", next, err)
+	}
+	clock.Advance(next.Sub(clock.Now()))
+	// The first attempt failed when the backoff joins the three jobs' timers.
+	if err := clock.BlockUntilContext(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	if r := a.next(t); !strings.HasPrefix(r, JobSummary+": after 2 attempts") {
+		t.Fatalf("summary run: %s", r)
+	}
+	m := httpBody(t, "http://"+a.d.Addr()+"/metrics")
+	for _, want := range []string{`branchwatch_agent_job_failures_total{job="summary"} 1`, `branchwatch_agent_job_retries_total{job="summary"} 1`,
+		`branchwatch_agent_job_last_success_timestamp_seconds{job="summary"} 0`} {
+		if !strings.Contains(m, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	log := a.stop(t)
+	if !strings.Contains(log, `"msg":"job failed"`) || !strings.Contains(log, `"job":"summary"`) {
+		t.Errorf("the failure is not in the log:\n%s", log)
+	}
+	pingMu.Lock()
+	if got := strings.Join(pings, " "); got != "/summary/start /summary/fail" {
+		t.Errorf("pings %s", got)
+	}
+	pingMu.Unlock()
+
+	// Next morning, the database is back: the start-up catch-up fills 16 Feb.
+	if err := pg.StartServer(); err != nil {
+		t.Fatal(err)
+	}
+	a = startAgent(t, env, clockwork.NewFakeClockAt(time.Date(2026, 2, 17, 9, 0, 0, 0, kolkata)))
+	if r := a.next(t); r != JobCatchup {
+		t.Fatalf("catch-up after the outage: %s", r)
+	}
+	a.stop(t)
+	rc, _, err := st.Get(ctx, "branch-andheri/metrics/2026-02-16.json")
+	if err != nil {
+		t.Fatalf("the missed day was not pushed: %v", err)
+	}
+	defer rc.Close()
+	d, err := metrics.Decode(rc)
+	if err != nil || !d.IsFinal || d.GeneratedAt != "2026-02-17T09:00:00+05:30" {
+		t.Errorf("missed day's document %+v (%v)", d, err)
+	}
+}
+
+func httpBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return string(b)
+}

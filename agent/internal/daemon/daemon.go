@@ -1,0 +1,273 @@
+// Package daemon runs the agent's jobs: cron schedules in the branch's time
+// zone (gocron v2, each job in singleton mode so that it never overlaps
+// itself), one-off start-up jobs (the catch-ups), bounded retries with
+// backoff, a Prometheus /metrics and /healthz endpoint, dead-man's-switch
+// pings in the healthchecks.io convention, a lock so that two daemons never
+// share one BACKUP_DIR, and a graceful stop when the context ends.
+//
+// The daemon knows nothing of backups or metrics: each job is a Task
+// supplied by the caller.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-co-op/gocron/v2"
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/branchwatch/branchwatch/agent/internal/dirlock"
+)
+
+// LockName is the daemon's lock file in the lock directory (BACKUP_DIR).
+const LockName = ".agent.lock"
+
+// DefaultStopTimeout bounds how long a stop waits for running jobs after
+// cancelling them.
+const DefaultStopTimeout = 30 * time.Second
+
+// Outcome is what one successful run produced.
+type Outcome struct {
+	Size int64 // bytes (the dump, the metrics document); 0 when meaningless
+}
+
+// Task is a job's work. It must return soon after ctx ends.
+type Task func(ctx context.Context) (Outcome, error)
+
+// Retry bounds the attempts of one run: Attempts in all (1 or 0: no
+// retry), waiting Backoff after the first failure, doubling up to
+// MaxBackoff.
+type Retry struct {
+	Attempts   int
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+}
+
+// Job is one unit of work.
+type Job struct {
+	Name string
+	// Schedule is a five-field cron expression in Config.Location; "" makes
+	// a start-up job, run once when the daemon starts.
+	Schedule string
+	Task     Task
+	Retry    Retry
+	// PingURL is a healthchecks.io check URL: the daemon requests
+	// <url>/start, then <url> or <url>/fail. "" disables.
+	PingURL string
+	// Lane: jobs of one lane never run at the same time (the summary job
+	// waits for the start-up catch-up). "" is a lane of its own.
+	Lane string
+}
+
+// Config is the daemon's setup.
+type Config struct {
+	Location *time.Location
+	Jobs     []Job
+	// Listen is the address of /healthz and /metrics ("127.0.0.1:9187",
+	// ":0" in tests); "" serves nothing.
+	Listen string
+	// LockDir holds LockName; "" takes no lock.
+	LockDir     string
+	Clock       clockwork.Clock // the real clock when nil
+	HTTPClient  *http.Client    // for pings; a 10 s timeout client when nil
+	StopTimeout time.Duration   // DefaultStopTimeout when 0
+	// OnRunDone, when set, is called after each run is recorded (tests
+	// wait on it rather than sleep).
+	OnRunDone func(job string, err error)
+}
+
+// Daemon is a configured, not yet running, set of jobs.
+type Daemon struct {
+	cfg     Config
+	logger  *slog.Logger
+	clock   clockwork.Clock
+	sched   gocron.Scheduler
+	jobs    map[string]gocron.Job
+	startup []*Job
+	metrics *jobMetrics
+	lanes   map[string]chan struct{}
+
+	mu       sync.Mutex
+	listener net.Listener
+	ready    chan struct{}
+}
+
+// New checks cfg and sets the jobs up; nothing runs before Run.
+func New(cfg Config, logger *slog.Logger) (*Daemon, error) {
+	if cfg.Location == nil {
+		return nil, errors.New("daemon: no time zone")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clockwork.NewRealClock()
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if cfg.StopTimeout == 0 {
+		cfg.StopTimeout = DefaultStopTimeout
+	}
+	d := &Daemon{
+		cfg: cfg, logger: logger.With("component", "daemon"), clock: cfg.Clock,
+		jobs: map[string]gocron.Job{}, metrics: newJobMetrics(), lanes: map[string]chan struct{}{},
+		ready: make(chan struct{}),
+	}
+	sched, err := gocron.NewScheduler(
+		gocron.WithLocation(cfg.Location),
+		gocron.WithClock(cfg.Clock),
+		gocron.WithLogger(logger.With("component", "scheduler")),
+		gocron.WithStopTimeout(cfg.StopTimeout),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	d.sched = sched
+	seen := map[string]bool{}
+	for i := range cfg.Jobs {
+		j := &cfg.Jobs[i]
+		if j.Name == "" || seen[j.Name] || j.Task == nil {
+			_ = sched.Shutdown()
+			return nil, fmt.Errorf("daemon: job %d: a unique name and a task are required", i)
+		}
+		seen[j.Name] = true
+		d.metrics.declare(j.Name)
+		if j.Lane != "" && d.lanes[j.Lane] == nil {
+			d.lanes[j.Lane] = make(chan struct{}, 1)
+		}
+		if j.Schedule == "" {
+			d.startup = append(d.startup, j)
+			continue
+		}
+		gj, err := sched.NewJob(gocron.CronJob(j.Schedule, false),
+			gocron.NewTask(func(ctx context.Context) { _ = d.run(ctx, j) }),
+			gocron.WithName(j.Name),
+			gocron.WithSingletonMode(gocron.LimitModeReschedule))
+		if err != nil {
+			_ = sched.Shutdown()
+			return nil, fmt.Errorf("daemon: job %s: schedule %q: %w", j.Name, j.Schedule, err)
+		}
+		d.jobs[j.Name] = gj
+	}
+	return d, nil
+}
+
+// NextRun is when a scheduled job runs next (known once Run has started).
+func (d *Daemon) NextRun(job string) (time.Time, error) {
+	j, ok := d.jobs[job]
+	if !ok {
+		return time.Time{}, fmt.Errorf("no scheduled job %q", job)
+	}
+	return j.NextRun()
+}
+
+// Ready is closed once Run has taken the lock, is listening and has
+// started the scheduler.
+func (d *Daemon) Ready() <-chan struct{} { return d.ready }
+
+// Addr is the address /metrics and /healthz listen on, once Ready.
+func (d *Daemon) Addr() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.listener == nil {
+		return ""
+	}
+	return d.listener.Addr().String()
+}
+
+// Run takes the lock, serves /healthz and /metrics, starts the schedules,
+// runs the start-up jobs, and blocks until ctx ends; then it stops:
+// running jobs are cancelled (their context ends) and awaited up to
+// StopTimeout, the server closes, the lock is released.
+func (d *Daemon) Run(ctx context.Context) error {
+	if d.cfg.LockDir != "" {
+		lock, err := dirlock.Acquire(d.cfg.LockDir, LockName, "agent run")
+		if err != nil {
+			_ = d.sched.Shutdown()
+			if errors.Is(err, dirlock.ErrLocked) {
+				return fmt.Errorf("another agent uses %s: %w", d.cfg.LockDir, err)
+			}
+			return err
+		}
+		defer func() { _ = lock.Release() }()
+	}
+	var srv *http.Server
+	if d.cfg.Listen != "" {
+		l, err := net.Listen("tcp", d.cfg.Listen)
+		if err != nil {
+			_ = d.sched.Shutdown()
+			return fmt.Errorf("listen on %s (AGENT_LISTEN): %w", d.cfg.Listen, err)
+		}
+		d.mu.Lock()
+		d.listener = l
+		d.mu.Unlock()
+		srv = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				d.logger.Error("metrics server stopped", "err", err)
+			}
+		}()
+		d.logger.Info("serving /healthz and /metrics", "addr", l.Addr().String())
+	}
+
+	jobCtx, cancelJobs := context.WithCancel(ctx)
+	defer cancelJobs()
+	d.sched.Start()
+	d.updateNextRuns()
+	for name := range d.jobs {
+		next, _ := d.NextRun(name)
+		d.logger.Info("job scheduled", "job", name, "next_run", next.In(d.cfg.Location).Format(time.RFC3339))
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for _, j := range d.startup {
+			if jobCtx.Err() != nil {
+				return
+			}
+			_ = d.run(jobCtx, j)
+		}
+	})
+	close(d.ready)
+
+	<-ctx.Done()
+	d.logger.Info("stopping: cancelling running jobs", "timeout", d.cfg.StopTimeout.String())
+	cancelJobs()
+	var errs []error
+	if err := d.sched.Shutdown(); err != nil {
+		errs = append(errs, fmt.Errorf("stop scheduler: %w", err))
+	}
+	wg.Wait()
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop metrics server: %w", err))
+		}
+	}
+	d.logger.Info("stopped")
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	return mux
+}
+
+// updateNextRuns refreshes the next-run gauges.
+func (d *Daemon) updateNextRuns() {
+	for name, j := range d.jobs {
+		if next, err := j.NextRun(); err == nil && !next.IsZero() {
+			d.metrics.nextRun.WithLabelValues(name).Set(float64(next.Unix()))
+		}
+	}
+}
