@@ -140,7 +140,7 @@ func boolFlag(fs *flag.FlagSet, name string) bool {
 }
 
 func runSummarize(env *Env, fs *flag.FlagSet) error {
-	k, err := openMetrics(env, nil)
+	k, err := openMetrics(env, env.Now)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func runSummarize(env *Env, fs *flag.FlagSet) error {
 }
 
 func runPushMetrics(env *Env, fs *flag.FlagSet) error {
-	k, err := openMetrics(env, nil)
+	k, err := openMetrics(env, env.Now)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func runPushMetrics(env *Env, fs *flag.FlagSet) error {
 }
 
 func runCatchup(env *Env, _ *flag.FlagSet) error {
-	k, err := openMetrics(env, nil)
+	k, err := openMetrics(env, env.Now)
 	if err != nil {
 		return err
 	}
@@ -200,7 +200,11 @@ func runDemoData(env *Env, fs *flag.FlagSet) error {
 	if perDay < 1 {
 		return fmt.Errorf("%w: --bills-per-day must be at least 1", ErrUsage)
 	}
-	end, err := dateFlag(fs, "end", summary.Today(time.Now(), o.Location).AddDate(0, 0, -1))
+	now := time.Now
+	if env.Now != nil {
+		now = env.Now
+	}
+	end, err := dateFlag(fs, "end", summary.Today(now(), o.Location).AddDate(0, 0, -1))
 	if err != nil {
 		return err
 	}

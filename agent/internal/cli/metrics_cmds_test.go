@@ -131,23 +131,66 @@ func TestMetricsCommands(t *testing.T) {
 
 func TestBadSettingsRefuseToStart(t *testing.T) {
 	_, dbURL := testenv.NewDatabase(t)
-	base := map[string]string{"DATABASE_URL": dbURL, "BACKUP_DIR": t.TempDir()}
+	base := map[string]string{"DATABASE_URL": dbURL, "BACKUP_DIR": t.TempDir(), "AGENT_LISTEN": "127.0.0.1:0"}
+	broken := filepath.Join(t.TempDir(), "metrics.sql")
+	if err := os.WriteFile(broken, []byte("SELECT 1 AS total_bills, 2 AS refund_count"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		env  map[string]string
-		want string
+		code int
+		want []string
 	}{
-		{"time zone", with(base, "BRANCH_TIMEZONE", "Mars/Olympus_Mons"), "BRANCH_TIMEZONE"},
-		{"cron expression", with(base, "SUMMARY_SCHEDULE", "45 25 * * *"), "SUMMARY_SCHEDULE"},
-		{"branch id", with(base, "BRANCH_ID", "Branch_Andheri"), "BRANCH_ID"},
-		{"retry backoff", with(base, "SUMMARY_RETRY_BACKOFF", "soon"), "SUMMARY_RETRY_BACKOFF"},
-		{"query file", with(base, "METRICS_QUERY_FILE", "/nonexistent/metrics.sql"), "METRICS_QUERY_FILE"},
+		{"time zone", with(base, "BRANCH_TIMEZONE", "Mars/Olympus_Mons"), 2, []string{"BRANCH_TIMEZONE"}},
+		{"cron expression", with(base, "SUMMARY_SCHEDULE", "45 25 * * *"), 2, []string{"SUMMARY_SCHEDULE"}},
+		{"branch id", with(base, "BRANCH_ID", "Branch_Andheri"), 2, []string{"BRANCH_ID"}},
+		{"retry backoff", with(base, "SUMMARY_RETRY_BACKOFF", "soon"), 2, []string{"SUMMARY_RETRY_BACKOFF"}},
+		{"missing query file", with(base, "METRICS_QUERY_FILE", "/nonexistent/metrics.sql"), 2, []string{"METRICS_QUERY_FILE"}},
+		{"query file without a column", with(base, "METRICS_QUERY_FILE", broken), 1, []string{"METRICS_QUERY_FILE", broken, `"gross_revenue" is missing`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := agent(t, context.Background(), c.env, "run")
-			if r.code != 2 || !strings.Contains(r.stderr, "agent run: ") || !strings.Contains(r.stderr, c.want) {
-				t.Errorf("exit %d, stderr %q: want exit 2 naming %s", r.code, r.stderr, c.want)
+			if r.code != c.code || !strings.Contains(r.stderr, "agent run: ") {
+				t.Fatalf("exit %d, stderr %q: want exit %d", r.code, r.stderr, c.code)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr %q does not say %q", r.stderr, w)
+				}
+			}
+		})
+	}
+}
+
+// TestSimulatedClock: BRANCHWATCH_FAKE_NOW moves business dates and
+// is_final with it.
+func TestSimulatedClock(t *testing.T) {
+	_, dbURL := testenv.NewDatabase(t)
+	env := map[string]string{"DATABASE_URL": dbURL, "BACKUP_DIR": t.TempDir()}
+	if r := agent(t, context.Background(), env, "demo-data", "--days", "2", "--end", "2026-02-16"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	cases := []struct {
+		now       string
+		args      []string
+		wantDate  string
+		wantFinal bool
+	}{
+		{"2026-02-16T12:00:00+05:30", []string{"summarize"}, "2026-02-16", false},
+		{"2026-02-16T21:45:00+05:30", []string{"summarize", "--date", "2026-02-16"}, "2026-02-16", true},
+		{"2026-02-15T23:59:00Z", []string{"summarize"}, "2026-02-16", false}, // 05:29 in Kolkata
+	}
+	for _, c := range cases {
+		t.Run(c.now, func(t *testing.T) {
+			r := agent(t, context.Background(), with(env, FakeNowVariable, c.now), append(c.args, "--force")...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			d, err := metrics.Unmarshal([]byte(r.stdout))
+			if err != nil || d.SummaryDate != c.wantDate || d.IsFinal != c.wantFinal {
+				t.Errorf("%s is_final %v (%v), want %s %v", d.SummaryDate, d.IsFinal, err, c.wantDate, c.wantFinal)
 			}
 		})
 	}

@@ -52,21 +52,27 @@ func runDaemon(env *Env, _ *flag.FlagSet) error {
 	clock := runHooks.clock
 	if clock == nil {
 		clock = clockwork.NewRealClock()
+		if env.Now != nil {
+			if offset := env.Now().Sub(time.Now()); offset.Abs() > time.Second {
+				clock = offsetClock{Clock: clock, offset: offset} // BRANCHWATCH_FAKE_NOW
+			}
+		}
 	}
 	k, err := openMetrics(env, clock.Now)
 	if err != nil {
 		return err
 	}
 	defer k.close()
-	// A broken METRICS_QUERY_FILE is a setting to fix now, not at 21:45;
-	// an unreachable database is not a reason to stop the backups.
+	// A broken METRICS_QUERY_FILE is a setting to fix now, not at 21:45.
+	// An unreachable database, or reference tables not there (yet), is no
+	// reason to stop the backups: the metrics jobs fail and say so.
 	cctx, cancel := context.WithTimeout(env.Ctx, 20*time.Second)
 	err = k.sum.Check(cctx)
 	cancel()
-	if _, bad := errors.AsType[*summary.QueryError](err); bad {
+	if _, bad := errors.AsType[*summary.QueryError](err); bad && !k.sum.Query().IsDefault() {
 		return fmt.Errorf("%s: %w", options.EnvMetricsQueryFile, err)
 	} else if err != nil {
-		env.Logger.Warn("cannot check the metrics query now; the jobs will retry", "err", err)
+		env.Logger.Error("the metrics query cannot run now: summaries will fail until it can", "err", err)
 	}
 	runner, err := backup.New(o, k.st, env.Logger)
 	if err != nil {
@@ -131,3 +137,15 @@ func jobs(o options.Options, k *metricsKit, runner *backup.Runner, logger *slog.
 		}},
 	}
 }
+
+// offsetClock is the real clock shifted by offset: the daemon's clock under
+// BRANCHWATCH_FAKE_NOW (timers keep real durations; Now is shifted, so
+// schedules fire at the simulated wall-clock times).
+type offsetClock struct {
+	clockwork.Clock
+	offset time.Duration
+}
+
+func (c offsetClock) Now() time.Time                  { return c.Clock.Now().Add(c.offset) }
+func (c offsetClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+func (c offsetClock) Until(t time.Time) time.Duration { return t.Sub(c.Now()) }

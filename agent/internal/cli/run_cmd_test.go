@@ -187,3 +187,23 @@ func httpBody(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+// TestRunFollowsTheSimulatedClock: under BRANCHWATCH_FAKE_NOW the daemon's
+// schedules are the simulated day's.
+func TestRunFollowsTheSimulatedClock(t *testing.T) {
+	_, dbURL := testenv.NewDatabase(t)
+	env := map[string]string{"DATABASE_URL": dbURL, "BACKUP_DIR": t.TempDir(), "AGENT_LISTEN": "127.0.0.1:0",
+		FakeNowVariable: "2026-02-16T21:00:00+05:30"}
+	a := startAgent(t, env, nil)
+	defer a.stop(t)
+	kolkata, _ := time.LoadLocation("Asia/Kolkata")
+	for job, want := range map[string]time.Time{
+		JobSummary: time.Date(2026, 2, 16, 21, 45, 0, 0, kolkata),
+		JobBackup:  time.Date(2026, 2, 16, 22, 0, 0, 0, kolkata),
+		JobCleanup: time.Date(2026, 2, 22, 2, 0, 0, 0, kolkata),
+	} {
+		if next, err := a.d.NextRun(job); err != nil || !next.Equal(want) {
+			t.Errorf("%s next run %s (%v), want %s", job, next, err, want)
+		}
+	}
+}
