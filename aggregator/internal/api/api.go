@@ -34,8 +34,9 @@ type Reader interface {
 	PresignBackup(ctx context.Context, branch, name string) (string, error)
 }
 
-// RefreshTimeout bounds an on-demand refresh requested over HTTP.
-const RefreshTimeout = 2 * time.Minute
+// RefreshTimeout bounds an on-demand refresh requested over HTTP (inside
+// the server's write timeout).
+const RefreshTimeout = 90 * time.Second
 
 // Handlers holds the routes' dependencies.
 type Handlers struct {

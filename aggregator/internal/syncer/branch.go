@@ -48,59 +48,77 @@ type fetchJob struct {
 
 // list lists the branch's sections and queues the downloads it needs.
 func (s *Syncer) list(ctx context.Context, w *branchWork, jobs chan<- *fetchJob) {
-	mp, _ := layout.MetricsPrefix(w.id)
-	bp, _ := layout.BackupsPrefix(w.id)
-	var metricsObjs []store.ObjectInfo
 	if w.full {
 		prefix, _ := layout.BranchPrefix(w.id)
 		page := 1000
 		if w.prev != nil {
 			page = min(1000, len(w.prev.Docs)+len(w.prev.Bad)+len(w.prev.Backups)+w.prev.Ignored+64)
 		}
-		err := s.walk(ctx, prefix, prefix, page, func(o store.ObjectInfo) {
-			w.listed++
-			switch {
-			case strings.HasPrefix(o.Key, mp):
-				metricsObjs = append(metricsObjs, o)
-			case strings.HasPrefix(o.Key, bp):
-				if b, ok := parseBackup(o); ok {
-					w.backups = append(w.backups, b)
-				} else {
-					w.ignored++
-				}
-			default:
-				w.ignored++
-			}
-		})
+		var objs []store.ObjectInfo
+		err := s.walk(ctx, prefix, prefix, page, func(o store.ObjectInfo) { objs = append(objs, o) })
 		if err != nil {
 			w.listErr = fmt.Errorf("branch %s: %w", w.id, err)
 			return
 		}
-	} else {
-		w.backupsAfter = bp
-		page := 1000
-		if nb := w.prev.LatestBackup(); nb != nil {
-			w.backupsAfter, page = nb.Key, 4
+		s.listedAll(ctx, w, objs, jobs)
+		return
+	}
+	mp, _ := layout.MetricsPrefix(w.id)
+	bp, _ := layout.BackupsPrefix(w.id)
+	var metricsObjs []store.ObjectInfo
+	w.backupsAfter = bp
+	page := 1000
+	if nb := w.prev.LatestBackup(); nb != nil {
+		w.backupsAfter, page = nb.Key, 4
+	}
+	err := s.walk(ctx, bp, w.backupsAfter, page, func(o store.ObjectInfo) {
+		w.listed++
+		if b, ok := parseBackup(o); ok {
+			w.backups = append(w.backups, b)
 		}
-		err := s.walk(ctx, bp, w.backupsAfter, page, func(o store.ObjectInfo) {
+	})
+	if err == nil {
+		w.metricsAfter, w.metricsCut, w.prevSection = s.metricsWindow(w.id, w.prev)
+		page := min(1000, w.prevSection+8)
+		err = s.walk(ctx, mp, w.metricsAfter, page, func(o store.ObjectInfo) {
 			w.listed++
+			metricsObjs = append(metricsObjs, o)
+		})
+	}
+	if err != nil {
+		w.listErr = fmt.Errorf("branch %s: %w", w.id, err)
+		return
+	}
+	s.queue(ctx, w, metricsObjs, jobs)
+}
+
+// listedAll sorts every object of a fully listed branch into metrics
+// documents, backups and ignored objects, and queues the downloads.
+func (s *Syncer) listedAll(ctx context.Context, w *branchWork, objs []store.ObjectInfo, jobs chan<- *fetchJob) {
+	mp, _ := layout.MetricsPrefix(w.id)
+	bp, _ := layout.BackupsPrefix(w.id)
+	var metricsObjs []store.ObjectInfo
+	for _, o := range objs {
+		w.listed++
+		switch {
+		case strings.HasPrefix(o.Key, mp):
+			metricsObjs = append(metricsObjs, o)
+		case strings.HasPrefix(o.Key, bp):
 			if b, ok := parseBackup(o); ok {
 				w.backups = append(w.backups, b)
+			} else {
+				w.ignored++
 			}
-		})
-		if err == nil {
-			w.metricsAfter, w.metricsCut, w.prevSection = s.metricsWindow(w.id, w.prev)
-			page := min(1000, w.prevSection+8)
-			err = s.walk(ctx, mp, w.metricsAfter, page, func(o store.ObjectInfo) {
-				w.listed++
-				metricsObjs = append(metricsObjs, o)
-			})
-		}
-		if err != nil {
-			w.listErr = fmt.Errorf("branch %s: %w", w.id, err)
-			return
+		default:
+			w.ignored++
 		}
 	}
+	s.queue(ctx, w, metricsObjs, jobs)
+}
+
+// queue reads the newest backup's checksum and queues the metrics
+// documents that are new or changed for download.
+func (s *Syncer) queue(ctx context.Context, w *branchWork, metricsObjs []store.ObjectInfo, jobs chan<- *fetchJob) {
 	s.readNewestBackupMeta(ctx, w)
 	for _, o := range metricsObjs {
 		j := &fetchJob{branch: w.id, info: o}

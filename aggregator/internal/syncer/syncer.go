@@ -5,7 +5,9 @@
 // says. It only reads: nothing here writes to or deletes from the bucket.
 //
 // A full sync discovers branches (one delimiter listing) and lists every
-// object of every branch. An incremental sync lists, per known branch,
+// object of every branch, in one walk over the bucket that hands each
+// branch its objects as soon as it is past them (downloads start while the
+// walk goes on). An incremental sync lists, per known branch,
 // only the backups after the newest one known and the metrics documents of
 // the last RelistDays days before the newest known: two small listings per
 // branch, whatever the bucket holds.
@@ -123,11 +125,30 @@ func (s *Syncer) Sync(ctx context.Context, prev *index.Index, full bool) (*index
 	}
 	var listers errgroup.Group
 	listers.SetLimit(s.o.Concurrency)
-	for _, w := range works {
-		listers.Go(func() error {
-			s.list(ctx, w, jobs)
-			return nil
+	if full {
+		// One walk over the bucket lists every branch, with no overlap.
+		byID := make(map[string]*branchWork, len(works))
+		for _, w := range works {
+			byID[w.id] = w
+		}
+		handed, err := s.walkBucket(ctx, byID, func(w *branchWork, objs []store.ObjectInfo) {
+			listers.Go(func() error {
+				s.listedAll(ctx, w, objs, jobs)
+				return nil
+			})
 		})
+		for _, w := range works {
+			if err != nil && !handed[w.id] {
+				w.listErr = fmt.Errorf("branch %s: %w", w.id, err)
+			}
+		}
+	} else {
+		for _, w := range works {
+			listers.Go(func() error {
+				s.list(ctx, w, jobs)
+				return nil
+			})
+		}
 	}
 	_ = listers.Wait()
 	close(jobs)
@@ -136,7 +157,9 @@ func (s *Syncer) Sync(ctx context.Context, prev *index.Index, full bool) (*index
 	now := s.o.Now()
 	next := &index.Index{IgnoredPrefixes: ignoredPrefixes, FullSyncAt: prev.FullSyncAt, SyncedAt: now}
 	var errs []error
+	listed := true // every branch listed: the sync saw the whole bucket
 	for _, w := range works {
+		listed = listed && w.listErr == nil
 		b, werrs := s.assemble(w, now, &st)
 		errs = append(errs, werrs...)
 		if b != nil {
@@ -146,7 +169,9 @@ func (s *Syncer) Sync(ctx context.Context, prev *index.Index, full bool) (*index
 	index.SortBranches(next.Branches)
 	st.Branches = len(next.Branches)
 	st.Failures += len(errs)
-	if full && len(errs) == 0 {
+	// A download that failed is retried by later syncs; only a listing
+	// that failed leaves the full sync to do again.
+	if full && listed {
 		next.FullSyncAt = now
 		st.Changed = true
 	}

@@ -365,3 +365,30 @@ func TestBranchOverOnePage(t *testing.T) {
 		t.Errorf("second full sync: %d documents, %d downloaded (want none)", z.Documents(), stats.Downloaded)
 	}
 }
+
+// TestFullSyncSkipsForeignPrefixes: a big prefix that is not a branch
+// costs one extra listing, not a walk through its objects.
+func TestFullSyncSkipsForeignPrefixes(t *testing.T) {
+	backend := s3mem.New()
+	c := &counter{}
+	srv := testenv.StartS3(t, testenv.WithBackend(backend), testenv.WithMiddleware(c.middleware))
+	for i := range 5000 {
+		key := fmt.Sprintf("m_archive/%05d.bin", i)
+		if _, err := backend.PutObject(srv.Bucket, key, map[string]string{}, bytes.NewReader([]byte("x")), 1, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := srv.Store(t)
+	for _, id := range []string{"a1", "zz"} {
+		fixture.PutDoc(t, st, fixture.Doc(id, "2026-02-16", 1))
+	}
+	c.reset()
+	x, _ := sync(t, newSyncer(st), nil, true)
+	if x.Documents() != 2 || len(x.IgnoredPrefixes) != 1 {
+		t.Fatalf("%d documents, ignored %v", x.Documents(), x.IgnoredPrefixes)
+	}
+	// Discovery, the first page, the listing after the foreign prefix.
+	if n := c.lists.Load(); n > 3 {
+		t.Errorf("%d listings, want at most 3", n)
+	}
+}
