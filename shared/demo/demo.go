@@ -271,7 +271,8 @@ func Run(ctx context.Context, o Options) error {
 	d, err := Start(ctx, o)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil // interrupted while starting: everything is stopped
+			fmt.Fprintln(o.Out, "interrupted while starting: everything started is stopped")
+			return nil
 		}
 		return err
 	}
