@@ -34,7 +34,9 @@ type faultCounts struct {
 	Requests, Status500, Status503, Dropped, Delayed, Retries atomic.Int64
 }
 
-func (c *faultCounts) faults() int64 { return c.Status500.Load() + c.Status503.Load() + c.Dropped.Load() }
+func (c *faultCounts) faults() int64 {
+	return c.Status500.Load() + c.Status503.Load() + c.Dropped.Load()
+}
 
 // faultyS3 injects faults into the S3 traffic of the agents and of the
 // aggregator, counts them, notices the clients' retries (the same request
