@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -72,20 +73,16 @@ func (r *Runner) dump(ctx context.Context, started time.Time) (dumped, error) {
 	}()
 
 	r.log.Info("dump started", "database", r.conn.String(), "file", tmp, "pg_dump", pgDump.Path)
+	began := time.Now()
 	if err := r.runPgDump(ctx, pgDump, tmp); err != nil {
 		return dumped{}, err
 	}
-	sha, size, err := syncAndHash(tmp)
+	dumpTime := time.Since(began)
+	sha, size, toc, err := r.check(ctx, tmp, pgRestore)
 	if err != nil {
-		return dumped{}, r.writeError("check dump", err)
+		return dumped{}, err
 	}
-	if size < r.opts.MinDumpBytes {
-		return dumped{}, fmt.Errorf("backup: dump is %d bytes, below the %d-byte floor (BACKUP_MIN_SIZE_BYTES): not trusted, not kept", size, r.opts.MinDumpBytes)
-	}
-	toc, err := pgtools.ListArchive(ctx, pgRestore.Path, tmp)
-	if err != nil {
-		return dumped{}, fmt.Errorf("backup: dump is not a readable archive: %w", err)
-	}
+	r.log.Debug("dump written and checked", "pg_dump_duration", dumpTime.String(), "check_duration", (time.Since(began) - dumpTime).String())
 	if err := os.Rename(tmp, final); err != nil {
 		return dumped{}, r.writeError("promote dump", err)
 	}
@@ -166,17 +163,53 @@ func (r *Runner) checkSpace() error {
 	return nil
 }
 
-// syncAndHash flushes the file to disk and returns its SHA-256 and size.
-func syncAndHash(path string) (string, int64, error) {
+// check trusts a finished dump only when it is on disk (fsync), above the
+// size floor and readable by pg_restore --list. The three run at once (disk
+// flush, hashing and listing use different resources); the SHA-256 is
+// computed on the way.
+func (r *Runner) check(ctx context.Context, tmp string, pgRestore pgtools.Tool) (string, int64, pgtools.TOC, error) {
+	fi, err := os.Stat(tmp)
+	if err != nil {
+		return "", 0, pgtools.TOC{}, fmt.Errorf("backup: check dump: %w", err)
+	}
+	if fi.Size() < r.opts.MinDumpBytes {
+		return "", 0, pgtools.TOC{}, fmt.Errorf("backup: dump is %d bytes, below the %d-byte floor (BACKUP_MIN_SIZE_BYTES): not trusted, not kept", fi.Size(), r.opts.MinDumpBytes)
+	}
+	var (
+		wg                        sync.WaitGroup
+		syncErr, hashErr, listErr error
+		sha                       string
+		size                      int64
+		toc                       pgtools.TOC
+	)
+	wg.Add(3)
+	go func() { defer wg.Done(); syncErr = fsyncFile(tmp) }()
+	go func() { defer wg.Done(); sha, size, hashErr = HashFile(tmp) }()
+	go func() { defer wg.Done(); toc, listErr = pgtools.ListArchive(ctx, pgRestore.Path, tmp) }()
+	wg.Wait()
+	if err := errors.Join(syncErr, hashErr); err != nil {
+		return "", 0, pgtools.TOC{}, r.writeError("check dump", err)
+	}
+	if listErr != nil {
+		return "", 0, pgtools.TOC{}, fmt.Errorf("backup: dump is not a readable archive: %w", listErr)
+	}
+	if size != fi.Size() {
+		return "", 0, pgtools.TOC{}, fmt.Errorf("backup: check dump: it changed size while being checked (%d, then %d bytes)", fi.Size(), size)
+	}
+	return sha, size, toc, nil
+}
+
+// fsyncFile flushes a file's data to disk.
+func fsyncFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", 0, err
+		return err
 	}
 	defer f.Close()
 	if err := f.Sync(); err != nil {
-		return "", 0, fmt.Errorf("fsync %s: %w", path, err)
+		return fmt.Errorf("fsync %s: %w", path, err)
 	}
-	return hashReader(f)
+	return nil
 }
 
 func syncDir(dir string) {

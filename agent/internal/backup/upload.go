@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"filippo.io/age"
 
@@ -74,6 +75,7 @@ func (r *Runner) upload(ctx context.Context, d LocalDump) (store.ObjectInfo, err
 		meta[MetaPGDumpVersion] = d.DumpVersion.String()
 	}
 	var info store.ObjectInfo
+	began := time.Now()
 	if enc {
 		info, err = r.putEncrypted(ctx, key, d, want, meta)
 	} else {
@@ -82,7 +84,8 @@ func (r *Runner) upload(ctx context.Context, d LocalDump) (store.ObjectInfo, err
 	if err != nil {
 		return store.ObjectInfo{}, err
 	}
-	r.log.Info("upload confirmed", "key", key, "size", info.Size, "sha256", info.Metadata[MetaSHA256], "encrypted", enc)
+	r.log.Info("upload confirmed", "key", key, "size", info.Size, "sha256", info.Metadata[MetaSHA256], "encrypted", enc,
+		"duration", time.Since(began).String())
 	return info, nil
 }
 

@@ -43,7 +43,8 @@ func NewFinder(explicit, setting string) Finder {
 
 // Find returns the program name with a major version at least min's: the
 // one of min's major when there is one (its output suits that server best),
-// else the oldest newer one. Without a suitable one the error names the
+// else the oldest newer one; among equals, the first found that is not a
+// wrapper script. Without a suitable one the error names the
 // server's version, the versions found and what to install.
 func (f Finder) Find(ctx context.Context, name string, min Version) (Tool, error) {
 	var found []Tool
@@ -62,7 +63,8 @@ func (f Finder) Find(ctx context.Context, name string, min Version) (Tool, error
 		if t.Version.Major() < min.Major() {
 			continue
 		}
-		if best == nil || t.Version.Major() < best.Version.Major() {
+		if best == nil || t.Version.Major() < best.Version.Major() ||
+			t.Version.Major() == best.Version.Major() && isWrapper(best.Path) && !isWrapper(t.Path) {
 			best = t
 		}
 	}
@@ -99,6 +101,15 @@ func (f Finder) notFound(name string, min Version, found []Tool, problems []stri
 	}
 	return fmt.Errorf("%s must be at least the server's major version: the server is PostgreSQL %s but only %s found in %s; %s%s",
 		name, min, strings.Join(have, ", "), where, install, hint)
+}
+
+// isWrapper reports whether path leads to a dispatcher such as Debian's
+// pg_wrapper (a Perl script picking a version at each start) rather than
+// the program itself: the program is preferred, being faster to start and
+// certain to be the version probed.
+func isWrapper(path string) bool {
+	real, err := filepath.EvalSymlinks(path)
+	return err == nil && filepath.Base(real) != filepath.Base(path)
 }
 
 // candidates lists the paths to try, without duplicates (symlinks resolved).

@@ -249,3 +249,23 @@ func TestParseTOC(t *testing.T) {
 		t.Fatalf("descriptions: %+v", toc.Entries)
 	}
 }
+
+func TestFinderPrefersTheProgramToAWrapper(t *testing.T) {
+	root := t.TempDir()
+	real := fakeTool(t, filepath.Join(root, "lib/15/bin"), "pg_dump", "15.6")
+	wrapper := fakeTool(t, filepath.Join(root, "share"), "pg_wrapper", "15.6")
+	onPath := filepath.Join(root, "bin")
+	if err := os.MkdirAll(onPath, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(wrapper, filepath.Join(onPath, "pg_dump")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Finder{PATH: onPath, Globs: []string{filepath.Join(root, "lib/*/bin")}}.Find(context.Background(), "pg_dump", 150002)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Path != real {
+		t.Fatalf("chose %s, want the program %s over the wrapper on PATH", got.Path, real)
+	}
+}
