@@ -146,6 +146,11 @@ type offsetClock struct {
 	offset time.Duration
 }
 
-func (c offsetClock) Now() time.Time                  { return c.Clock.Now().Add(c.offset) }
+// Now is the simulated time.
+func (c offsetClock) Now() time.Time { return c.Clock.Now().Add(c.offset) }
+
+// Since is measured on the simulated clock.
 func (c offsetClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// Until is measured on the simulated clock.
 func (c offsetClock) Until(t time.Time) time.Duration { return t.Sub(c.Now()) }

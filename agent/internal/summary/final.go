@@ -14,6 +14,7 @@ type TimeOfDay struct{ Hour, Minute int }
 // DefaultFinalTime is the daily summary time of metrics-v1.md: 21:45.
 var DefaultFinalTime = TimeOfDay{21, 45}
 
+// String is "HH:MM".
 func (t TimeOfDay) String() string { return fmt.Sprintf("%02d:%02d", t.Hour, t.Minute) }
 
 // On is t on date's calendar day in loc.

@@ -65,6 +65,7 @@ type QueryError struct {
 	Err     error // the server's error, if any
 }
 
+// Error names the query (file), the column and the problem.
 func (e *QueryError) Error() string {
 	var b strings.Builder
 	if e.Source == DefaultSource {
@@ -82,6 +83,7 @@ func (e *QueryError) Error() string {
 	return b.String()
 }
 
+// Unwrap is the server's error, if any.
 func (e *QueryError) Unwrap() error { return e.Err }
 
 // figures names the document's figures, total_bills to total_tips, in spec
