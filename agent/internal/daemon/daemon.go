@@ -206,7 +206,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.mu.Lock()
 		d.listener = l
 		d.mu.Unlock()
-		srv = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second}
+		// /healthz and /metrics take no body: a client that has not sent
+		// its whole request within 10 s (a slow one, holding connections
+		// open) is cut off, and an idle one after a minute.
+		srv = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
 		go func() {
 			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				d.logger.Error("metrics server stopped", "err", err)
