@@ -12,6 +12,7 @@ import (
 	"iter"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/a-h/templ"
@@ -119,7 +120,10 @@ func Render(c echo.Context, status int, t templ.Component) error {
 // sendHTML writes an HTML page; figures behind a login are not cached by
 // shared caches, and the browser revalidates.
 func sendHTML(c echo.Context, status int, page []byte) error {
-	c.Response().Header().Set(echo.HeaderCacheControl, "private, no-cache")
+	h := c.Response().Header()
+	h.Set(echo.HeaderCacheControl, "private, no-cache")
+	// A known length spares the chunked framing of a large page.
+	h.Set(echo.HeaderContentLength, strconv.Itoa(len(page)))
 	return c.HTMLBlob(status, page)
 }
 

@@ -12,6 +12,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -133,7 +134,7 @@ func BenchmarkDashboardLoad(b *testing.B) {
 		b.Run(sc.name, func(b *testing.B) {
 			var all []time.Duration
 			var bytes int64
-			var elapsed time.Duration
+			var elapsed, cpu time.Duration
 			// A CPU profile of the load alone (go test's -cpuprofile also
 			// holds the seeding and the cold sync).
 			if f := os.Getenv("DASHBOARD_LOAD_CPUPROFILE"); f != "" {
@@ -142,8 +143,9 @@ func BenchmarkDashboardLoad(b *testing.B) {
 				defer pprof.StopCPUProfile()
 			}
 			for range b.N {
+				before := processCPU(b)
 				lat, n, d := load(b, sc.client, sc.base, sc.path)
-				all, bytes, elapsed = append(all, lat...), bytes+n, elapsed+d
+				all, bytes, elapsed, cpu = append(all, lat...), bytes+n, elapsed+d, cpu+processCPU(b)-before
 			}
 			slices.Sort(all)
 			p := func(q float64) float64 {
@@ -154,6 +156,9 @@ func BenchmarkDashboardLoad(b *testing.B) {
 			b.ReportMetric(float64(all[len(all)-1].Microseconds())/1000, "max-ms")
 			b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
 			b.ReportMetric(float64(bytes)/float64(len(all)), "bytes/req")
+			// CPU of the whole process (server and clients) per request:
+			// unlike the latencies, hardly moved by other work on the machine.
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(all)), "cpu-ms/req")
 			b.ReportMetric(0, "ns/op")
 			if sc.limit > 0 && p(0.99) > float64(sc.limit.Microseconds())/1000 {
 				b.Logf("%s: p99 %.1f ms is above the %s bound", sc.name, p(0.99), sc.limit)
@@ -276,4 +281,13 @@ func serveUncached(b *testing.B, svc *service.Service) string {
 		_ = hs.Shutdown(ctx)
 	})
 	return "http://" + l.Addr().String()
+}
+
+// processCPU is the CPU time (user and system) the process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -94,6 +94,7 @@ func (d *Dashboard) branchModel(b service.BranchDetail, q url.Values) view.Branc
 		Zone: now.In(loc).Format("-07:00"), Metrics: check(b.Metrics), Backup: check(b.Backup),
 		Range: r, CSVURL: csvURL(r, b.ID),
 	}
+	p.Days = make([]view.DayRow, 0, r.Len())
 	for doc := range d.svc.EachMetric(b.ID, r.From, r.To) {
 		p.Days = append(p.Days, view.DayRow{Date: businessDate(doc.SummaryDate), Doc: doc})
 	}
