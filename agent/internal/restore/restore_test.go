@@ -91,12 +91,13 @@ func TestRestoreRoundTrip(t *testing.T) {
 		recipient   string
 		removeLocal bool // make the restore download the object
 		password    bool // restore as a role that must give a password
+		byName      bool // ask for the dump by its plain file name, not the latest
 		wantOrigin  string
 		wantGets    int64
 	}{
 		{name: "downloaded from the bucket", s3: true, removeLocal: true, password: true, wantOrigin: restore.OriginBucket, wantGets: 1},
 		{name: "identical local copy used", s3: true, wantOrigin: restore.OriginLocalCopy, wantGets: 0},
-		{name: "encrypted, downloaded and decrypted", s3: true, recipient: id.Recipient().String(), removeLocal: true, wantOrigin: restore.OriginBucket, wantGets: 1},
+		{name: "encrypted, asked for by its plain name", s3: true, recipient: id.Recipient().String(), removeLocal: true, byName: true, wantOrigin: restore.OriginBucket, wantGets: 1},
 		{name: "local only", wantOrigin: restore.OriginLocal},
 	}
 	for _, tc := range cases {
@@ -114,9 +115,11 @@ func TestRestoreRoundTrip(t *testing.T) {
 				target = f.pg.CreatePasswordUser(t, db, "restorer_pw", "Rest0re-pw")
 			}
 			var progress bytes.Buffer
-			res, err := restore.Run(context.Background(), f.opts, f.st, restore.Request{
-				TargetURL: target, Identities: []age.Identity{id}, Progress: &progress,
-			}, nil)
+			req := restore.Request{TargetURL: target, Identities: []age.Identity{id}, Progress: &progress}
+			if tc.byName {
+				req.Key = f.res.Name
+			}
+			res, err := restore.Run(context.Background(), f.opts, f.st, req, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
