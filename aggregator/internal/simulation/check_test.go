@@ -249,9 +249,9 @@ func (m *month) printFigures(t *testing.T, took time.Duration) {
 	t.Helper()
 	ag, gg := m.faults.Counts(agentAccessKey), m.faults.Counts(aggregatorAccessKey)
 	var b strings.Builder
-	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "simulated month: %d branches x %d nights (%s to %s), %d cores, %s\t\n", m.p.Branches, m.p.Nights,
+	fmt.Fprintf(&b, "simulated month: %d branches x %d nights (%s to %s), %d cores, %s\n", m.p.Branches, m.p.Nights,
 		m.date(0).Format(time.DateOnly), m.date(m.p.Nights-1).Format(time.DateOnly), numCPU(), took.Round(time.Second))
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	row := func(name string, agents, aggregator any) { fmt.Fprintf(w, "%s\t%v\t%v\t\n", name, agents, aggregator) }
 	row("", "agents", "aggregator")
 	row("S3 requests made", ag.Requests.Load(), gg.Requests.Load())

@@ -211,6 +211,9 @@ type truncatingWriter struct {
 }
 
 func (t *truncatingWriter) WriteHeader(code int) {
+	if t.cut {
+		return // the connection is gone
+	}
 	var n int64
 	_, _ = fmt.Sscan(t.Header().Get("Content-Length"), &n)
 	t.limit = n / 2
