@@ -439,9 +439,10 @@ func TestSecretsStayOutOfTheAggregator(t *testing.T) {
 	}
 }
 
-// TestSlowClientsAreCutOff holds a connection by sending the request
-// headers one byte a second (slowloris): the server closes it within its
-// ReadHeaderTimeout. Oversized bodies get 413, oversized headers 431.
+// TestSlowClientsAreCutOff holds connections by sending the request
+// headers one byte a second (slowloris), or the body after complete
+// headers: the server closes them within its ReadHeaderTimeout and
+// ReadTimeout. Oversized bodies get 413, oversized headers 431.
 func TestSlowClientsAreCutOff(t *testing.T) {
 	srv := testenv.StartS3(t)
 	a := startSecApp(t, srv, nil)
@@ -449,39 +450,15 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 
 	t.Run("slowloris", func(t *testing.T) {
 		t.Parallel()
-		conn, err := net.Dial("tcp", host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		start := time.Now()
-		deadline := start.Add(httpserver.ReadHeaderTimeout + 10*time.Second)
-		req := "GET /healthz HTTP/1.1\r\nHost: " + host + "\r\nX-Slow: " + strings.Repeat("a", 100)
-		closed := make(chan error, 1)
-		go func() {
-			_, err := io.Copy(io.Discard, conn)
-			closed <- err
-		}()
-		ticker := time.NewTicker(time.Second)
-		defer ticker.Stop()
-		for i := 0; ; i++ {
-			select {
-			case <-closed:
-				held := time.Since(start)
-				if held > httpserver.ReadHeaderTimeout+3*time.Second {
-					t.Errorf("connection held %s, beyond ReadHeaderTimeout %s", held, httpserver.ReadHeaderTimeout)
-				}
-				t.Logf("slow client cut off after %s (%d bytes sent)", held.Round(time.Millisecond), i)
-				return
-			case <-ticker.C:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("a client sending one header byte a second still connected after %s", time.Since(start))
-			}
-			if _, err := conn.Write([]byte{req[i%len(req)]}); err != nil {
-				continue // the server closed it: the reader reports next
-			}
-		}
+		held := dripToServer(t, host, "GET /healthz HTTP/1.1\r\n", "Host: "+host+"\r\nX-Slow: "+strings.Repeat("a", 100),
+			httpserver.ReadHeaderTimeout)
+		t.Logf("slow headers cut off after %s", held.Round(time.Millisecond))
+	})
+	t.Run("slow body", func(t *testing.T) {
+		t.Parallel()
+		held := dripToServer(t, host, "GET /healthz HTTP/1.1\r\nHost: "+host+"\r\nContent-Length: 100000\r\n\r\n",
+			strings.Repeat("b", 100), httpserver.ReadTimeout)
+		t.Logf("slow body cut off after %s", held.Round(time.Millisecond))
 	})
 	t.Run("oversized body", func(t *testing.T) {
 		t.Parallel()
@@ -513,4 +490,42 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 			t.Errorf("oversized headers: status %d, want 431", resp.StatusCode)
 		}
 	})
+}
+
+// dripToServer sends head at once, then drip one byte a second, and
+// returns how long the server kept the connection open; it fails the test
+// when that goes beyond timeout plus a few seconds.
+func dripToServer(t *testing.T, host, head, drip string, timeout time.Duration) time.Duration {
+	t.Helper()
+	conn, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	closed := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, conn)
+		close(closed)
+	}()
+	if _, err := conn.Write([]byte(head)); err != nil {
+		t.Fatal(err)
+	}
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-closed:
+			if held := time.Since(start); held <= timeout+3*time.Second {
+				return held
+			}
+			t.Errorf("connection held %s, beyond the server's %s timeout", time.Since(start), timeout)
+			return time.Since(start)
+		case <-ticker.C:
+		}
+		if time.Since(start) > timeout+10*time.Second {
+			t.Fatalf("a client sending one byte a second still connected after %s", time.Since(start).Round(time.Second))
+		}
+		_, _ = conn.Write([]byte{drip[i%len(drip)]}) // an error: the server closed it, the reader reports next
+	}
 }
