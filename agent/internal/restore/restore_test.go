@@ -246,19 +246,9 @@ func TestRestoreRefusesBadBackups(t *testing.T) {
 	}
 }
 
-func tableCount(t *testing.T, url string) int {
+func tableCount(t *testing.T, url string) int64 {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return queryInt(t, url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
 }
 
 func TestVerify(t *testing.T) {
@@ -278,7 +268,7 @@ func TestVerify(t *testing.T) {
 				}
 			}
 			// Rows added after the backup must not show in the counts.
-			if _, err := pgxExec(f.source, "INSERT INTO expenses (spent_on, category, amount) VALUES ('2026-03-01', 'late', 1)"); err != nil {
+			if _, err := backuptest.Connect(t, f.source).Exec(context.Background(), "INSERT INTO expenses (spent_on, category, amount) VALUES ('2026-03-01', 'late', 1)"); err != nil {
 				t.Fatal(err)
 			}
 			res, err := restore.Verify(context.Background(), f.opts, f.st, restore.VerifyRequest{
@@ -292,11 +282,7 @@ func TestVerify(t *testing.T) {
 			}
 			want := map[string]int64{}
 			for _, tbl := range backuptest.Tables {
-				n, err := pgxCount(f.source, tbl)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want["public."+tbl] = n
+				want["public."+tbl] = queryInt(t, f.source, "SELECT count(*) FROM "+pgx.Identifier{tbl}.Sanitize())
 			}
 			want["public.expenses"]-- // the late row
 			if len(res.Tables) != len(want) {
@@ -307,9 +293,8 @@ func TestVerify(t *testing.T) {
 					t.Errorf("%s: %d rows, want %d", tc.Table, tc.Rows, want[tc.Table])
 				}
 			}
-			left, err := pgxCountDatabases(f.pg.URL("postgres"), res.Database)
-			if err != nil || left != 0 {
-				t.Errorf("scratch database %s still exists (%d, %v)", res.Database, left, err)
+			if left := queryInt(t, f.pg.URL("postgres"), "SELECT count(*) FROM pg_database WHERE datname = $1", res.Database); left != 0 {
+				t.Errorf("scratch database %s still exists", res.Database)
 			}
 		})
 	}
@@ -325,37 +310,12 @@ func TestVerifyWithoutBackupFails(t *testing.T) {
 	}
 }
 
-func pgxExec(url, sql string) (int64, error) {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close(ctx)
-	tag, err := conn.Exec(ctx, sql)
-	return tag.RowsAffected(), err
-}
-
-func pgxCount(url, table string) (int64, error) {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close(ctx)
+// queryInt runs a query returning one number.
+func queryInt(t *testing.T, url, sql string, args ...any) int64 {
+	t.Helper()
 	var n int64
-	err = conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{table}.Sanitize()).Scan(&n)
-	return n, err
-}
-
-func pgxCountDatabases(url, name string) (int, error) {
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return 0, err
+	if err := backuptest.Connect(t, url).QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
 	}
-	defer conn.Close(ctx)
-	var n int
-	err = conn.QueryRow(ctx, "SELECT count(*) FROM pg_database WHERE datname = $1", name).Scan(&n)
-	return n, err
+	return n
 }

@@ -47,11 +47,7 @@ func NewBranchDB(tb testing.TB, bills int) (*testenv.Postgres, string, string) {
 func Fill(tb testing.TB, url string, bills int) {
 	tb.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
+	conn := Connect(tb, url)
 	n := []any{bills}
 	stmts := []struct {
 		sql  string
@@ -82,19 +78,26 @@ func Fill(tb testing.TB, url string, bills int) {
 	}
 }
 
+// Connect opens a connection closed when the test ends.
+func Connect(tb testing.TB, url string) *pgx.Conn {
+	tb.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	tb.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
 // AddBulk adds about mib MiB of incompressible text to expenses, so that a
 // dump grows beyond one multipart part.
 func AddBulk(tb testing.TB, url string, mib int) {
 	tb.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
+	conn := Connect(tb, url)
 	// Each row holds 128 random hex digits (64 bytes of entropy after
 	// compression, roughly): 16384 rows per MiB of dump.
-	_, err = conn.Exec(ctx, `INSERT INTO expenses (spent_on, category, amount)
+	_, err := conn.Exec(ctx, `INSERT INTO expenses (spent_on, category, amount)
 		SELECT date '2026-01-01', md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text), i
 		FROM generate_series(1, $1::int) AS i`, mib*16384)
 	if err != nil {
@@ -107,11 +110,7 @@ func AddBulk(tb testing.TB, url string, mib int) {
 func Snapshot(tb testing.TB, url string) map[string][]string {
 	tb.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		tb.Fatalf("connect: %v", err)
-	}
-	defer conn.Close(ctx)
+	conn := Connect(tb, url)
 	out := map[string][]string{}
 	for _, t := range Tables {
 		rows, err := conn.Query(ctx, fmt.Sprintf("SELECT t::text FROM %s AS t ORDER BY id", pgx.Identifier{t}.Sanitize()))
