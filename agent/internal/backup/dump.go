@@ -26,6 +26,7 @@ type dumped struct {
 	sha256     string
 	server     pgtools.Version
 	tool       pgtools.Tool
+	restore    pgtools.Tool // pg_restore beside tool
 	tables     int
 }
 
@@ -88,7 +89,7 @@ func (r *Runner) dump(ctx context.Context, started time.Time) (dumped, error) {
 	}
 	promoted = true
 	syncDir(r.opts.BackupDir)
-	d := dumped{path: final, name: name, taken: taken, size: size, sha256: sha, server: server, tool: pgDump, tables: len(toc.Tables())}
+	d := dumped{path: final, name: name, taken: taken, size: size, sha256: sha, server: server, tool: pgDump, restore: pgRestore, tables: len(toc.Tables())}
 	if err := WriteChecksum(final, sha); err != nil {
 		// The dump is good; readers recompute a missing checksum.
 		r.log.Warn("could not write the checksum file", "dump", final, "error", err)
@@ -184,7 +185,7 @@ func (r *Runner) check(ctx context.Context, tmp string, pgRestore pgtools.Tool) 
 	)
 	wg.Add(3)
 	go func() { defer wg.Done(); syncErr = fsyncFile(tmp) }()
-	go func() { defer wg.Done(); sha, size, hashErr = HashFile(tmp) }()
+	go func() { defer wg.Done(); sha, size, hashErr = hashFileCtx(ctx, tmp) }()
 	go func() { defer wg.Done(); toc, listErr = pgtools.ListArchive(ctx, pgRestore.Path, tmp) }()
 	wg.Wait()
 	if err := errors.Join(syncErr, hashErr); err != nil {
@@ -197,6 +198,16 @@ func (r *Runner) check(ctx context.Context, tmp string, pgRestore pgtools.Tool) 
 		return "", 0, pgtools.TOC{}, fmt.Errorf("backup: check dump: it changed size while being checked (%d, then %d bytes)", fi.Size(), size)
 	}
 	return sha, size, toc, nil
+}
+
+// hashFileCtx is HashFile, stopped by ctx.
+func hashFileCtx(ctx context.Context, path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	return hashReader(&ctxReader{ctx: ctx, r: f})
 }
 
 // fsyncFile flushes a file's data to disk.

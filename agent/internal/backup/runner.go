@@ -114,7 +114,8 @@ func New(o options.Options, st store.Store, logger *slog.Logger) (*Runner, error
 
 // Run takes one full backup: dump, check, promote, upload and confirm,
 // catch-up uploads, local retention. Retention runs only when everything
-// before it succeeded. Cancelling ctx kills pg_dump, removes its temporary
+// before it succeeded; a failed catch-up upload fails the run (the new dump
+// is then uploaded all the same: Result.Uploaded says so). Cancelling ctx kills pg_dump, removes its temporary
 // file and aborts an upload in flight. The Result is filled as far as the
 // run got, also on error.
 func (r *Runner) Run(ctx context.Context) (res Result, err error) {
@@ -153,7 +154,7 @@ func (r *Runner) Run(ctx context.Context) (res Result, err error) {
 			return res, err
 		}
 		res.Key, res.Uploaded = up.Key, true
-		caught, err := r.catchUp(ctx, d.name)
+		caught, err := r.catchUp(ctx, d.name, d.restore)
 		res.CaughtUp = caught
 		if err != nil {
 			return res, err

@@ -130,11 +130,18 @@ func TestS3DownThenCatchUp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second run: %v", err)
 	}
-	wantCaught := []string{old, dumpName(t, clk.Now().Add(-24*time.Hour))}
+	// The old placeholder is no archive: reported, never uploaded.
+	wantCaught := []string{dumpName(t, clk.Now().Add(-24*time.Hour))}
 	if !slices.Equal(second.CaughtUp, wantCaught) {
 		t.Fatalf("caught up %v, want %v", second.CaughtUp, wantCaught)
 	}
-	for _, d := range []string{wantCaught[1], dumpName(t, clk.Now())} {
+	if !strings.Contains(logs.String(), "not a readable archive: not uploaded") {
+		t.Error("the unreadable local dump was not reported")
+	}
+	if _, err := st.Stat(ctx, backuptest.Branch+"/backups/"+old); !store.IsNotFound(err) {
+		t.Errorf("the unreadable local dump reached the bucket: %v", err)
+	}
+	for _, d := range []string{wantCaught[0], dumpName(t, clk.Now())} {
 		key := backuptest.Branch + "/backups/" + d
 		info, err := st.Stat(ctx, key)
 		if err != nil || !backup.Confirmed(info) {
@@ -143,6 +150,9 @@ func TestS3DownThenCatchUp(t *testing.T) {
 		sum, err := backup.ReadChecksum(dir + "/" + d)
 		if err != nil || info.Metadata["sha256"] != sum {
 			t.Fatalf("%s: bucket sha256 %s, local %s (%v)", key, info.Metadata["sha256"], sum, err)
+		}
+		if info.Metadata["pg-server-version"] == "" || info.Metadata["pg-dump-version"] == "" {
+			t.Errorf("%s: metadata lacks the versions: %v", key, info.Metadata)
 		}
 	}
 	// Retention ran after the successful run: the 30-day-old dump is gone locally.

@@ -242,8 +242,8 @@ func TestParseTOC(t *testing.T) {
 	if got, want := toc.Tables(), []string{"public.bills", "public.line items"}; !slices.Equal(got, want) {
 		t.Fatalf("tables %q, want %q", got, want)
 	}
-	if toc.DumpVersion != 150010 {
-		t.Fatalf("dump version %s, want 15.10", toc.DumpVersion)
+	if toc.DumpVersion != 150010 || toc.ServerVersion != 150010 {
+		t.Fatalf("dump version %s from server %s, want 15.10 from 15.10", toc.DumpVersion, toc.ServerVersion)
 	}
 	if toc.Entries[2].Desc != "TABLE DATA" || toc.Entries[4].Desc != "SEQUENCE SET" {
 		t.Fatalf("descriptions: %+v", toc.Entries)

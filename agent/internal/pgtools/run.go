@@ -71,6 +71,8 @@ type TOC struct {
 	Entries []TOCEntry
 	// DumpVersion is the pg_dump that wrote the archive, when stated.
 	DumpVersion Version
+	// ServerVersion is the server it was dumped from, when stated.
+	ServerVersion Version
 }
 
 // Tables are the schema-qualified names ("public.bills") of the archive's tables.
@@ -84,7 +86,10 @@ func (t TOC) Tables() []string {
 	return out
 }
 
-const dumpedByPrefix = ";     Dumped by pg_dump version:"
+const (
+	dumpedByPrefix   = ";     Dumped by pg_dump version:"
+	dumpedFromPrefix = ";     Dumped from database version:"
+)
 
 var (
 	tocLineRE    = regexp.MustCompile(`^(\d+); \d+ \d+ (.*)$`)
@@ -104,9 +109,11 @@ func ParseTOC(out []byte) (TOC, error) {
 	for sc.Scan() {
 		line := sc.Text()
 		if v, ok := strings.CutPrefix(line, dumpedByPrefix); ok {
-			if dv, err := ParseVersion(strings.TrimSpace(v)); err == nil {
-				toc.DumpVersion = dv
-			}
+			toc.DumpVersion, _ = ParseVersion(strings.TrimSpace(v))
+			continue
+		}
+		if v, ok := strings.CutPrefix(line, dumpedFromPrefix); ok {
+			toc.ServerVersion, _ = ParseVersion(strings.TrimSpace(v))
 			continue
 		}
 		m := tocLineRE.FindStringSubmatch(line)
