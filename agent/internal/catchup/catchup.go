@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/branchwatch/branchwatch/agent/internal/push"
@@ -70,7 +71,7 @@ func Summaries(ctx context.Context, s Summarizer, maxDays int, logger *slog.Logg
 	if err != nil {
 		return res, fmt.Errorf("summary catch-up: %w", err)
 	}
-	err = eachDate(ctx, &res, func(d time.Time) (bool, error) {
+	err = eachDate(ctx, &res, func(ctx context.Context, d time.Time) (bool, error) {
 		if st, ok := stored[d.Format(time.DateOnly)]; ok && st.Final {
 			return false, nil
 		}
@@ -103,7 +104,7 @@ func Metrics(ctx context.Context, s Summarizer, p Publisher, days int, logger *s
 	if err != nil {
 		return res, fmt.Errorf("metrics catch-up: %w", err)
 	}
-	err = eachDate(ctx, &res, func(d time.Time) (bool, error) {
+	err = eachDate(ctx, &res, func(ctx context.Context, d time.Time) (bool, error) {
 		day := d.Format(time.DateOnly)
 		if present[day] && stored[day].Pushed {
 			return false, nil
@@ -130,30 +131,73 @@ func Run(ctx context.Context, s Summarizer, p Publisher, summaryMaxDays, metrics
 	return sums, pushes, errors.Join(err1, err2)
 }
 
-// eachDate calls do for every date of res's window in order, recording
-// what it did and failed. It goes on past a failing date (one bad day must
-// not block the others) but stops after maxConsecutiveFailures in a row or
-// when ctx ends.
-func eachDate(ctx context.Context, res *Result, do func(time.Time) (bool, error)) error {
-	var errs []error
-	streak := 0
+// workers is how many dates a catch-up works on at once: the database
+// runs one query per connection on one core, and a branch server has a
+// few.
+const workers = 2
+
+// eachDate calls do for every date of res's window, `workers` at a time,
+// and records what was done and what failed, in date order. It goes on past
+// a failing date (one bad day must not block the others) but stops after
+// maxConsecutiveFailures in a row or when ctx ends.
+func eachDate(ctx context.Context, res *Result, do func(context.Context, time.Time) (bool, error)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var dates []time.Time
 	for d := res.From; !d.After(res.To); d = d.AddDate(0, 0, 1) {
-		if err := ctx.Err(); err != nil {
-			return errors.Join(append(errs, err)...)
+		dates = append(dates, d)
+	}
+	type outcome struct {
+		ran, did bool
+		err      error
+	}
+	outs := make([]outcome, len(dates))
+	var (
+		mu     sync.Mutex
+		streak int
+		gaveUp error
+		wg     sync.WaitGroup
+	)
+	sem := make(chan struct{}, workers)
+dispatch:
+	for i, d := range dates {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break dispatch
 		}
-		did, err := do(d)
-		if err != nil {
-			res.Failed = append(res.Failed, d.Format(time.DateOnly))
-			errs = append(errs, err)
-			if streak++; streak >= maxConsecutiveFailures {
-				return errors.Join(append(errs, fmt.Errorf("gave up after %d failures in a row", streak))...)
+		wg.Go(func() {
+			defer func() { <-sem }()
+			did, err := do(ctx, d)
+			mu.Lock()
+			defer mu.Unlock()
+			outs[i] = outcome{ran: true, did: did, err: err}
+			if err == nil {
+				streak = 0
+				return
 			}
-			continue
+			if streak++; streak >= maxConsecutiveFailures && gaveUp == nil {
+				gaveUp = fmt.Errorf("gave up after %d failures in a row", streak)
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	var errs []error
+	for i, o := range outs {
+		day := dates[i].Format(time.DateOnly)
+		switch {
+		case o.err != nil:
+			res.Failed = append(res.Failed, day)
+			errs = append(errs, o.err)
+		case o.did:
+			res.Done = append(res.Done, day)
 		}
-		streak = 0
-		if did {
-			res.Done = append(res.Done, d.Format(time.DateOnly))
-		}
+	}
+	if gaveUp != nil {
+		errs = append(errs, gaveUp)
+	} else if err := ctx.Err(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -193,6 +193,14 @@ func TestSummaryCatchUpRecomputesNonFinalAndSurvivesABadDay(t *testing.T) {
 	if len(res.Failed) != 1 || res.Failed[0] != "2026-02-17" || len(res.Done) != 4 {
 		t.Errorf("done %v failed %v, want 4 done and 2026-02-17 failed", res.Done, res.Failed)
 	}
+
+	// A query failing on every date: the catch-up gives up rather than
+	// trying 400 days.
+	hopeless := newSummarizer(t, pool, `SELECT 1 / 0 AS total_bills WHERE $3::date IS NOT NULL`)
+	res, err = catchup.Summaries(ctx, hopeless, 400, discard())
+	if err == nil || !strings.Contains(err.Error(), "gave up after 3 failures in a row") || len(res.Failed) > 4 || len(res.Done) != 0 {
+		t.Errorf("err %v, failed %d dates, done %d: want to give up after about 3", err, len(res.Failed), len(res.Done))
+	}
 }
 
 func contains(s []string, v string) bool {
