@@ -1,9 +1,10 @@
 package syncer
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -219,8 +220,9 @@ func (s *Syncer) reuse(prev *index.Branch, j *fetchJob) bool {
 	return false
 }
 
-// fetch downloads and judges one document.
-func (s *Syncer) fetch(ctx context.Context, j *fetchJob) {
+// fetch downloads and judges one document, reading it into buf (one
+// buffer per download worker).
+func (s *Syncer) fetch(ctx context.Context, j *fetchJob, buf *bytes.Buffer) {
 	rc, _, err := s.st.Get(ctx, j.info.Key)
 	if store.IsNotFound(err) {
 		j.gone = true
@@ -230,16 +232,17 @@ func (s *Syncer) fetch(ctx context.Context, j *fetchJob) {
 		j.err = err
 		return
 	}
-	d, err := metrics.Decode(rc)
-	cerr := rc.Close()
-	if err != nil && !isDocError(err) {
+	buf.Reset()
+	_, err = buf.ReadFrom(io.LimitReader(rc, metrics.MaxDocumentBytes+1))
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		j.err = fmt.Errorf("get %s: %w", j.info.Key, err) // a read error, not bad content
 		return
 	}
-	if err == nil && cerr != nil {
-		j.err = fmt.Errorf("get %s: %w", j.info.Key, cerr)
-		return
-	}
+	// Unmarshal copies what it keeps: buf is reused for the next document.
+	d, err := metrics.Unmarshal(buf.Bytes())
 	if err == nil {
 		err = d.Validate()
 	}
@@ -251,11 +254,6 @@ func (s *Syncer) fetch(ctx context.Context, j *fetchJob) {
 		return
 	}
 	j.doc = &index.Doc{Document: d, ETag: j.info.ETag, Size: j.info.Size}
-}
-
-// isDocError tells bad content from a failed read.
-func isDocError(err error) bool {
-	return errors.Is(err, metrics.ErrMalformed) || errors.Is(err, metrics.ErrUnsupportedVersion) || errors.Is(err, metrics.ErrTooLarge)
 }
 
 // readNewestBackupMeta reads the checksum of the branch's newest backup

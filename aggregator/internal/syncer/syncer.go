@@ -14,6 +14,7 @@
 package syncer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -118,8 +119,9 @@ func (s *Syncer) Sync(ctx context.Context, prev *index.Index, full bool) (*index
 	var fetchers sync.WaitGroup
 	for range s.o.Concurrency {
 		fetchers.Go(func() {
+			var buf bytes.Buffer
 			for j := range jobs {
-				s.fetch(ctx, j)
+				s.fetch(ctx, j, &buf)
 			}
 		})
 	}
