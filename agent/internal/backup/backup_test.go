@@ -70,6 +70,9 @@ func TestBackupUploadsAConfirmedDump(t *testing.T) {
 			if res.SHA256 != hex.EncodeToString(sum[:]) || res.Size != int64(len(local)) {
 				t.Fatalf("result says %d bytes sha256 %s; file has %d bytes sha256 %x", res.Size, res.SHA256, len(local), sum)
 			}
+			if fi, err := os.Stat(res.Path); err != nil || fi.Mode().Perm()&0o007 != 0 {
+				t.Fatalf("the dump is readable by anyone: %v %v", fi.Mode(), err)
+			}
 			if !bytes.HasPrefix(local, []byte("PGDMP")) {
 				t.Fatalf("local dump is not a custom-format archive: %q", local[:16])
 			}

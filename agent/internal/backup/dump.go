@@ -73,6 +73,13 @@ func (r *Runner) dump(ctx context.Context, started time.Time) (dumped, error) {
 		}
 	}()
 
+	// Created here so that the dump is not world-readable whatever the
+	// umask: pg_dump truncates the file and keeps its mode.
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return dumped{}, r.writeError("create dump file", err)
+	}
+	_ = f.Close()
 	r.log.Info("dump started", "database", r.conn.String(), "file", tmp, "pg_dump", pgDump.Path)
 	began := time.Now()
 	if err := r.runPgDump(ctx, pgDump, tmp); err != nil {
