@@ -21,13 +21,13 @@ func (d *Dashboard) overviewPage(c echo.Context) error {
 	now := d.svc.Now()
 	st := d.svc.LastSync()
 	key := cacheKey{syncs: st.Syncs, failures: st.Failures, attempt: st.LastAttempt.UnixNano(), minute: now.Unix() / 60, sort: sort}
-	render := func() ([]byte, error) {
-		return renderBytes(c.Request().Context(), components.Overview(d.overviewModel(now, st, sort)))
-	}
+	model := func() view.OverviewPage { return d.overviewModel(now, st, sort) }
 	if d.noPageCache {
-		return Render(c, http.StatusOK, components.Overview(d.overviewModel(now, st, sort)))
+		return Render(c, http.StatusOK, components.Overview(model()))
 	}
-	pg, err := d.overview.get(key, render)
+	pg, err := d.overview.get(key, func() ([]byte, error) {
+		return renderBytes(c.Request().Context(), components.Overview(model()))
+	})
 	if err != nil {
 		return err
 	}
