@@ -78,6 +78,7 @@ func runDaemon(env *Env, _ *flag.FlagSet) error {
 	if err != nil {
 		return err
 	}
+	runner.Now = clock.Now // dump names follow the daemon's clock (BRANCHWATCH_FAKE_NOW too)
 	d, err := daemon.New(daemon.Config{
 		Location:  o.Location,
 		Jobs:      jobs(o, k, runner, env.Logger, clock),
