@@ -178,12 +178,21 @@ func (s *Service) sync(ctx context.Context, full bool) error {
 	} else {
 		log.Info("sync done")
 	}
-	s.Observe()
+	// A failed sync may have missed what arrived: judging it could raise
+	// a false alarm, so alerts wait for a good sync, unless syncs have
+	// failed for so long that the states are worth alerting on anyway.
+	if err == nil || s.o.Now().Sub(s.LastSync().LastSuccess) >= staleAfter {
+		s.Observe()
+	}
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
 	return nil
 }
+
+// staleAfter is how long syncs may fail before alerts are judged from the
+// last good index all the same.
+const staleAfter = time.Hour
 
 // Observe judges every check now and hands them to the notifier.
 func (s *Service) Observe() {

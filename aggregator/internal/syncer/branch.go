@@ -220,22 +220,39 @@ func (s *Syncer) reuse(prev *index.Branch, j *fetchJob) bool {
 	return false
 }
 
+// readAttempts is how often a download whose body broke off is tried; the
+// store retries failed requests itself, but not a body cut mid-way.
+const readAttempts = 3
+
 // fetch downloads and judges one document, reading it into buf (one
 // buffer per download worker).
 func (s *Syncer) fetch(ctx context.Context, j *fetchJob, buf *bytes.Buffer) {
-	rc, _, err := s.st.Get(ctx, j.info.Key)
-	if store.IsNotFound(err) {
-		j.gone = true
-		return
-	}
-	if err != nil {
-		j.err = err
-		return
-	}
-	buf.Reset()
-	_, err = buf.ReadFrom(io.LimitReader(rc, metrics.MaxDocumentBytes+1))
-	if cerr := rc.Close(); err == nil {
-		err = cerr
+	var err error
+	for attempt := 1; attempt <= readAttempts; attempt++ {
+		var rc io.ReadCloser
+		rc, _, err = s.st.Get(ctx, j.info.Key)
+		if store.IsNotFound(err) {
+			j.gone = true
+			return
+		}
+		if err != nil {
+			j.err = err
+			return
+		}
+		buf.Reset()
+		_, err = buf.ReadFrom(io.LimitReader(rc, metrics.MaxDocumentBytes+1))
+		if cerr := rc.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		t := time.NewTimer(time.Duration(attempt) * 100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
 	}
 	if err != nil {
 		j.err = fmt.Errorf("get %s: %w", j.info.Key, err) // a read error, not bad content
