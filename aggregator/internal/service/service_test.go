@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
 	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
 	"github.com/branchwatch/branchwatch/aggregator/internal/index"
@@ -55,16 +56,20 @@ func startS3(t *testing.T) *s3 {
 	return s
 }
 
-func newService(t *testing.T, st store.Store, dir string) *service.Service {
+func newService(t *testing.T, st store.Store, dir string, opts ...func(*service.Options)) *service.Service {
 	t.Helper()
-	svc, err := service.New(service.Options{
+	o := service.Options{
 		Store: st, DataDir: dir, Location: fixture.IST, FullSyncInterval: time.Hour,
 		Policy: freshness.Policy{
 			Metrics: freshness.Schedule{At: 21*time.Hour + 45*time.Minute, Grace: 2 * time.Hour},
 			Backup:  freshness.Schedule{At: 22 * time.Hour, Grace: 2 * time.Hour},
 		},
 		Now: func() time.Time { return now },
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	svc, err := service.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,5 +180,45 @@ func TestMetricsRange(t *testing.T) {
 	}
 	if _, err := index.Load(t.TempDir()); err != index.ErrNoSnapshot {
 		t.Errorf("Load of an empty directory: %v, want ErrNoSnapshot", err)
+	}
+}
+
+// TestFailedSyncRaisesNoAlert: a sync that could not read the newest
+// document must not report its branch down on that partial view.
+func TestFailedSyncRaisesNoAlert(t *testing.T) {
+	s := startS3(t)
+	clock := now
+	n, err := alert.New(alert.Options{Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := newService(t, s.st, "", func(o *service.Options) {
+		o.Notifier = n
+		o.Now = func() time.Time { return clock }
+	})
+	if err := svc.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clock = time.Date(2026, 2, 17, 23, 30, 0, 0, fixture.IST) // late, inside the grace (until 23:45)
+	if err := svc.RefreshIncremental(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fixture.PutDoc(t, s.st, fixture.Doc("andheri", "2026-02-17", 1))
+	clock = clock.Add(40 * time.Minute) // past 2026-02-17's deadline and grace
+	s.down.Store(true)
+	if err := svc.RefreshIncremental(context.Background()); err == nil {
+		t.Fatal("sync against a bucket that is down succeeded")
+	}
+	s.down.Store(false)
+	if err := svc.RefreshIncremental(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range n.History() {
+		if r.Branch == "andheri" && r.Check == freshness.CheckMetrics {
+			t.Errorf("alert raised for andheri's metrics: %s (%s)", r.Kind, r.Reason)
+		}
+	}
+	if len(n.History()) == 0 {
+		t.Error("bandra and powai, one day behind, raised no alert")
 	}
 }
