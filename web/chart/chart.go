@@ -149,6 +149,7 @@ func Layout(s Series) Plot {
 		p.XTicks = append(p.XTicks, Tick{Pos: round1(x(d)), Label: d.Format("02 Jan")})
 	}
 
+	p.Marks = make([]Mark, 0, len(pts))
 	var run []string
 	var prev time.Time
 	for i, pt := range pts {
