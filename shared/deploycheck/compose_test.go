@@ -3,6 +3,7 @@ package deploycheck
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +26,9 @@ func repoRoot(t *testing.T) string {
 
 // composeCommand finds a compose client that can check a file without a
 // Docker engine: Debian's docker-compose, or the docker compose plugin.
-// Missing both fails the test (CI installs docker-compose in .ci/run).
+// Missing both fails the test where BRANCHWATCH_REQUIRE_TOOLS=1 (.ci/run sets
+// it and installs docker-compose); elsewhere the test is skipped with a line
+// on standard error that `make test` shows, so it is never skipped silently.
 func composeCommand(t *testing.T) []string {
 	t.Helper()
 	if p, err := exec.LookPath("docker-compose"); err == nil {
@@ -36,8 +39,13 @@ func composeCommand(t *testing.T) []string {
 			return []string{p, "compose"}
 		}
 	}
-	t.Fatal("no compose client: install one (Debian: apt-get install docker-compose) — " +
-		"`docker-compose -f FILE config` checks a compose file without a Docker engine")
+	msg := "no compose client: install one (Debian: apt-get install docker-compose) — " +
+		"`docker-compose -f FILE config` checks a compose file without a Docker engine"
+	if os.Getenv("BRANCHWATCH_REQUIRE_TOOLS") == "1" {
+		t.Fatal(msg)
+	}
+	fmt.Fprintf(os.Stderr, "WARNING: %s: SKIPPED: %s\n", t.Name(), msg)
+	t.Skip(msg)
 	return nil
 }
 
