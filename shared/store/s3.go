@@ -191,18 +191,7 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, er
 	if err != nil {
 		return nil, ObjectInfo{}, fmt.Errorf("get %s: %w", key, mapS3Err(err))
 	}
-	info := ObjectInfo{
-		Key:          key,
-		Size:         aws.ToInt64(out.ContentLength),
-		ETag:         strings.Trim(aws.ToString(out.ETag), `"`),
-		LastModified: aws.ToTime(out.LastModified),
-		ContentType:  aws.ToString(out.ContentType),
-		Metadata:     lowerKeys(out.Metadata),
-	}
-	if info.Metadata == nil {
-		info.Metadata = map[string]string{}
-	}
-	return out.Body, info, nil
+	return out.Body, headInfo(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType, out.Metadata), nil
 }
 
 // Stat issues a HEAD request.
@@ -214,18 +203,7 @@ func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, mapS3Err(err))
 	}
-	info := ObjectInfo{
-		Key:          key,
-		Size:         aws.ToInt64(out.ContentLength),
-		ETag:         strings.Trim(aws.ToString(out.ETag), `"`),
-		LastModified: aws.ToTime(out.LastModified),
-		ContentType:  aws.ToString(out.ContentType),
-		Metadata:     lowerKeys(out.Metadata),
-	}
-	if info.Metadata == nil {
-		info.Metadata = map[string]string{}
-	}
-	return info, nil
+	return headInfo(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType, out.Metadata), nil
 }
 
 // List issues one ListObjectsV2 request.
@@ -320,6 +298,22 @@ func (s *S3) AbortIncompleteUploads(ctx context.Context, prefix string, olderTha
 		}
 		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
 	}
+}
+
+// headInfo builds the ObjectInfo of a GET or HEAD response.
+func headInfo(key string, size *int64, etag *string, modified *time.Time, ctype *string, meta map[string]string) ObjectInfo {
+	info := ObjectInfo{
+		Key:          key,
+		Size:         aws.ToInt64(size),
+		ETag:         strings.Trim(aws.ToString(etag), `"`),
+		LastModified: aws.ToTime(modified),
+		ContentType:  aws.ToString(ctype),
+		Metadata:     lowerKeys(meta),
+	}
+	if info.Metadata == nil {
+		info.Metadata = map[string]string{}
+	}
+	return info
 }
 
 // mapS3Err turns the SDK's not-found shapes into ErrNotFound.
