@@ -108,7 +108,7 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 		return d, err
 	}
 	d.URL = "http://" + addr
-	d.printf("S3-compatible bucket %s on %s (data kept in %s)\n", Bucket, d.s3.URL, filepath.Join(o.Dir, "s3.bolt"))
+	d.printf("S3-compatible bucket %s on %s (data kept in %s)\n", Bucket, d.s3.URL, filepath.Join(o.Dir, "s3"))
 
 	if d.pg, err = testenv.StartPostgres(); err != nil {
 		return d, fmt.Errorf("start PostgreSQL: %w", err)

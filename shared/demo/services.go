@@ -12,45 +12,39 @@ import (
 	"sync"
 	"time"
 
-	"github.com/johannesboyne/gofakes3/backend/s3bolt"
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
 
-// s3Server is gofakes3 over a bolt file under the demo directory, so the
-// bucket outlives the demo. The bolt file's lock also keeps two demos off
-// one directory.
+// s3Server is gofakes3 over testenv's persistent backend under the demo
+// directory, so the bucket outlives the demo. The backend's directory lock
+// also keeps two demos off one directory.
 type s3Server struct {
-	URL  string
-	db   *bolt.DB
-	srv  *http.Server
-	done chan struct{}
+	URL     string
+	backend *testenv.PersistentBackend
+	srv     *http.Server
+	done    chan struct{}
 }
 
 func startS3(dir string) (*s3Server, error) {
-	path := filepath.Join(dir, "s3.bolt")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	path := filepath.Join(dir, "s3")
+	backend, err := testenv.OpenPersistentBackend(path)
+	if errors.Is(err, testenv.ErrInUse) {
 		return nil, fmt.Errorf("%s is %w (stop it first)", dir, errInUse)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	// A demo's bucket need not survive a power cut: skip the fsync per
-	// object (a clean Close still leaves every object on disk).
-	db.NoSync = true
-	h, err := testenv.NewS3Handler(s3bolt.New(db), Bucket)
+	h, err := testenv.NewS3Handler(backend, Bucket)
 	if err != nil {
-		db.Close()
+		backend.Close()
 		return nil, fmt.Errorf("s3 server: %w", err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		db.Close()
+		backend.Close()
 		return nil, fmt.Errorf("s3 server: %w", err)
 	}
-	s := &s3Server{URL: "http://" + l.Addr().String(), db: db, done: make(chan struct{}),
+	s := &s3Server{URL: "http://" + l.Addr().String(), backend: backend, done: make(chan struct{}),
 		srv: &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}}
 	go func() {
 		_ = s.srv.Serve(l)
@@ -64,8 +58,7 @@ func (s *s3Server) close() {
 	defer cancel()
 	_ = s.srv.Shutdown(ctx)
 	<-s.done
-	_ = s.db.Sync()
-	_ = s.db.Close()
+	_ = s.backend.Close()
 }
 
 // webhook receives the aggregator's alerts and shows their text, so the

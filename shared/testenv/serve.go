@@ -6,26 +6,25 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3bolt"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 )
 
 // ServeS3 runs a standalone S3-protocol server on addr until ctx ends: data
-// in memory when dir is "", else in a bolt file under dir (kept across runs).
+// in memory when dir is "", else written through to files under dir (kept across runs).
 // ready, when not nil, receives the listening address once serving.
 func ServeS3(ctx context.Context, addr, dir, bucket string, ready chan<- string) error {
 	var backend gofakes3.Backend
 	if dir == "" {
 		backend = s3mem.New()
 	} else {
-		b, err := s3bolt.NewFile(filepath.Join(dir, "s3.bolt"))
+		b, err := OpenPersistentBackend(dir)
 		if err != nil {
 			return fmt.Errorf("open %s: %w", dir, err)
 		}
+		defer b.Close()
 		backend = b
 	}
 	h, err := NewS3Handler(backend, bucket)

@@ -15,7 +15,7 @@ import (
 
 func main() {
 	addr := flag.String("listen", "127.0.0.1:9000", "address to listen on")
-	dir := flag.String("dir", "", "directory for the bolt data file (empty: in memory)")
+	dir := flag.String("dir", "", "directory the bucket is kept in (empty: in memory)")
 	bucket := flag.String("bucket", "salon-backups", "bucket to create")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
