@@ -86,15 +86,32 @@ func Summaries(ctx context.Context, s Summarizer, maxDays int, logger *slog.Logg
 	return res, nil
 }
 
-// Metrics pushes the documents of the last `days` days (up to yesterday)
-// that the bucket lacks, or whose summary changed since it was pushed. One
-// listing finds what the bucket holds.
+// Metrics pushes the documents of the last `days` days (up to yesterday,
+// and not before the earliest business date in the data when the default
+// query is used) that the bucket lacks, or whose summary changed since it
+// was pushed. One listing finds what the bucket holds.
 func Metrics(ctx context.Context, s Summarizer, p Publisher, days int, logger *slog.Logger) (Result, error) {
 	logger = logger.With("component", "catchup")
 	today := s.Today()
 	res := Result{From: today.AddDate(0, 0, -days), To: today.AddDate(0, 0, -1)}
 	if days <= 0 {
 		return res, nil
+	}
+	// Days before the branch's first business day hold no figures: pushing
+	// zeros for them would show a branch that did not exist yet as open
+	// and empty (and drag down its averages).
+	if s.Query().IsDefault() {
+		earliest, known, err := s.EarliestDate(ctx)
+		if err != nil {
+			return res, fmt.Errorf("metrics catch-up: %w", err)
+		}
+		if !known {
+			logger.Info("metrics catch-up: no data yet")
+			return Result{From: today, To: today.AddDate(0, 0, -1)}, nil
+		}
+		if earliest.After(res.From) {
+			res.From = earliest
+		}
 	}
 	present, err := p.Present(ctx, res.From)
 	if err != nil {

@@ -311,3 +311,24 @@ func TestRunLocalOnly(t *testing.T) {
 		t.Errorf("metrics directory holds %d files starting %v", len(entries), entries)
 	}
 }
+
+// A branch younger than the window gets no documents for the days before
+// its first business day: zeros there would show it open and empty.
+func TestMetricsCatchUpStartsAtTheFirstBusinessDay(t *testing.T) {
+	ctx := context.Background()
+	pool := setup(t, 5) // bills from 11 to 15 Feb
+	s := newSummarizer(t, pool, "")
+	st := testenv.StartS3(t).Store(t)
+	p, err := push.New(branch, st, t.TempDir(), discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := catchup.Metrics(ctx, s, p, 14, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := bucketDates(t, st)
+	if len(keys) == 0 || keys[0] != "2026-02-11" || keys[len(keys)-1] != "2026-02-19" || len(keys) != 9 {
+		t.Errorf("bucket holds %v (pushed %v), want 11 to 19 Feb: nothing before the first bill", keys, res.Done)
+	}
+}

@@ -77,7 +77,7 @@ func TestMetricsCommands(t *testing.T) {
 		want     string // in stdout (or stderr when the command fails)
 		check    func(t *testing.T, r result)
 	}{
-		{"demo data", base, []string{"demo-data", "--days", "10", "--seed", "5"}, 0, "to " + yesterday + ": ", nil},
+		{"demo data", base, []string{"demo-data", "--days", "20", "--seed", "5"}, 0, "to " + yesterday + ": ", nil},
 		{"demo data again over the same dates", base, []string{"demo-data", "--days", "3", "--seed", "5"}, 1, "already holds bills", nil},
 		{"summarize yesterday", base, []string{"summarize", "--date", yesterday}, 0, `"summary_date": "` + yesterday + `"`, func(t *testing.T, r result) {
 			d, err := metrics.Unmarshal([]byte(r.stdout))
@@ -93,7 +93,7 @@ func TestMetricsCommands(t *testing.T) {
 			}
 		}},
 		{"push yesterday", s3env, []string{"push-metrics", "--date", yesterday}, 0, "branch-andheri/metrics/" + yesterday + ".json", nil},
-		{"catch up", s3env, []string{"catchup"}, 0, "summaries: 9 computed, 0 failed; metrics: 13 pushed, 0 failed", func(t *testing.T, r result) {
+		{"catch up", s3env, []string{"catchup"}, 0, "summaries: 19 computed, 0 failed; metrics: 13 pushed, 0 failed", func(t *testing.T, r result) {
 			if keys := bucketKeys(t, st, "branch-andheri/metrics/"); len(keys) != 14 || keys[13] != "branch-andheri/metrics/"+yesterday+".json" {
 				t.Errorf("bucket holds %v, want the 14 days up to yesterday", keys)
 			}

@@ -102,7 +102,7 @@ func TestRunSurvivesADatabaseOutage(t *testing.T) {
 		"SUMMARY_RETRY_ATTEMPTS": "2", "SUMMARY_RETRY_BACKOFF": "1m", "HEALTHCHECK_SUMMARY_URL": hc.URL + "/summary",
 	}
 	maps.Copy(env, srv.Env())
-	if r := agent(t, ctx, env, "demo-data", "--days", "10", "--seed", "2", "--end", "2026-02-15"); r.code != 0 {
+	if r := agent(t, ctx, env, "demo-data", "--days", "20", "--seed", "2", "--end", "2026-02-15"); r.code != 0 {
 		t.Fatalf("demo-data: %s", r.stderr)
 	}
 	kolkata, _ := time.LoadLocation("Asia/Kolkata")
