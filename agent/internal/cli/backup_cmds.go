@@ -35,7 +35,7 @@ func init() {
 	})
 	Register(&Command{
 		Name:    "restore",
-		Usage:   "agent restore [--key K | --latest] --target-url URL [--yes] [--identity FILE]",
+		Usage:   "agent restore [--key K | --latest] --target-url URL [--yes] [--identity FILE] [--no-privileges]",
 		Summary: "fetch a backup (latest by default), check it, restore it into a database",
 		Flags: func(fs *flag.FlagSet) {
 			fs.String("key", "", "bucket key or dump file name to restore")
@@ -44,6 +44,7 @@ func init() {
 			fs.Bool("yes", false, "replace the tables of a target that already has some")
 			fs.String("identity", "", "age identity file that decrypts encrypted backups")
 			fs.String("work-dir", "", "directory for the download (default: BACKUP_DIR if it exists, else the temporary directory)")
+			fs.Bool("no-privileges", false, "skip the dump's GRANTs and REVOKEs (a server without the branch's roles)")
 		},
 		Run: runRestore,
 	})
@@ -119,6 +120,7 @@ func runRestore(env *Env, fs *flag.FlagSet) error {
 	res, err := restore.Run(env.Ctx, env.Opts, st, restore.Request{
 		Key: key, TargetURL: target, Yes: backupFlagBool(fs, "yes"), Identities: ids,
 		WorkDir: backupFlagString(fs, "work-dir"), Progress: backupTerminal(env.Stderr),
+		NoPrivileges: backupFlagBool(fs, "no-privileges"),
 	}, env.Logger)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -41,6 +42,10 @@ type Request struct {
 	WorkDir string
 	// Progress, when not nil, receives a progress line (a terminal).
 	Progress io.Writer
+	// NoPrivileges skips the dump's GRANTs and REVOKEs: for a server that
+	// lacks the branch's roles (a restore onto a new machine), where they
+	// would fail the whole single-transaction restore.
+	NoPrivileges bool
 }
 
 // Result describes a restore.
@@ -87,7 +92,7 @@ func Run(ctx context.Context, o options.Options, st store.Store, req Request, lo
 	defer got.cleanup()
 	res := Result{Key: got.key, Name: got.name, Origin: got.origin, Size: got.size, SHA256: got.sha256}
 	log.Info("backup fetched and checked", "key", got.key, "name", got.name, "origin", got.origin, "sha256", got.sha256)
-	toc, err := pgRestore(ctx, o, target, server, got, req.Progress, log)
+	toc, err := pgRestore(ctx, o, target, server, got, req.Progress, req.NoPrivileges, log)
 	if err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
@@ -98,7 +103,7 @@ func Run(ctx context.Context, o options.Options, st store.Store, req Request, lo
 }
 
 // pgRestore lists the archive (it must be readable) and restores it.
-func pgRestore(ctx context.Context, o options.Options, target pgtools.Conn, server pgtools.Version, f fetched, progress io.Writer, log *slog.Logger) (pgtools.TOC, error) {
+func pgRestore(ctx context.Context, o options.Options, target pgtools.Conn, server pgtools.Version, f fetched, progress io.Writer, noPrivileges bool, log *slog.Logger) (pgtools.TOC, error) {
 	need := server
 	if f.dumpVersion.Major() > need.Major() {
 		need = f.dumpVersion
@@ -115,7 +120,11 @@ func pgRestore(ctx context.Context, o options.Options, target pgtools.Conn, serv
 		return pgtools.TOC{}, fmt.Errorf("%s was written by pg_dump %s but pg_restore is %s: install the PostgreSQL %s client",
 			f.name, toc.DumpVersion, tool.Version, toc.DumpVersion.MajorString())
 	}
-	cmd, cleanup, err := target.Command(ctx, tool.Path, "--clean", "--if-exists", "--no-owner", "--single-transaction", f.path)
+	args := []string{"--clean", "--if-exists", "--no-owner", "--single-transaction"}
+	if noPrivileges {
+		args = append(args, "--no-privileges")
+	}
+	cmd, cleanup, err := target.Command(ctx, tool.Path, append(args, f.path)...)
 	if err != nil {
 		return pgtools.TOC{}, err
 	}
@@ -127,7 +136,11 @@ func pgRestore(ctx context.Context, o options.Options, target pgtools.Conn, serv
 	}
 	log.Info("pg_restore started", "target", target.String(), "pg_restore", tool.Path, "file", f.path)
 	if err := cmd.Run(); err != nil {
-		return pgtools.TOC{}, fmt.Errorf("nothing was changed (single transaction): %w", pgtools.ExitError(ctx, "pg_restore", err, stderr))
+		hint := ""
+		if !noPrivileges && strings.Contains(stderr.String(), "role") && strings.Contains(stderr.String(), "does not exist") {
+			hint = " (the target server lacks a role the dump grants to: create it, or pass --no-privileges)"
+		}
+		return pgtools.TOC{}, fmt.Errorf("nothing was changed (single transaction)%s: %w", hint, pgtools.ExitError(ctx, "pg_restore", err, stderr))
 	}
 	return toc, nil
 }

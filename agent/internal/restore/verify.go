@@ -93,7 +93,7 @@ func Verify(ctx context.Context, o options.Options, st store.Store, req VerifyRe
 	}()
 
 	scratch := conn.WithDatabase(res.Database)
-	toc, err := pgRestore(ctx, o, scratch, server, got, req.Progress, log)
+	toc, err := pgRestore(ctx, o, scratch, server, got, req.Progress, false, log)
 	if err != nil {
 		return res, fmt.Errorf("verify: %w", err)
 	}
