@@ -70,7 +70,7 @@ type Options struct {
 	SummaryRetryAttempts int
 	SummaryRetryBackoff  time.Duration
 
-	Listen string // /healthz and /metrics; "" disables
+	Listen string // /healthz and /metrics; "" (AGENT_LISTEN=off) disables
 
 	// Dead-man's-switch URLs (healthchecks.io convention), per job; "" disables.
 	PingSummaryURL string
@@ -132,6 +132,9 @@ func Load(r *config.Reader, needDB bool) (Options, error) {
 		PingBackupURL:      r.String(EnvPingBackupURL, ""),
 		PingCleanupURL:     r.String(EnvPingCleanupURL, ""),
 		LogLevel:           r.String(EnvLogLevel, "info"),
+	}
+	if strings.EqualFold(o.Listen, "off") {
+		o.Listen = "" // no /healthz and /metrics listener
 	}
 	o.BranchName = r.String(EnvBranchName, o.BranchID)
 	o.SummaryRetryAttempts = r.Int(EnvSummaryRetryAttempts, DefaultSummaryRetryAttempts, 1)

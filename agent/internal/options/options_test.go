@@ -1,0 +1,91 @@
+package options
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/branchwatch/branchwatch/shared/config"
+)
+
+func TestLoad(t *testing.T) {
+	base := map[string]string{"DATABASE_URL": "postgres://u:pw@127.0.0.1:5432/db?sslmode=disable"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	cases := []struct {
+		name    string
+		env     map[string]string
+		needDB  bool
+		wantErr []string
+		check   func(t *testing.T, o Options)
+	}{
+		{"defaults", base, true, nil, func(t *testing.T, o Options) {
+			if o.BranchID != "default" || o.BranchName != "default" || o.Location.String() != "Asia/Kolkata" ||
+				o.BackupDir != "/backups" || o.RetentionDays != 7 || o.CloudRetentionDays != 90 || o.S3.Region != "us-west-004" ||
+				o.S3Enabled || o.SummarySchedule != "45 21 * * *" || o.BackupSchedule != "0 22 * * *" ||
+				o.CleanupSchedule != "0 2 * * 0" || o.MetricsCatchupDays != 14 || o.Listen != "127.0.0.1:9187" {
+				t.Errorf("defaults: %+v", o)
+			}
+		}},
+		{"branch name defaults to the id", with("BRANCH_ID", "branch-andheri"), true, nil, func(t *testing.T, o Options) {
+			if o.BranchName != "branch-andheri" {
+				t.Errorf("BranchName = %q", o.BranchName)
+			}
+		}},
+		{"listener off", with("AGENT_LISTEN", "off"), true, nil, func(t *testing.T, o Options) {
+			if o.Listen != "" {
+				t.Errorf("Listen = %q, want disabled", o.Listen)
+			}
+		}},
+		{"database required", map[string]string{}, true, []string{"DATABASE_URL", "required"}, nil},
+		{"database not needed for help", map[string]string{}, false, nil, nil},
+		{"bad database url keeps the password out", with("DATABASE_URL", "postgres://u:s3cretpw@host:notaport/db"), true, []string{"DATABASE_URL"}, nil},
+		{"bad branch id", with("BRANCH_ID", "Branch_1"), true, []string{"BRANCH_ID"}, nil},
+		{"bad zone", with("BRANCH_TIMEZONE", "India/Mumbai"), true, []string{"BRANCH_TIMEZONE"}, nil},
+		{"bad cron", with("BACKUP_SCHEDULE", "at ten"), true, []string{"BACKUP_SCHEDULE", "cron"}, nil},
+		{"negative retention", with("BACKUP_RETENTION_DAYS", "-2"), true, []string{"BACKUP_RETENTION_DAYS"}, nil},
+		{"partial s3", with("BACKUP_S3_BUCKET", "b"), true, []string{"BACKUP_S3_ENDPOINT", "BACKUP_S3_SECRET_KEY"}, nil},
+		{"bad age recipient", with("BACKUP_ENCRYPTION_RECIPIENTS", "age1notakey"), true, []string{"BACKUP_ENCRYPTION_RECIPIENTS"}, nil},
+		{"bad ping url", with("HEALTHCHECK_BACKUP_URL", "ftp://x"), true, []string{"HEALTHCHECK_BACKUP_URL"}, nil},
+		{"missing query file", with("METRICS_QUERY_FILE", "/nonexistent/q.sql"), true, []string{"METRICS_QUERY_FILE"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := Load(config.NewReader(config.MapLookup(tc.env)), tc.needDB)
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				if tc.check != nil {
+					tc.check(t, o)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want one naming %v", tc.wantErr)
+			}
+			for _, w := range tc.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "s3cretpw") || strings.Contains(err.Error(), "pw@") {
+				t.Errorf("error leaks the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	got := RedactURL("postgres://salon:hunter2@db:5432/salon?sslmode=disable&password=x2")
+	if strings.Contains(got, "hunter2") || strings.Contains(got, "x2") {
+		t.Fatalf("RedactURL = %q", got)
+	}
+}
