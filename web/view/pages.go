@@ -123,12 +123,25 @@ func RankRows(rows []CompareRow) {
 	}
 }
 
+// BranchChoice is one branch offered by the compare page's picker.
+type BranchChoice struct {
+	ID, Name string
+	Selected bool
+}
+
 // ComparePage is branches side by side over one range.
 type ComparePage struct {
 	Now   time.Time
 	Sync  SyncStatus
 	Range Range
-	// Rows are ranked (see RankRows).
+	// Choices are every known branch, those compared marked Selected.
+	Choices []BranchChoice
+	// Selection is true when only some branches are compared (none
+	// picked compares them all).
+	Selection bool
+	// Ignored is how many requested ids named no known branch.
+	Ignored int
+	// Rows are the compared branches, ranked (see RankRows).
 	Rows []CompareRow
 	// Total sums every row; its Days is the sum of the rows' days.
 	Total CompareRow

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"iter"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -199,13 +201,14 @@ func (h Handlers) download(c echo.Context) error {
 	return c.Redirect(http.StatusFound, u)
 }
 
-// exportCSV streams /export.csv?from=&to=[&branch=][&units=rupees].
+// exportCSV streams /export.csv?from=&to=[&branch=...][&units=rupees];
+// branch may be repeated to export several branches.
 func (h Handlers) exportCSV(c echo.Context) error {
 	from, to, err := dateRange(c, true)
 	if err != nil {
 		return err
 	}
-	branch, err := branchFilter(c, h.R)
+	branches, err := branchesFilter(c, h.R)
 	if err != nil {
 		return err
 	}
@@ -213,15 +216,52 @@ func (h Handlers) exportCSV(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 	}
-	name := "branchwatch-metrics_" + dateText(from) + "_" + dateText(to)
-	if branch != "" {
-		name += "_" + branch
-	}
+	name := "branchwatch-metrics_" + dateText(from) + "_" + dateText(to) + exportNameSuffix(branches)
 	resp := c.Response()
 	resp.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	resp.Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s.csv"`, name))
 	resp.WriteHeader(http.StatusOK)
-	return WriteCSV(resp, h.R.EachMetric(branch, from, to), units)
+	return WriteCSV(resp, eachMetricOf(h.R, branches, from, to), units)
+}
+
+// maxNamedBranches is how many branch ids an export's file name spells
+// out; a larger selection is named by its size.
+const maxNamedBranches = 3
+
+// exportNameSuffix names the selection in the export's file name: nothing
+// for every branch, "_id" for one (as before), "_a_b" for a few, "_N-branches"
+// for more. Ids are a-z0-9-, so nothing here needs quoting.
+func exportNameSuffix(branches []string) string {
+	switch {
+	case len(branches) == 0:
+		return ""
+	case len(branches) > maxNamedBranches:
+		return fmt.Sprintf("_%d-branches", len(branches))
+	}
+	sorted := slices.Sorted(slices.Values(branches))
+	return "_" + strings.Join(sorted, "_")
+}
+
+// eachMetricOf is the documents of the given branches (every branch when
+// none is given), in the same order as an export of every branch.
+func eachMetricOf(r Reader, branches []string, from, to time.Time) iter.Seq[metrics.Document] {
+	switch len(branches) {
+	case 0:
+		return r.EachMetric("", from, to)
+	case 1:
+		return r.EachMetric(branches[0], from, to)
+	}
+	want := make(map[string]bool, len(branches))
+	for _, b := range branches {
+		want[b] = true
+	}
+	return func(yield func(metrics.Document) bool) {
+		for d := range r.EachMetric("", from, to) {
+			if want[d.BranchID] && !yield(d) {
+				return
+			}
+		}
+	}
 }
 
 // WriteCSV writes the documents as the export's CSV.
@@ -248,13 +288,50 @@ func branchFilter(c echo.Context, r Reader) (string, error) {
 	if b == "" {
 		return "", nil
 	}
-	if layout.ValidateBranchID(b) != nil {
-		return "", echo.NewHTTPError(http.StatusBadRequest, "branch: not a branch id")
-	}
-	if _, ok := r.Branch(b); !ok {
-		return "", echo.NewHTTPError(http.StatusNotFound, "no such branch")
+	if err := knownBranch(r, b); err != nil {
+		return "", err
 	}
 	return b, nil
+}
+
+// branchesFilter reads ?branch=, possibly repeated; every non-empty value
+// must name a known branch, with the same errors as branchFilter (a
+// malformed id anywhere is a 400 before any lookup's 404). None selects
+// every branch (nil); duplicates are dropped, order kept.
+func branchesFilter(c echo.Context, r Reader) ([]string, error) {
+	var out []string
+	for _, b := range c.QueryParams()["branch"] {
+		if b != "" && !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	for _, b := range out {
+		if layout.ValidateBranchID(b) != nil {
+			return nil, errNotABranchID()
+		}
+	}
+	for _, b := range out {
+		if err := knownBranch(r, b); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// errNotABranchID is a fresh error each time: echo errors are pointers.
+func errNotABranchID() error {
+	return echo.NewHTTPError(http.StatusBadRequest, "branch: not a branch id")
+}
+
+// knownBranch accepts a valid id of a branch the reader knows.
+func knownBranch(r Reader, b string) error {
+	if layout.ValidateBranchID(b) != nil {
+		return errNotABranchID()
+	}
+	if _, ok := r.Branch(b); !ok {
+		return echo.NewHTTPError(http.StatusNotFound, "no such branch")
+	}
+	return nil
 }
 
 // dateRange reads ?from= and ?to= (YYYY-MM-DD); both are required when

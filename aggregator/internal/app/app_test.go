@@ -247,6 +247,7 @@ func TestExportCSV(t *testing.T) {
 	}{
 		{"every branch", "from=2026-02-12&to=2026-02-16", "branchwatch-metrics_2026-02-12_2026-02-16.csv", 10, false},
 		{"one branch, part of the range", "from=2026-02-13&to=2026-02-14&branch=bandra", "branchwatch-metrics_2026-02-13_2026-02-14_bandra.csv", 2, false},
+		{"two branches, repeated branch=", "from=2026-02-13&to=2026-02-14&branch=bandra&branch=andheri", "branchwatch-metrics_2026-02-13_2026-02-14_andheri_bandra.csv", 4, false},
 		{"rupees", "from=2026-02-12&to=2026-02-12&units=rupees", "branchwatch-metrics_2026-02-12_2026-02-12.csv", 2, true},
 	}
 	for _, c := range cases {

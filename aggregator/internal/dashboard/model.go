@@ -118,18 +118,51 @@ func (d *Dashboard) branchModel(b service.BranchDetail, q url.Values) view.Branc
 	return p
 }
 
+// compareModel compares the branches picked by ?branch= (repeatable; none,
+// or none known, compares every branch) over the range of q.
 func (d *Dashboard) compareModel(q url.Values) view.ComparePage {
 	now := d.svc.Now()
 	r := view.ParseRange(q, now.In(d.loc))
-	p := view.ComparePage{Now: now, Sync: d.syncStatus(d.svc.LastSync()), Range: r, CSVURL: csvURL(r, "")}
+	p := view.ComparePage{Now: now, Sync: d.syncStatus(d.svc.LastSync()), Range: r}
 	statuses := d.svc.Branches()
-	rows := make(map[string]*view.CompareRow, len(statuses))
-	p.Rows = make([]view.CompareRow, len(statuses))
-	for i, b := range statuses {
-		p.Rows[i] = view.CompareRow{ID: b.ID, Name: b.Name}
-		rows[b.ID] = &p.Rows[i]
+	known := make(map[string]bool, len(statuses))
+	for _, b := range statuses {
+		known[b.ID] = true
 	}
-	for doc := range d.svc.EachMetric("", r.From, r.To) {
+	picked := map[string]bool{}
+	for _, id := range q["branch"] {
+		switch {
+		case id == "" || picked[id]:
+		case known[id]:
+			picked[id] = true
+		default:
+			p.Ignored++
+		}
+	}
+	p.Selection = len(picked) > 0
+	var selected []string
+	p.Choices = make([]view.BranchChoice, 0, len(statuses))
+	rows := make(map[string]*view.CompareRow, len(statuses))
+	p.Rows = make([]view.CompareRow, 0, len(statuses))
+	for _, b := range statuses {
+		p.Choices = append(p.Choices, view.BranchChoice{ID: b.ID, Name: b.Name, Selected: picked[b.ID]})
+		if p.Selection && !picked[b.ID] {
+			continue
+		}
+		if p.Selection {
+			selected = append(selected, b.ID)
+		}
+		p.Rows = append(p.Rows, view.CompareRow{ID: b.ID, Name: b.Name})
+	}
+	for i := range p.Rows {
+		rows[p.Rows[i].ID] = &p.Rows[i]
+	}
+	p.CSVURL = csvURL(r, selected...)
+	branch := ""
+	if len(selected) == 1 {
+		branch = selected[0]
+	}
+	for doc := range d.svc.EachMetric(branch, r.From, r.To) {
 		if row := rows[doc.BranchID]; row != nil {
 			row.Add(doc)
 		}
@@ -147,8 +180,20 @@ func (d *Dashboard) compareModel(q url.Values) view.ComparePage {
 func (d *Dashboard) alertsModel() view.AlertsPage {
 	current, history := d.svc.Alerts()
 	p := view.AlertsPage{Now: d.svc.Now(), Sync: d.syncStatus(d.svc.LastSync())}
+	// A problem's since is shown in its branch's zone, as on the overview;
+	// a branch the index no longer knows falls back to the aggregator's.
+	zones := map[string]*time.Location{}
+	if len(current) > 0 {
+		for _, b := range d.svc.Branches() {
+			zones[b.ID] = b.Location
+		}
+	}
 	for _, pr := range current {
-		p.Problems = append(p.Problems, problem(pr.Branch, pr.BranchName, pr.Check, pr.State, pr.Since, pr.Reason, d.loc))
+		loc := zones[pr.Branch]
+		if loc == nil {
+			loc = d.loc
+		}
+		p.Problems = append(p.Problems, problem(pr.Branch, pr.BranchName, pr.Check, pr.State, pr.Since, pr.Reason, loc))
 	}
 	for _, rec := range history {
 		p.History = append(p.History, alertEvent(rec, d.loc))

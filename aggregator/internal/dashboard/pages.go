@@ -55,7 +55,7 @@ func (d *Dashboard) branchPage(c echo.Context) error {
 	return Render(c, http.StatusOK, components.Branch(d.branchModel(det, c.QueryParams())))
 }
 
-// comparePage is GET /compare[?days=N | ?from=&to=].
+// comparePage is GET /compare[?days=N | ?from=&to=][&branch=id...].
 func (d *Dashboard) comparePage(c echo.Context) error {
 	return Render(c, http.StatusOK, components.Compare(d.compareModel(c.QueryParams())))
 }
@@ -81,11 +81,12 @@ func (d *Dashboard) notFound(c echo.Context, msg string) error {
 	return Render(c, http.StatusNotFound, components.ErrorPage(view.ErrorPage{Status: http.StatusNotFound, Title: "Not found", Message: msg}))
 }
 
-// csvURL is the export of a range, for one branch or ("" ) all.
-func csvURL(r view.Range, branch string) string {
+// csvURL is the export of a range, for the given branches (branch=
+// repeated) or, with none, every branch.
+func csvURL(r view.Range, branches ...string) string {
 	q := url.Values{"from": {r.FromText()}, "to": {r.ToText()}}
-	if branch != "" {
-		q.Set("branch", branch)
+	if len(branches) > 0 {
+		q["branch"] = branches
 	}
 	return "/export.csv?" + q.Encode()
 }
