@@ -318,7 +318,9 @@ func lowerKeys(m map[string]string) map[string]string {
 	return out
 }
 
-// ctxReader stops a copy when the context is cancelled.
+// ContextReader stops a copy when its context is cancelled.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return &ctxReader{ctx: ctx, r: r} }
+
 type ctxReader struct {
 	ctx context.Context
 	r   io.Reader

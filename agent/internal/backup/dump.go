@@ -13,6 +13,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
 	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/shared/store"
 )
 
 // tempPrefix marks files being written; a run removes those of crashed runs.
@@ -214,7 +215,7 @@ func hashFileCtx(ctx context.Context, path string) (string, int64, error) {
 		return "", 0, err
 	}
 	defer f.Close()
-	return hashReader(&ctxReader{ctx: ctx, r: f})
+	return hashReader(store.ContextReader(ctx, f))
 }
 
 // fsyncFile flushes a file's data to disk.

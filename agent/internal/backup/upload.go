@@ -131,7 +131,7 @@ func (r *Runner) putEncrypted(ctx context.Context, key string, d LocalDump, want
 	if err != nil {
 		return store.ObjectInfo{}, fmt.Errorf("backup: encrypt %s: %w", d.Path, err)
 	}
-	plainSize, err := io.CopyBuffer(w, &ctxReader{ctx: ctx, r: io.TeeReader(src, plainHash)}, make([]byte, 1<<20))
+	plainSize, err := io.CopyBuffer(w, store.ContextReader(ctx, io.TeeReader(src, plainHash)), make([]byte, 1<<20))
 	if err == nil {
 		err = w.Close()
 	}
@@ -176,17 +176,4 @@ func (r *Runner) discard(ctx context.Context, key string) {
 	if err := r.st.Delete(context.WithoutCancel(ctx), key); err != nil {
 		r.log.Error("could not delete a bad upload", "key", key, "error", err)
 	}
-}
-
-// ctxReader stops a copy when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

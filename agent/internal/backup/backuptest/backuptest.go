@@ -6,7 +6,6 @@ package backuptest
 
 import (
 	"context"
-	_ "embed"
 	"fmt"
 	"maps"
 	"slices"
@@ -14,16 +13,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/branchwatch/branchwatch/agent/internal/demodata"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/shared/config"
 	"github.com/branchwatch/branchwatch/shared/store"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
 
-// Schema is the reference branch schema (a copy of spec/branch-schema.sql).
-//
-//go:embed branch-schema.sql
-var Schema string
+// Schema is the reference branch schema (spec/branch-schema.sql), the one
+// the demo data generator creates.
+var Schema = demodata.SchemaSQL
 
 // Branch is the branch id the tests back up.
 const Branch = "branch-test"
