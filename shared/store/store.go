@@ -42,6 +42,12 @@ type PutOptions struct {
 	ContentType string
 	// Metadata keys must be lower-case ASCII letters, digits and '-'.
 	Metadata map[string]string
+	// RetainUntil, when not zero, puts the object under object lock in
+	// LockMode ("COMPLIANCE" or "GOVERNANCE") until then: nobody, the
+	// uploader included, can delete or overwrite that version before. The
+	// bucket must have object lock enabled. The directory store ignores it.
+	RetainUntil time.Time
+	LockMode    string
 }
 
 // ListOptions selects one page of a listing.

@@ -16,9 +16,10 @@ import (
 // catchUp uploads the local dumps (other than skip, just uploaded) that are
 // missing from the bucket or stored there with another size. One listing of
 // the branch's backups prefix tells which: no request per dump. Each is
-// listed with pg_restore first for the versions that go in the metadata.
-// A local dump that no longer matches its checksum file is reported and
-// skipped, not uploaded.
+// listed with pg_restore first (which also gives the versions for the
+// metadata): one that pg_restore cannot read is quarantined (renamed
+// *.dump.unreadable), never uploaded. A local dump that no longer matches
+// its checksum file is reported and skipped, not uploaded.
 func (r *Runner) catchUp(ctx context.Context, skip string, pgRestore pgtools.Tool) ([]string, error) {
 	dumps, err := ListLocal(r.opts.BackupDir, r.opts.BranchID, r.opts.Location)
 	if err != nil {
@@ -50,17 +51,16 @@ func (r *Runner) catchUp(ctx context.Context, skip string, pgRestore pgtools.Too
 		if got, ok := remote[name]; ok && got == want {
 			continue
 		}
-		r.log.Info("catch-up: uploading a dump missing from the bucket", "dump", d.Path)
-		if toc, err := pgtools.ListArchive(ctx, pgRestore.Path, d.Path); err == nil {
-			d.DumpVersion, d.ServerVersion = toc.DumpVersion, toc.ServerVersion
-		} else if ctx.Err() != nil {
-			return done, fmt.Errorf("backup: catch-up: %w", err)
-		} else {
-			// Only checked dumps get a final name, so this one was fine
-			// when written: it goes up as it is (with its recorded checksum)
-			// rather than not at all.
-			r.log.Warn("catch-up: pg_restore cannot read a local dump; uploading it without version metadata", "dump", d.Path, "error", err)
+		toc, err := pgtools.ListArchive(ctx, pgRestore.Path, d.Path)
+		if err != nil {
+			if ctx.Err() != nil {
+				return done, fmt.Errorf("backup: catch-up: %w", err)
+			}
+			r.quarantine(d, err)
+			continue
 		}
+		d.DumpVersion, d.ServerVersion = toc.DumpVersion, toc.ServerVersion
+		r.log.Info("catch-up: uploading a dump missing from the bucket", "dump", d.Path)
 		if _, err := r.upload(ctx, d); err != nil {
 			if errors.Is(err, ErrChecksumMismatch) {
 				r.log.Error("catch-up: local dump no longer matches its checksum: not uploaded", "dump", d.Path, "error", err)

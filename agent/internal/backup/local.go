@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
 	"github.com/branchwatch/branchwatch/shared/layout"
 )
@@ -169,4 +171,68 @@ func (r *Runner) applyRetention(now time.Time) ([]string, error) {
 		return pruned, fmt.Errorf("backup: local retention: %w", errors.Join(errs...))
 	}
 	return pruned, nil
+}
+
+// UnreadableExt is appended to a local dump that pg_restore cannot read:
+// the name no longer parses as a dump, so it is never uploaded, never
+// restored and never counted by local retention, and stays for a person to
+// look at.
+const UnreadableExt = ".unreadable"
+
+// quarantine renames a local dump pg_restore cannot read (and its checksum
+// file) out of the way and says so at ERROR.
+func (r *Runner) quarantine(d LocalDump, cause error) {
+	to := d.Path + UnreadableExt
+	if err := os.Rename(d.Path, to); err != nil {
+		r.log.Error("catch-up: pg_restore cannot read a local dump, and it could not be set aside: not uploaded",
+			"dump", d.Path, "error", cause, "rename_error", err)
+		return
+	}
+	if err := os.Rename(d.Path+ChecksumExt, to+ChecksumExt); err != nil && !errors.Is(err, os.ErrNotExist) {
+		r.log.Warn("could not rename the checksum file of an unreadable dump", "file", d.Path+ChecksumExt, "error", err)
+	}
+	r.log.Error("catch-up: pg_restore cannot read a local dump: renamed, not uploaded, not counted by retention",
+		"dump", d.Path, "renamed_to", to, "error", cause)
+}
+
+// ListUnreadable returns the names of the dumps of branch in dir that were
+// set aside as unreadable (*.dump.unreadable).
+func ListUnreadable(dir, branch string, loc *time.Location) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	var out []string
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), UnreadableExt)
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		if d, err := layout.ParseDumpName(name, loc); err == nil && d.Branch == branch {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+// MetricUnreadableDumps is the gauge of dumps set aside as unreadable.
+const MetricUnreadableDumps = "branchwatch_agent_unreadable_dumps"
+
+// UnreadableCollector is a gauge, read at each scrape, of this branch's
+// dumps in dir set aside as unreadable: non-zero means a dump pg_restore
+// cannot read sits in BACKUP_DIR and was not uploaded.
+func UnreadableCollector(dir, branch string, loc *time.Location) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: MetricUnreadableDumps,
+		Help: "Local dumps pg_restore cannot read, renamed *.dump.unreadable in BACKUP_DIR: never uploaded, never counted by retention.",
+	}, func() float64 {
+		names, err := ListUnreadable(dir, branch, loc)
+		if err != nil {
+			return -1
+		}
+		return float64(len(names))
+	})
 }

@@ -130,15 +130,25 @@ func TestS3DownThenCatchUp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second run: %v", err)
 	}
-	wantCaught := []string{old, dumpName(t, clk.Now().Add(-24*time.Hour))}
+	// The old placeholder is no archive: set aside, never uploaded, not
+	// counted (or pruned) by retention.
+	wantCaught := []string{dumpName(t, clk.Now().Add(-24*time.Hour))}
 	if !slices.Equal(second.CaughtUp, wantCaught) {
 		t.Fatalf("caught up %v, want %v", second.CaughtUp, wantCaught)
 	}
-	// The old placeholder is no archive: it goes up all the same, with a warning.
-	if !strings.Contains(logs.String(), "pg_restore cannot read a local dump") {
+	if !strings.Contains(logs.String(), "pg_restore cannot read a local dump: renamed, not uploaded") {
 		t.Error("the unreadable local dump was not reported")
 	}
-	for _, d := range []string{wantCaught[1], dumpName(t, clk.Now())} {
+	if _, err := st.Stat(ctx, backuptest.Branch+"/backups/"+old); !store.IsNotFound(err) {
+		t.Errorf("the unreadable local dump reached the bucket: %v", err)
+	}
+	if _, err := os.Stat(dir + "/" + old + backup.UnreadableExt); err != nil {
+		t.Errorf("the unreadable dump was not renamed %s%s: %v", old, backup.UnreadableExt, err)
+	}
+	if got, err := backup.ListUnreadable(dir, backuptest.Branch, time.UTC); err != nil || !slices.Equal(got, []string{old + backup.UnreadableExt}) {
+		t.Errorf("ListUnreadable = %v, %v", got, err)
+	}
+	for _, d := range []string{wantCaught[0], dumpName(t, clk.Now())} {
 		key := backuptest.Branch + "/backups/" + d
 		info, err := st.Stat(ctx, key)
 		if err != nil || !backup.Confirmed(info) {
@@ -152,9 +162,8 @@ func TestS3DownThenCatchUp(t *testing.T) {
 			t.Errorf("%s: metadata lacks the versions: %v", key, info.Metadata)
 		}
 	}
-	// Retention ran after the successful run: the 30-day-old dump is gone locally.
-	if slices.Contains(dumpsIn(t, dir), old) {
-		t.Fatal("retention did not run after a successful backup")
+	if got := dumpsIn(t, dir); slices.Contains(got, old) || len(got) != 2 {
+		t.Fatalf("local dumps after the second run: %v, want the two real ones only", got)
 	}
 }
 

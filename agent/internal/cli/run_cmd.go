@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/branchwatch/branchwatch/agent/internal/backup"
 	"github.com/branchwatch/branchwatch/agent/internal/catchup"
@@ -80,12 +81,13 @@ func runDaemon(env *Env, _ *flag.FlagSet) error {
 	}
 	runner.Now = clock.Now // dump names follow the daemon's clock (BRANCHWATCH_FAKE_NOW too)
 	d, err := daemon.New(daemon.Config{
-		Location:  o.Location,
-		Jobs:      jobs(o, k, runner, env.Logger, clock),
-		Listen:    o.Listen,
-		LockDir:   o.BackupDir,
-		Clock:     clock,
-		OnRunDone: runHooks.onRunDone,
+		Location:   o.Location,
+		Jobs:       jobs(o, k, runner, env.Logger, clock),
+		Listen:     o.Listen,
+		LockDir:    o.BackupDir,
+		Clock:      clock,
+		OnRunDone:  runHooks.onRunDone,
+		Collectors: []prometheus.Collector{backup.UnreadableCollector(o.BackupDir, o.BranchID, o.Location)},
 	}, env.Logger)
 	if err != nil {
 		return err

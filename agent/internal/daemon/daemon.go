@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-co-op/gocron/v2"
 	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/branchwatch/branchwatch/agent/internal/dirlock"
@@ -81,6 +82,8 @@ type Config struct {
 	// OnRunDone, when set, is called after each run is recorded (tests
 	// wait on it rather than sleep).
 	OnRunDone func(job string, err error)
+	// Collectors are further series served on /metrics beside the jobs'.
+	Collectors []prometheus.Collector
 }
 
 // Daemon is a configured, not yet running, set of jobs.
@@ -117,6 +120,11 @@ func New(cfg Config, logger *slog.Logger) (*Daemon, error) {
 		cfg: cfg, logger: logger.With("component", "daemon"), clock: cfg.Clock,
 		jobs: map[string]gocron.Job{}, metrics: newJobMetrics(), lanes: map[string]chan struct{}{},
 		ready: make(chan struct{}),
+	}
+	for _, c := range cfg.Collectors {
+		if err := d.metrics.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("daemon: metrics: %w", err)
+		}
 	}
 	sched, err := gocron.NewScheduler(
 		gocron.WithLocation(cfg.Location),

@@ -34,6 +34,23 @@ const (
 	DefaultCloudKeepNewest      = 3
 	DefaultSummaryRetryAttempts = 5
 	DefaultSummaryRetryBackoff  = time.Minute
+	DefaultCloudRetention       = CloudRetentionAgent
+	DefaultObjectLockMode       = ObjectLockCompliance
+)
+
+// Who applies cloud retention (BACKUP_CLOUD_RETENTION).
+const (
+	// CloudRetentionAgent: the agent's weekly cleanup deletes old backups.
+	CloudRetentionAgent = "agent"
+	// CloudRetentionBucket: the bucket's lifecycle rule does; the agent
+	// never deletes in the cloud, so its key needs no delete capability.
+	CloudRetentionBucket = "bucket"
+)
+
+// Object-lock modes (BACKUP_S3_OBJECT_LOCK_MODE), as S3 names them.
+const (
+	ObjectLockCompliance = "COMPLIANCE"
+	ObjectLockGovernance = "GOVERNANCE"
 )
 
 // Options is every setting of the agent.
@@ -48,6 +65,12 @@ type Options struct {
 	RetentionDays      int // local dumps
 	CloudRetentionDays int
 	CloudKeepNewest    int // newest good cloud backups kept whatever their age
+	// CloudRetention is CloudRetentionAgent or CloudRetentionBucket.
+	CloudRetention string
+	// ObjectLockDays > 0 locks every uploaded dump for that many days in
+	// ObjectLockMode (the bucket must have object lock enabled).
+	ObjectLockDays int
+	ObjectLockMode string
 
 	S3        store.S3Options
 	S3Enabled bool // false: local-only
@@ -90,6 +113,9 @@ const (
 	EnvRetentionDays        = "BACKUP_RETENTION_DAYS"
 	EnvCloudRetentionDays   = "BACKUP_CLOUD_RETENTION_DAYS"
 	EnvCloudKeepNewest      = "BACKUP_CLOUD_KEEP_NEWEST"
+	EnvCloudRetention       = "BACKUP_CLOUD_RETENTION"
+	EnvObjectLockDays       = "BACKUP_S3_OBJECT_LOCK_DAYS"
+	EnvObjectLockMode       = "BACKUP_S3_OBJECT_LOCK_MODE"
 	EnvPGDumpPath           = "PG_DUMP_PATH"
 	EnvMinDumpBytes         = "BACKUP_MIN_SIZE_BYTES"
 	EnvEncryptionRecipients = "BACKUP_ENCRYPTION_RECIPIENTS"
@@ -140,6 +166,7 @@ func Load(r *config.Reader, needDB bool) (Options, error) {
 	o.SummaryRetryAttempts = r.Int(EnvSummaryRetryAttempts, DefaultSummaryRetryAttempts, 1)
 	o.SummaryRetryBackoff = r.Duration(EnvSummaryRetryBackoff, DefaultSummaryRetryBackoff)
 	o.S3, o.S3Enabled = r.S3()
+	o.loadCloudProtection(r)
 
 	if needDB {
 		if o.DatabaseURL == "" {
@@ -192,6 +219,43 @@ func Load(r *config.Reader, needDB bool) (Options, error) {
 		return o, err
 	}
 	return o, nil
+}
+
+// loadCloudProtection reads who applies cloud retention and the object
+// lock of uploads.
+func (o *Options) loadCloudProtection(r *config.Reader) {
+	o.CloudRetention = strings.ToLower(strings.TrimSpace(r.String(EnvCloudRetention, DefaultCloudRetention)))
+	switch o.CloudRetention {
+	case CloudRetentionAgent, CloudRetentionBucket:
+	default:
+		r.Fail(EnvCloudRetention, "%q is not %s (the agent's cleanup deletes old backups) or %s (the bucket's lifecycle rule does; the agent never deletes)",
+			o.CloudRetention, CloudRetentionAgent, CloudRetentionBucket)
+	}
+	o.ObjectLockDays = r.Int(EnvObjectLockDays, 0, 0)
+	o.ObjectLockMode = strings.ToUpper(strings.TrimSpace(r.String(EnvObjectLockMode, DefaultObjectLockMode)))
+	switch o.ObjectLockMode {
+	case ObjectLockCompliance, ObjectLockGovernance:
+	default:
+		r.Fail(EnvObjectLockMode, "%q is not %s or %s", o.ObjectLockMode, ObjectLockCompliance, ObjectLockGovernance)
+	}
+	if r.Set(EnvObjectLockMode) && o.ObjectLockDays == 0 {
+		r.Fail(EnvObjectLockMode, "is set but %s is not: set the number of days each upload stays locked", EnvObjectLockDays)
+	}
+	if o.ObjectLockDays > 36500 {
+		r.Fail(EnvObjectLockDays, "%d days is more than 100 years", o.ObjectLockDays)
+	}
+	if o.ObjectLockDays > 0 && !o.S3Enabled {
+		r.Fail(EnvObjectLockDays, "locks uploads in the bucket, but no bucket is configured (local-only mode)")
+	}
+}
+
+// ObjectLockUntil is when an upload made at now stays locked until; zero
+// when uploads are not locked.
+func (o Options) ObjectLockUntil(now time.Time) time.Time {
+	if o.ObjectLockDays <= 0 {
+		return time.Time{}
+	}
+	return now.UTC().Add(time.Duration(o.ObjectLockDays) * 24 * time.Hour).Truncate(time.Second)
 }
 
 // Encrypted reports whether uploads are encrypted.

@@ -54,6 +54,26 @@ func TestLoad(t *testing.T) {
 		{"partial s3", with("BACKUP_S3_BUCKET", "b"), true, []string{"BACKUP_S3_ENDPOINT", "BACKUP_S3_SECRET_KEY"}, nil},
 		{"bad age recipient", with("BACKUP_ENCRYPTION_RECIPIENTS", "age1notakey"), true, []string{"BACKUP_ENCRYPTION_RECIPIENTS"}, nil},
 		{"bad ping url", with("HEALTHCHECK_BACKUP_URL", "ftp://x"), true, []string{"HEALTHCHECK_BACKUP_URL"}, nil},
+		{"cloud retention by the bucket", with(s3Env("BACKUP_CLOUD_RETENTION", "bucket")...), true, nil, func(t *testing.T, o Options) {
+			if o.CloudRetention != CloudRetentionBucket || o.ObjectLockDays != 0 {
+				t.Errorf("CloudRetention = %q, ObjectLockDays = %d", o.CloudRetention, o.ObjectLockDays)
+			}
+		}},
+		{"cloud retention defaults to the agent", base, true, nil, func(t *testing.T, o Options) {
+			if o.CloudRetention != CloudRetentionAgent || o.ObjectLockMode != ObjectLockCompliance {
+				t.Errorf("CloudRetention = %q, ObjectLockMode = %q", o.CloudRetention, o.ObjectLockMode)
+			}
+		}},
+		{"bad cloud retention", with("BACKUP_CLOUD_RETENTION", "lifecycle"), true, []string{"BACKUP_CLOUD_RETENTION", "lifecycle"}, nil},
+		{"object lock", with(s3Env("BACKUP_S3_OBJECT_LOCK_DAYS", "90", "BACKUP_S3_OBJECT_LOCK_MODE", "governance")...), true, nil, func(t *testing.T, o Options) {
+			if o.ObjectLockDays != 90 || o.ObjectLockMode != ObjectLockGovernance {
+				t.Errorf("lock = %d %q", o.ObjectLockDays, o.ObjectLockMode)
+			}
+		}},
+		{"bad object lock mode", with(s3Env("BACKUP_S3_OBJECT_LOCK_DAYS", "90", "BACKUP_S3_OBJECT_LOCK_MODE", "LEGAL")...), true, []string{"BACKUP_S3_OBJECT_LOCK_MODE", "COMPLIANCE"}, nil},
+		{"object lock days not a number", with(s3Env("BACKUP_S3_OBJECT_LOCK_DAYS", "ninety")...), true, []string{"BACKUP_S3_OBJECT_LOCK_DAYS"}, nil},
+		{"object lock mode without days", with(s3Env("BACKUP_S3_OBJECT_LOCK_MODE", "GOVERNANCE")...), true, []string{"BACKUP_S3_OBJECT_LOCK_MODE", "BACKUP_S3_OBJECT_LOCK_DAYS"}, nil},
+		{"object lock without a bucket", with("BACKUP_S3_OBJECT_LOCK_DAYS", "30"), true, []string{"BACKUP_S3_OBJECT_LOCK_DAYS", "no bucket"}, nil},
 		{"missing query file", with("METRICS_QUERY_FILE", "/nonexistent/q.sql"), true, []string{"METRICS_QUERY_FILE"}, nil},
 	}
 	for _, tc := range cases {
@@ -81,6 +101,12 @@ func TestLoad(t *testing.T) {
 			}
 		})
 	}
+}
+
+// s3Env is the four S3 settings (and BRANCH_ID) followed by kv.
+func s3Env(kv ...string) []string {
+	return append([]string{"BRANCH_ID", "branch-x", "BACKUP_S3_ENDPOINT", "http://127.0.0.1:9", "BACKUP_S3_BUCKET", "b",
+		"BACKUP_S3_ACCESS_KEY", "k", "BACKUP_S3_SECRET_KEY", "s"}, kv...)
 }
 
 func TestRedactURL(t *testing.T) {
