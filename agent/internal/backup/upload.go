@@ -14,6 +14,8 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/branchwatch/branchwatch/agent/internal/ledger"
+	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/store"
 )
@@ -84,6 +86,10 @@ func (r *Runner) upload(ctx context.Context, d LocalDump) (store.ObjectInfo, err
 	if err != nil {
 		return store.ObjectInfo{}, err
 	}
+	if err := ledger.Record(r.opts.BackupDir, ledger.Entry{Key: key, SHA256: info.Metadata[MetaSHA256], Size: info.Size, Uploaded: r.Now().UTC()}); err != nil {
+		// The upload is good; without its entry cloud retention only keeps more.
+		r.log.Warn("could not record the confirmed upload", "key", key, "error", err)
+	}
 	r.log.Info("upload confirmed", "key", key, "size", info.Size, "sha256", info.Metadata[MetaSHA256], "encrypted", enc,
 		"duration", time.Since(began).String())
 	return info, nil
@@ -101,7 +107,7 @@ func (r *Runner) putPlain(ctx context.Context, key string, d LocalDump, want str
 	}
 	meta[MetaSHA256], meta[MetaSize] = want, strconv.FormatInt(fi.Size(), 10)
 	h := sha256.New()
-	if _, err := r.st.Put(ctx, key, io.TeeReader(f, h), store.PutOptions{Size: fi.Size(), ContentType: ContentTypeDump, Metadata: meta}); err != nil {
+	if _, err := r.st.Put(ctx, key, io.TeeReader(f, h), r.putOptions(fi.Size(), ContentTypeDump, meta)); err != nil {
 		return store.ObjectInfo{}, fmt.Errorf("backup: upload: %w", err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
@@ -152,10 +158,17 @@ func (r *Runner) putEncrypted(ctx context.Context, key string, d LocalDump, want
 	meta[MetaSHA256], meta[MetaSize] = sum, strconv.FormatInt(size, 10)
 	meta[MetaPlainSHA256], meta[MetaPlainSize] = want, strconv.FormatInt(plainSize, 10)
 	meta[MetaEncryption] = "age"
-	if _, err := r.st.Put(ctx, key, tmp, store.PutOptions{Size: size, ContentType: ContentTypeAge, Metadata: meta}); err != nil {
+	if _, err := r.st.Put(ctx, key, tmp, r.putOptions(size, ContentTypeAge, meta)); err != nil {
 		return store.ObjectInfo{}, fmt.Errorf("backup: upload: %w", err)
 	}
 	return r.confirm(ctx, key, size, sum)
+}
+
+// putOptions are a dump upload's: with BACKUP_S3_OBJECT_LOCK_DAYS, locked
+// for that many days from now.
+func (r *Runner) putOptions(size int64, ctype string, meta map[string]string) store.PutOptions {
+	return store.PutOptions{Size: size, ContentType: ctype, Metadata: meta,
+		RetainUntil: r.opts.ObjectLockUntil(r.Now()), LockMode: r.opts.ObjectLockMode}
 }
 
 // confirm reads the object's size and checksum back.
@@ -171,8 +184,14 @@ func (r *Runner) confirm(ctx context.Context, key string, size int64, sum string
 	return info, nil
 }
 
-// discard removes an object that must not pass for a good backup.
+// discard removes an object that must not pass for a good backup. With
+// BACKUP_CLOUD_RETENTION=bucket the agent deletes nothing: the object stays,
+// unrecorded, so retention never counts it and restore checks its bytes.
 func (r *Runner) discard(ctx context.Context, key string) {
+	if r.opts.CloudRetention == options.CloudRetentionBucket {
+		r.log.Error("a bad upload stays in the bucket (BACKUP_CLOUD_RETENTION=bucket: the agent never deletes); it is not recorded as a backup", "key", key)
+		return
+	}
 	if err := r.st.Delete(context.WithoutCancel(ctx), key); err != nil {
 		r.log.Error("could not delete a bad upload", "key", key, "error", err)
 	}

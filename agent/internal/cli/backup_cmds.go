@@ -10,6 +10,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/backup"
 	"github.com/branchwatch/branchwatch/agent/internal/cloudclean"
+	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/agent/internal/remote"
 	"github.com/branchwatch/branchwatch/agent/internal/restore"
 )
@@ -93,8 +94,25 @@ func runCleanup(env *Env, _ *flag.FlagSet) error {
 		return nil
 	}
 	res, err := cloudclean.Run(env.Ctx, env.Opts, st, env.Logger, env.Now())
-	fmt.Fprintf(env.Stdout, "cleanup: %d deleted, %d kept\n", res.Deleted, res.Kept)
+	printCleanup(env.Stdout, env.Opts, res)
 	return err
+}
+
+// printCleanup says what the sweep did or, with BACKUP_CLOUD_RETENTION=bucket,
+// what the bucket's lifecycle rule removes.
+func printCleanup(w io.Writer, o options.Options, res cloudclean.Result) {
+	if o.CloudRetention == options.CloudRetentionBucket {
+		fmt.Fprintf(w, "cleanup: %s=bucket: the agent deleted nothing; the bucket's lifecycle rule removes %d backups older than %d days, %d kept\n",
+			options.EnvCloudRetention, len(res.Expiring), o.CloudRetentionDays, res.Kept-len(res.Expiring))
+		for _, k := range res.Expiring {
+			fmt.Fprintf(w, "  expiring: %s\n", k)
+		}
+	} else {
+		fmt.Fprintf(w, "cleanup: %d deleted, %d kept\n", res.Deleted, res.Kept)
+	}
+	if len(res.Unknown) > 0 {
+		fmt.Fprintf(w, "cleanup: %d backups in the bucket are not in this agent's upload record: not counted as good, never deleted\n", len(res.Unknown))
+	}
 }
 
 func runRestore(env *Env, fs *flag.FlagSet) error {
@@ -124,6 +142,12 @@ func runRestore(env *Env, fs *flag.FlagSet) error {
 	}, env.Logger)
 	if err != nil {
 		return err
+	}
+	for _, sk := range res.Skipped {
+		fmt.Fprintf(env.Stdout, "skipped a newer backup that is not good: %s\n", sk)
+	}
+	if len(res.Skipped) > 0 {
+		fmt.Fprintf(env.Stdout, "fell back to %s, the newest backup that matches its checksum\n", res.Name)
 	}
 	fmt.Fprintf(env.Stdout, "restored %s (%s, sha256 %s): %d tables\n", res.Name, res.Origin, res.SHA256, len(res.Tables))
 	return nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/backup"
 	"github.com/branchwatch/branchwatch/agent/internal/cloudclean"
+	"github.com/branchwatch/branchwatch/agent/internal/ledger"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/store"
@@ -60,7 +61,9 @@ func dumpKey(t *testing.T, branch string, at time.Time, loc *time.Location) stri
 	return k
 }
 
-func put(t *testing.T, st store.Store, o object) {
+// put stores o; a confirmed object is also recorded in the upload record
+// of dir, as the agent's backup does after a confirmed upload.
+func put(t *testing.T, st store.Store, dir string, o object) {
 	t.Helper()
 	data := []byte("dump " + o.key)
 	sum := sha256.Sum256(data)
@@ -69,8 +72,14 @@ func put(t *testing.T, st store.Store, o object) {
 		meta[backup.MetaSHA256] = hex.EncodeToString(sum[:])
 		meta[backup.MetaSize] = strconv.Itoa(len(data))
 	}
-	if _, err := st.Put(context.Background(), o.key, bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Metadata: meta}); err != nil {
+	info, err := st.Put(context.Background(), o.key, bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Metadata: meta})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if o.confirmed && dir != "" {
+		if err := ledger.Record(dir, ledger.Entry{Key: o.key, SHA256: meta[backup.MetaSHA256], Size: info.Size, Uploaded: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -87,19 +96,18 @@ func TestCloudRetention(t *testing.T) {
 		retention int
 		keep      int
 		ages      []int          // days old of this branch's confirmed dumps
-		unconf    []int          // days old of unconfirmed ones (no checksum metadata)
+		unconf    []int          // days old of unconfirmed ones (no checksum metadata, not recorded): never deleted
 		wantGone  func(int) bool // which confirmed ages are deleted
-		wantUncGo func(int) bool // which unconfirmed ages are deleted
 	}{
 		{name: "old ones go, recent stay", retention: 90, keep: 3,
 			ages: []int{1, 2, 3, 89, 91, 200}, unconf: []int{95},
-			wantGone: func(a int) bool { return a > 90 }, wantUncGo: func(a int) bool { return a > 90 }},
+			wantGone: func(a int) bool { return a > 90 }},
 		{name: "newest three kept whatever their age", retention: 90, keep: 3,
 			ages:     []int{100, 150, 200, 300, 400},
 			wantGone: func(a int) bool { return a > 200 }},
 		{name: "unconfirmed newest do not count as good", retention: 30, keep: 3,
 			ages: []int{40, 50, 60, 70}, unconf: []int{31, 32},
-			wantGone: func(a int) bool { return a > 60 }, wantUncGo: func(int) bool { return true }},
+			wantGone: func(a int) bool { return a > 60 }},
 		{name: "keep newest set to one", retention: 7, keep: 1,
 			ages:     []int{10, 20},
 			wantGone: func(a int) bool { return a > 10 }},
@@ -109,10 +117,11 @@ func TestCloudRetention(t *testing.T) {
 			var deletes, refused atomic.Int64
 			srv := testenv.StartS3(t, testenv.WithMiddleware(b2Style(&deletes, &refused)))
 			st := srv.Store(t)
+			dir := t.TempDir()
 			var wantLeft, wantDeleted []string
 			for _, a := range tc.ages {
 				o := object{dumpKey(t, branch, day(a), loc), true}
-				put(t, st, o)
+				put(t, st, dir, o)
 				if tc.wantGone(a) {
 					wantDeleted = append(wantDeleted, o.key)
 				} else {
@@ -121,12 +130,8 @@ func TestCloudRetention(t *testing.T) {
 			}
 			for _, a := range tc.unconf {
 				o := object{dumpKey(t, branch, day(a), loc), false}
-				put(t, st, o)
-				if tc.wantUncGo(a) {
-					wantDeleted = append(wantDeleted, o.key)
-				} else {
-					wantLeft = append(wantLeft, o.key)
-				}
+				put(t, st, dir, o)
+				wantLeft = append(wantLeft, o.key)
 			}
 			// Never touched: other branches, other folders, names that do not parse.
 			untouched := []string{
@@ -137,10 +142,10 @@ func TestCloudRetention(t *testing.T) {
 				branch + "/backups/old/" + branch + "_20200101_220000.dump",
 			}
 			for _, k := range untouched {
-				put(t, st, object{k, true})
+				put(t, st, dir, object{k, true})
 			}
 
-			o := options.Options{BranchID: branch, Location: loc, CloudRetentionDays: tc.retention, CloudKeepNewest: tc.keep}
+			o := options.Options{BranchID: branch, Location: loc, BackupDir: dir, CloudRetentionDays: tc.retention, CloudKeepNewest: tc.keep}
 			res, err := cloudclean.Run(context.Background(), o, st, nil, now)
 			if err != nil {
 				t.Fatal(err)
@@ -195,15 +200,123 @@ func TestCloudRetentionReportsFailedDeletes(t *testing.T) {
 	}
 	srv := testenv.StartS3(t, testenv.WithMiddleware(failDeletes))
 	st := srv.Store(t)
+	dir := t.TempDir()
 	now := time.Date(2026, 6, 7, 2, 0, 0, 0, time.UTC)
 	for _, a := range []int{1, 2, 3, 100, 200} {
-		put(t, st, object{dumpKey(t, branch, now.AddDate(0, 0, -a), time.UTC), true})
+		put(t, st, dir, object{dumpKey(t, branch, now.AddDate(0, 0, -a), time.UTC), true})
 	}
-	res, err := cloudclean.Run(context.Background(), options.Options{BranchID: branch, Location: time.UTC, CloudRetentionDays: 90, CloudKeepNewest: 3}, st, nil, now)
+	res, err := cloudclean.Run(context.Background(), options.Options{BranchID: branch, Location: time.UTC, BackupDir: dir, CloudRetentionDays: 90, CloudKeepNewest: 3}, st, nil, now)
 	if err == nil || !strings.Contains(err.Error(), "2 of 2 deletions failed") {
 		t.Fatalf("error %v, want both deletions reported", err)
 	}
 	if res.Deleted != 0 || res.Kept != 5 {
 		t.Fatalf("%+v", res)
+	}
+}
+
+// garbage stores an object this agent never uploaded under a dump key, with
+// plausible metadata: a well-formed sha256 (of other bytes) and the right size.
+func garbage(t *testing.T, st store.Store, key string) {
+	t.Helper()
+	data := []byte("not a dump at all, but sized and labelled like one " + key)
+	other := sha256.Sum256([]byte("something else"))
+	meta := map[string]string{backup.MetaSHA256: hex.EncodeToString(other[:]), backup.MetaSize: strconv.Itoa(len(data))}
+	if _, err := st.Put(context.Background(), key, bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Metadata: meta}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGarbageIsNeitherCountedNorDeleted: three newer objects with plausible
+// sha256/size metadata that the agent never uploaded do not take the place
+// of the newest three good backups, and are not deleted either.
+func TestGarbageIsNeitherCountedNorDeleted(t *testing.T) {
+	var rec testenv.RequestLog
+	srv := testenv.StartS3(t, testenv.WithMiddleware(rec.Middleware))
+	st := srv.Store(t)
+	dir := t.TempDir()
+	now := time.Date(2026, 6, 7, 2, 0, 0, 0, time.UTC)
+	var genuine, junk []string
+	for _, a := range []int{100, 150, 200, 300, 400} {
+		k := dumpKey(t, branch, now.AddDate(0, 0, -a), time.UTC)
+		put(t, st, dir, object{k, true})
+		genuine = append(genuine, k)
+	}
+	for _, a := range []int{1, 2, 3} {
+		k := dumpKey(t, branch, now.AddDate(0, 0, -a), time.UTC)
+		garbage(t, st, k)
+		junk = append(junk, k)
+	}
+	o := options.Options{BranchID: branch, Location: time.UTC, BackupDir: dir, CloudRetentionDays: 90, CloudKeepNewest: 3}
+	res, err := cloudclean.Run(context.Background(), o, st, nil, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.KeptNewest, genuine[:3]) {
+		t.Errorf("kept as newest good %v, want the three newest genuine %v", res.KeptNewest, genuine[:3])
+	}
+	if got := slices.Sorted(slices.Values(res.Unknown)); !slices.Equal(got, slices.Sorted(slices.Values(junk))) {
+		t.Errorf("unknown %v, want the garbage %v", got, junk)
+	}
+	if got := slices.Sorted(slices.Values(res.DeletedKeys)); !slices.Equal(got, []string{genuine[4], genuine[3]}) {
+		t.Errorf("deleted %v, want the two oldest genuine", got)
+	}
+	for _, k := range append(slices.Clone(junk), genuine[:3]...) {
+		if _, err := st.Stat(context.Background(), k); err != nil {
+			t.Errorf("%s: %v", k, err)
+		}
+	}
+	deletes := rec.Requests(func(r testenv.RecordedRequest) bool { return r.Method == http.MethodDelete })
+	if len(deletes) != 2 {
+		t.Errorf("%d DELETE requests, want 2", len(deletes))
+	}
+	l, err := ledger.Load(dir)
+	if err != nil || len(l.Uploads) != 3 {
+		t.Errorf("the record after deleting two of five: %+v %v", l, err)
+	}
+}
+
+// TestBucketRetentionDeletesNothing: with BACKUP_CLOUD_RETENTION=bucket the
+// sweep sends no DELETE (it works with a key that has no delete capability)
+// and reports what the lifecycle rule removes, by the same selection.
+func TestBucketRetentionDeletesNothing(t *testing.T) {
+	var rec testenv.RequestLog
+	noDelete := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodDelete || r.Method == http.MethodPost && r.URL.Query().Has("delete") {
+				http.Error(w, "<Error><Code>AccessDenied</Code><Message>key has no deleteFiles</Message></Error>", http.StatusForbidden)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	srv := testenv.StartS3(t, testenv.WithMiddleware(rec.Middleware), testenv.WithMiddleware(noDelete))
+	st := srv.Store(t)
+	dir := t.TempDir()
+	now := time.Date(2026, 6, 7, 2, 0, 0, 0, time.UTC)
+	var keys []string
+	for _, a := range []int{1, 2, 100, 150, 200, 300} {
+		k := dumpKey(t, branch, now.AddDate(0, 0, -a), time.UTC)
+		put(t, st, dir, object{k, true})
+		keys = append(keys, k)
+	}
+	o := options.Options{BranchID: branch, Location: time.UTC, BackupDir: dir, CloudRetentionDays: 90, CloudKeepNewest: 3,
+		CloudRetention: options.CloudRetentionBucket}
+	res, err := cloudclean.Run(context.Background(), o, st, nil, now)
+	if err != nil {
+		t.Fatalf("bucket retention with a key that cannot delete: %v", err)
+	}
+	if got := slices.Sorted(slices.Values(res.Expiring)); !slices.Equal(got, []string{keys[5], keys[4], keys[3]}) {
+		t.Errorf("expiring %v, want the three past retention beyond the newest three", got)
+	}
+	if res.Deleted != 0 || len(res.DeletedKeys) != 0 || res.Kept != 6 {
+		t.Errorf("%+v", res)
+	}
+	if m := rec.Methods(); m[http.MethodDelete] != 0 {
+		t.Errorf("the server received %d DELETE requests", m[http.MethodDelete])
+	}
+	if n := len(rec.Requests(func(r testenv.RecordedRequest) bool {
+		return r.Method == http.MethodPost && strings.Contains(r.RawQuery, "delete")
+	})); n != 0 {
+		t.Errorf("the server received %d batch deletes", n)
 	}
 }

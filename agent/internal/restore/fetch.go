@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"os"
 	"path"
@@ -89,34 +90,65 @@ func choose(ctx context.Context, o options.Options, st store.Store, key string) 
 		}
 		return source{key: key, name: plainName(key), info: info}, nil
 	}
-	type cand struct {
-		key   string
-		taken time.Time
-	}
-	var cands []cand
-	for obj, err := range store.All(ctx, st, store.ListOptions{Prefix: prefix}) {
-		if err != nil {
-			return source{}, err
-		}
-		k, err := layout.ParseKey(obj.Key, o.Location)
-		if err == nil && k.Kind == layout.BackupsDir && k.Branch == o.BranchID {
-			cands = append(cands, cand{obj.Key, k.Dump.Taken})
-		}
-	}
-	sort.Slice(cands, func(i, j int) bool { return cands[i].taken.After(cands[j].taken) })
-	for _, c := range cands {
-		info, err := st.Stat(ctx, c.key)
-		if err != nil {
-			if store.IsNotFound(err) {
-				continue
-			}
-			return source{}, err
-		}
-		if backup.Confirmed(info) {
-			return source{key: c.key, name: plainName(c.key), info: info}, nil
-		}
+	for src, err := range latest(ctx, o, st) {
+		return src, err
 	}
 	return source{}, fmt.Errorf("%w: no confirmed backup under %s in the bucket", ErrNoBackup, prefix)
+}
+
+// latest yields the branch's backups, newest first: with a store, the
+// bucket's confirmed ones (each Stat only when reached); without one, the
+// dumps in BACKUP_DIR. It stops at the first error, which it yields.
+func latest(ctx context.Context, o options.Options, st store.Store) iter.Seq2[source, error] {
+	return func(yield func(source, error) bool) {
+		if st == nil {
+			dumps, err := backup.ListLocal(o.BackupDir, o.BranchID, o.Location)
+			if err != nil {
+				yield(source{}, err)
+				return
+			}
+			for i := len(dumps) - 1; i >= 0; i-- {
+				if !yield(source{name: dumps[i].Name, local: &dumps[i]}, nil) {
+					return
+				}
+			}
+			return
+		}
+		prefix, err := layout.BackupsPrefix(o.BranchID)
+		if err != nil {
+			yield(source{}, err)
+			return
+		}
+		type cand struct {
+			key   string
+			taken time.Time
+		}
+		var cands []cand
+		for obj, err := range store.All(ctx, st, store.ListOptions{Prefix: prefix}) {
+			if err != nil {
+				yield(source{}, err)
+				return
+			}
+			k, err := layout.ParseKey(obj.Key, o.Location)
+			if err == nil && k.Kind == layout.BackupsDir && k.Branch == o.BranchID {
+				cands = append(cands, cand{obj.Key, k.Dump.Taken})
+			}
+		}
+		sort.Slice(cands, func(i, j int) bool { return cands[i].taken.After(cands[j].taken) })
+		for _, c := range cands {
+			info, err := st.Stat(ctx, c.key)
+			if err != nil {
+				if store.IsNotFound(err) {
+					continue
+				}
+				yield(source{}, err)
+				return
+			}
+			if backup.Confirmed(info) && !yield(source{key: c.key, name: plainName(c.key), info: info}, nil) {
+				return
+			}
+		}
+	}
 }
 
 func chooseLocal(o options.Options, key string) (source, error) {

@@ -17,6 +17,7 @@ import (
 	"filippo.io/age"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/branchwatch/branchwatch/agent/internal/backup"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
 	"github.com/branchwatch/branchwatch/shared/store"
@@ -57,6 +58,9 @@ type Result struct {
 	SHA256   string // of the plain dump, verified
 	Tables   []string
 	Duration time.Duration
+	// Skipped are the newer backups passed over by a restore of the
+	// latest (each "name: why"): not matching their checksum, or unreadable.
+	Skipped []string
 }
 
 // Run restores one backup into req.TargetURL with
@@ -80,20 +84,15 @@ func Run(ctx context.Context, o options.Options, st store.Store, req Request, lo
 	if n > 0 && !req.Yes {
 		return Result{}, fmt.Errorf("restore: %w: %s has %d tables; pass --yes to replace them with the backup", ErrTargetNotEmpty, target, n)
 	}
-	src, err := choose(ctx, o, st, req.Key)
-	if err != nil {
-		return Result{}, fmt.Errorf("restore: %w", err)
-	}
 	f := &fetcher{o: o, st: st, identities: req.Identities, workDir: workDir(req.WorkDir, o), progress: req.Progress, log: log}
-	got, err := f.fetch(ctx, src)
+	got, tool, toc, skipped, err := fetchGood(ctx, o, st, f, req.Key, server, log, req.Progress)
 	if err != nil {
-		return Result{}, fmt.Errorf("restore: %w", err)
+		return Result{Skipped: skipped}, fmt.Errorf("restore: %w", err)
 	}
 	defer got.cleanup()
-	res := Result{Key: got.key, Name: got.name, Origin: got.origin, Size: got.size, SHA256: got.sha256}
+	res := Result{Key: got.key, Name: got.name, Origin: got.origin, Size: got.size, SHA256: got.sha256, Skipped: skipped}
 	log.Info("backup fetched and checked", "key", got.key, "name", got.name, "origin", got.origin, "sha256", got.sha256)
-	toc, err := pgRestore(ctx, o, target, server, got, req.Progress, req.NoPrivileges, log)
-	if err != nil {
+	if err := pgRestore(ctx, target, tool, got, req.Progress, req.NoPrivileges, log); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
 	res.Tables = toc.Tables()
@@ -102,31 +101,105 @@ func Run(ctx context.Context, o options.Options, st store.Store, req Request, lo
 	return res, nil
 }
 
-// pgRestore lists the archive (it must be readable) and restores it.
-func pgRestore(ctx context.Context, o options.Options, target pgtools.Conn, server pgtools.Version, f fetched, progress io.Writer, noPrivileges bool, log *slog.Logger) (pgtools.TOC, error) {
+// fetchGood fetches the backup named by key or, when key is "", the newest
+// backup that is good: its bytes match its checksum and pg_restore can read
+// it. A newer backup that is not good is skipped, saying so in the log and
+// on progress, and the next newest is tried. skipped lists what was passed
+// over and why.
+func fetchGood(ctx context.Context, o options.Options, st store.Store, f *fetcher, key string, server pgtools.Version,
+	log *slog.Logger, progress io.Writer) (got fetched, tool pgtools.Tool, toc pgtools.TOC, skipped []string, err error) {
+	if key != "" {
+		src, err := choose(ctx, o, st, key)
+		if err != nil {
+			return fetched{}, tool, toc, nil, err
+		}
+		if got, err = f.fetch(ctx, src); err != nil {
+			return fetched{}, tool, toc, nil, err
+		}
+		if tool, toc, err = listArchive(ctx, o, server, got); err != nil {
+			got.cleanup()
+			return fetched{}, tool, toc, nil, err
+		}
+		return got, tool, toc, nil, nil
+	}
+	var firstErr error
+	for src, err := range latest(ctx, o, st) {
+		if err != nil {
+			return fetched{}, tool, toc, skipped, err
+		}
+		got, err = f.fetch(ctx, src)
+		if err == nil {
+			if tool, toc, err = listArchive(ctx, o, server, got); err != nil {
+				got.cleanup()
+			}
+		}
+		if err == nil {
+			if len(skipped) > 0 {
+				log.Warn("restoring an older backup: the newer ones are not good", "name", got.name, "skipped", skipped)
+				if progress != nil {
+					fmt.Fprintf(progress, "using %s, the newest backup that matches its checksum\n", got.name)
+				}
+			}
+			return got, tool, toc, skipped, nil
+		}
+		if ctx.Err() != nil || !errors.Is(err, backup.ErrChecksumMismatch) && !errors.Is(err, errUnreadable) {
+			return fetched{}, tool, toc, skipped, err
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		skipped = append(skipped, fmt.Sprintf("%s: %v", src.name, err))
+		log.Warn("the newest backup is not good: trying the next newest", "name", src.name, "key", src.key, "error", err)
+		if progress != nil {
+			fmt.Fprintf(progress, "skipping %s: %v; trying the next newest backup\n", src.name, err)
+		}
+	}
+	if firstErr != nil {
+		return fetched{}, tool, toc, skipped, fmt.Errorf("%w (%d backups tried, none is good)", firstErr, len(skipped))
+	}
+	if st == nil {
+		return fetched{}, tool, toc, nil, fmt.Errorf("%w: no dumps of branch %s in %s (local-only mode: no S3 settings)", ErrNoBackup, o.BranchID, o.BackupDir)
+	}
+	return fetched{}, tool, toc, nil, fmt.Errorf("%w: no confirmed backup of branch %s in the bucket", ErrNoBackup, o.BranchID)
+}
+
+// errUnreadable is wrapped when pg_restore cannot read a fetched dump.
+var errUnreadable = errors.New("not a readable archive")
+
+// listArchive finds the pg_restore for the dump and the target server and
+// lists the archive: it must be readable.
+func listArchive(ctx context.Context, o options.Options, server pgtools.Version, f fetched) (pgtools.Tool, pgtools.TOC, error) {
 	need := server
 	if f.dumpVersion.Major() > need.Major() {
 		need = f.dumpVersion
 	}
 	tool, err := pgtools.NewFinder(o.PGDumpPath, options.EnvPGDumpPath).Find(ctx, "pg_restore", need)
 	if err != nil {
-		return pgtools.TOC{}, err
+		return tool, pgtools.TOC{}, err
 	}
 	toc, err := pgtools.ListArchive(ctx, tool.Path, f.path)
 	if err != nil {
-		return pgtools.TOC{}, fmt.Errorf("%s is not a readable archive: %w", f.name, err)
+		if ctx.Err() != nil {
+			return tool, pgtools.TOC{}, err
+		}
+		return tool, pgtools.TOC{}, fmt.Errorf("%s is %w: %w", f.name, errUnreadable, err)
 	}
 	if toc.DumpVersion.Major() > tool.Version.Major() {
-		return pgtools.TOC{}, fmt.Errorf("%s was written by pg_dump %s but pg_restore is %s: install the PostgreSQL %s client",
+		return tool, pgtools.TOC{}, fmt.Errorf("%s was written by pg_dump %s but pg_restore is %s: install the PostgreSQL %s client",
 			f.name, toc.DumpVersion, tool.Version, toc.DumpVersion.MajorString())
 	}
+	return tool, toc, nil
+}
+
+// pgRestore restores a listed archive with tool.
+func pgRestore(ctx context.Context, target pgtools.Conn, tool pgtools.Tool, f fetched, progress io.Writer, noPrivileges bool, log *slog.Logger) error {
 	args := []string{"--clean", "--if-exists", "--no-owner", "--single-transaction"}
 	if noPrivileges {
 		args = append(args, "--no-privileges")
 	}
 	cmd, cleanup, err := target.Command(ctx, tool.Path, append(args, f.path)...)
 	if err != nil {
-		return pgtools.TOC{}, err
+		return err
 	}
 	defer cleanup()
 	stderr := &pgtools.TailBuffer{}
@@ -140,9 +213,9 @@ func pgRestore(ctx context.Context, o options.Options, target pgtools.Conn, serv
 		if !noPrivileges && strings.Contains(stderr.String(), "role") && strings.Contains(stderr.String(), "does not exist") {
 			hint = " (the target server lacks a role the dump grants to: create it, or pass --no-privileges)"
 		}
-		return pgtools.TOC{}, fmt.Errorf("nothing was changed (single transaction)%s: %w", hint, pgtools.ExitError(ctx, "pg_restore", err, stderr))
+		return fmt.Errorf("nothing was changed (single transaction)%s: %w", hint, pgtools.ExitError(ctx, "pg_restore", err, stderr))
 	}
-	return toc, nil
+	return nil
 }
 
 // userTablesSQL lists ordinary and partitioned tables outside the system schemas.

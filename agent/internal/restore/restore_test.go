@@ -3,11 +3,17 @@ package restore_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"path"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -18,8 +24,10 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/backup"
 	"github.com/branchwatch/branchwatch/agent/internal/backup/backuptest"
+	"github.com/branchwatch/branchwatch/agent/internal/cloudclean"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/agent/internal/restore"
+	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/store"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
@@ -318,4 +326,67 @@ func queryInt(t *testing.T, url, sql string, args ...any) int64 {
 		t.Fatalf("%s: %v", sql, err)
 	}
 	return n
+}
+
+// TestRestoreLatestFallsBack: three newer objects under this branch's dump
+// keys, with plausible sha256/size metadata but garbage inside, are skipped
+// (saying so) and the newest genuine backup is restored.
+func TestRestoreLatestFallsBack(t *testing.T) {
+	f := backedUp(t, true, "")
+	if err := os.Remove(f.res.Path); err != nil { // no identical local copy: download
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var junk []string
+	for i := 1; i <= 3; i++ {
+		key, err := layout.BackupKey(f.opts.BranchID, f.res.Started.In(f.opts.Location).Add(time.Duration(i)*time.Hour), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := []byte(fmt.Sprintf("PGDMP garbage %d, sized and labelled like a dump", i))
+		other := sha256.Sum256([]byte("something else"))
+		meta := map[string]string{backup.MetaSHA256: hex.EncodeToString(other[:]), backup.MetaSize: strconv.Itoa(len(data))}
+		if _, err := f.st.Put(ctx, key, bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Metadata: meta}); err != nil {
+			t.Fatal(err)
+		}
+		junk = append(junk, path.Base(key))
+	}
+	// The cloud sweep, months later: the genuine backup (recorded by the
+	// backup run) is the one newest good backup kept; the garbage is not
+	// counted and not deleted.
+	swept, err := cloudclean.Run(ctx, f.opts, f.st, nil, f.res.Started.AddDate(0, 0, 200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(swept.KeptNewest, []string{f.res.Key}) || swept.Deleted != 0 || len(swept.Unknown) != 3 {
+		t.Fatalf("sweep: kept newest %v, deleted %v, unknown %v: want only %s kept, nothing deleted, the 3 garbage unknown",
+			swept.KeptNewest, swept.DeletedKeys, swept.Unknown, f.res.Key)
+	}
+
+	var logs, progress bytes.Buffer
+	target := f.emptyDB(t)
+	res, err := restore.Run(ctx, f.opts, f.st, restore.Request{TargetURL: target, Progress: &progress}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatalf("restore --latest: %v\n%s", err, logs.String())
+	}
+	if res.Key != f.res.Key || res.SHA256 != f.res.SHA256 {
+		t.Fatalf("restored %s (%s), want the genuine %s", res.Key, res.SHA256, f.res.Key)
+	}
+	if len(res.Skipped) != 3 {
+		t.Fatalf("skipped %v, want the three garbage objects", res.Skipped)
+	}
+	for i, name := range []string{junk[2], junk[1], junk[0]} { // newest first
+		if !strings.HasPrefix(res.Skipped[i], name+": ") || !strings.Contains(res.Skipped[i], "checksum mismatch") {
+			t.Errorf("skipped[%d] = %q, want %s with a checksum mismatch", i, res.Skipped[i], name)
+		}
+		if !strings.Contains(progress.String(), "skipping "+name) {
+			t.Errorf("the progress output does not say %s was skipped:\n%s", name, progress.String())
+		}
+	}
+	if !strings.Contains(logs.String(), "trying the next newest") {
+		t.Error("the log does not say the restore fell back")
+	}
+	if n := tableCount(t, target); n == 0 {
+		t.Error("nothing was restored")
+	}
 }

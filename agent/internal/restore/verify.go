@@ -93,7 +93,10 @@ func Verify(ctx context.Context, o options.Options, st store.Store, req VerifyRe
 	}()
 
 	scratch := conn.WithDatabase(res.Database)
-	toc, err := pgRestore(ctx, o, scratch, server, got, req.Progress, false, log)
+	tool, toc, err := listArchive(ctx, o, server, got)
+	if err == nil {
+		err = pgRestore(ctx, scratch, tool, got, req.Progress, false, log)
+	}
 	if err != nil {
 		return res, fmt.Errorf("verify: %w", err)
 	}
