@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -122,13 +123,10 @@ func (r *Runner) runPgDump(ctx context.Context, tool pgtools.Tool, file string) 
 	defer cleanup()
 	stderr := &pgtools.TailBuffer{}
 	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("backup: start pg_dump: %w", err)
-	}
-	if r.OnDumpStart != nil {
-		r.OnDumpStart(cmd.Process.Pid)
-	}
-	if err := cmd.Wait(); err != nil {
+	if err := pgtools.Run(cmd, r.OnDumpStart); err != nil {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("backup: start pg_dump: %w", err)
+		}
 		if strings.Contains(stderr.String(), "No space left on device") {
 			return r.writeError("pg_dump", syscall.ENOSPC)
 		}

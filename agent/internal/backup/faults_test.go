@@ -175,8 +175,11 @@ func TestFailedDumpPromotesNothing(t *testing.T) {
 // refused with the holder's identity.
 func TestBackupWhileOneRuns(t *testing.T) {
 	pg, db, _ := backuptest.NewBranchDB(t, 100)
-	const password = "Sup3r-secret-pw"
-	url := pg.CreatePasswordUser(t, db, "backup_pw", password)
+	const password, sslPassword, s3Secret = "Sup3r-secret-pw", "Ssl-key-passphrase", "s3-Secret-of-the-agent"
+	url := pg.CreatePasswordUser(t, db, "backup_pw", password) + "&sslpassword=" + sslPassword
+	// What the agent's own environment holds must not reach pg_dump's.
+	t.Setenv("DATABASE_URL", url)
+	t.Setenv("BACKUP_S3_SECRET_KEY", s3Secret)
 	dir := t.TempDir()
 	env := backuptest.Env(url, dir, nil)
 	first, _, _ := newRunner(t, env, nil)
@@ -207,16 +210,20 @@ func TestBackupWhileOneRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(cmdline), "pg_dump") || !strings.Contains(string(cmdline), "backup_pw@") {
+	if !strings.Contains(string(cmdline), "pg_dump") || !strings.Contains(string(cmdline), "service=branchwatch") {
 		t.Fatalf("pid %d is not our pg_dump: %q", pid, cmdline)
 	}
 	for what, b := range map[string][]byte{"command line": cmdline, "environment": environ} {
-		if strings.Contains(string(b), password) {
-			t.Errorf("the password is in pg_dump's %s", what)
+		for _, secret := range []string{password, sslPassword, s3Secret, "backup_pw", "DATABASE_URL=", "BACKUP_S3_"} {
+			if strings.Contains(string(b), secret) {
+				t.Errorf("pg_dump's %s holds %q", what, secret)
+			}
 		}
 	}
-	if !strings.Contains(string(environ), "PGPASSFILE=") {
-		t.Error("pg_dump's environment has no PGPASSFILE")
+	for _, v := range []string{"PGPASSFILE=" + dir + "/.pgconn/conn-", "PGSERVICEFILE=" + dir + "/.pgconn/conn-"} {
+		if !strings.Contains(string(environ), v) {
+			t.Errorf("pg_dump's environment lacks %s...: %q", v, environ)
+		}
 	}
 
 	_, err = second.Run(context.Background())

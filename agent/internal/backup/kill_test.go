@@ -2,13 +2,17 @@ package backup_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +21,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/backup"
 	"github.com/branchwatch/branchwatch/agent/internal/backup/backuptest"
+	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
 	"github.com/branchwatch/branchwatch/shared/store"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
@@ -135,4 +140,109 @@ func TestAgentKilledDuringUpload(t *testing.T) {
 	if strings.Contains(logs.String(), testenv.S3SecretKey) {
 		t.Error("the agent logged the S3 secret key")
 	}
+}
+
+// TestPgDumpDiesWithTheAgent runs `agent backup` as a child process with
+// pg_dump waiting for a lock, kills the agent with SIGKILL, and checks that
+// pg_dump dies too (Pdeathsig) and that the connection files it left (the
+// passfile holds the password) are removed at the next start.
+func TestPgDumpDiesWithTheAgent(t *testing.T) {
+	pg, db, _ := backuptest.NewBranchDB(t, 100)
+	const password = "Kill-9-secret-pw"
+	url := pg.CreatePasswordUser(t, db, "killed_pw", password)
+	dir := t.TempDir()
+	env := backuptest.Env(url, dir, nil)
+	release := lockBills(t, pg.URL(db))
+
+	cmd := exec.Command(os.Args[0], "backup")
+	cmd.Env = append(os.Environ(), agentMainEnv+"=1")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	if err := waitDumpBlocked(t, pg.URL(db)); err != nil {
+		t.Fatalf("pg_dump never waited on the lock: %v\n%s", err, logs)
+	}
+	dumpPID := childNamed(t, cmd.Process.Pid, "pg_dump")
+	secrets, _ := filepath.Glob(filepath.Join(dir, pgtools.SecretsDirName, "conn-*", "pgpass"))
+	if len(secrets) != 1 {
+		t.Fatalf("passfiles while pg_dump runs: %v", secrets)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	// pg_dump got SIGKILL from the kernel when its parent died; it is gone
+	// (or a zombie waiting for init to reap it) well within the deadline.
+	deadline := time.Now().Add(30 * time.Second)
+	for alive(dumpPID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("pg_dump (pid %d) still runs 30 s after the agent was killed", dumpPID)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := os.Stat(secrets[0]); err != nil {
+		t.Fatalf("a SIGKILL runs no cleanup, yet the passfile is gone (%v): the test did not kill what it meant to", err)
+	}
+
+	release()
+	r, clk, runLogs := newRunner(t, env, nil) // the next start sweeps
+	if _, err := os.Stat(secrets[0]); !os.IsNotExist(err) {
+		t.Fatalf("the killed run's passfile is still there after the next start: %v", err)
+	}
+	if !strings.Contains(runLogs.String(), "removed the connection files of a killed run") {
+		t.Errorf("the sweep was not logged:\n%s", runLogs)
+	}
+	clk.Set(time.Now())
+	if _, err := r.Run(context.Background()); err != nil {
+		t.Fatalf("next run: %v\n%s", err, runLogs)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, pgtools.SecretsDirName, "conn-*")); len(left) != 0 {
+		t.Errorf("connection files left after a finished run: %v", left)
+	}
+}
+
+// childNamed returns the pid of parent's child process named name.
+func childNamed(t *testing.T, parent int, name string) int {
+	t.Helper()
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(b)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open {
+			continue
+		}
+		fields := strings.Fields(s[closing+1:])
+		if s[open+1:closing] != name || len(fields) < 2 || fields[1] != strconv.Itoa(parent) {
+			continue
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(s[:open]))
+		return pid
+	}
+	t.Fatalf("no child %s of pid %d", name, parent)
+	return 0
+}
+
+// alive reports whether pid runs (a zombie has ended).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	return len(fields) > 0 && fields[0] != "Z" && fields[0] != "X"
 }

@@ -87,6 +87,7 @@ func New(o options.Options, st store.Store, logger *slog.Logger) (*Runner, error
 	if err != nil {
 		return nil, fmt.Errorf("backup: DATABASE_URL: %w", err)
 	}
+	conn = conn.WithSecretsDir(pgtools.SweptSecretsDir(o.BackupDir, logger.With("component", "backup")))
 	prefix, err := layout.BackupsPrefix(o.BranchID)
 	if err != nil {
 		return nil, fmt.Errorf("backup: BRANCH_ID: %w", err)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -16,9 +17,10 @@ import (
 // line or in a log line and the password, which travels only in a private
 // passfile.
 type Conn struct {
-	safe     *url.URL // no password anywhere
-	password string
-	hasPass  bool
+	safe       *url.URL // no password anywhere
+	password   string
+	hasPass    bool
+	secretsDir string
 }
 
 // ParseConn splits a postgres:// (or postgresql://) URL. The error never
@@ -82,73 +84,65 @@ func (c Conn) URL() string {
 	return u.String()
 }
 
-// Command prepares tool to run against the connection: "--dbname=URL"
-// (without the password) comes first, then args. The password, if any, is
-// written to a passfile readable only by this user in a fresh directory and
-// reaches the program through PGPASSFILE; an inherited PGPASSWORD, which
-// would take precedence, is dropped. Call cleanup after the program exited.
-// Cancelling ctx kills the program.
+// WithSecretsDir is the same connection whose programs keep their
+// connection files under dir (see SecretsDir); "" is the system's
+// temporary directory.
+func (c Conn) WithSecretsDir(dir string) Conn {
+	c.secretsDir = dir
+	return c
+}
+
+// Command prepares tool to run against the connection with
+// "--dbname=service=branchwatch" first, then args: every connection
+// parameter is in a service file (PGSERVICEFILE) and the password in a
+// passfile (PGPASSFILE), both readable only by this user, in a fresh
+// directory under the connection's secrets directory. Nothing of the URL
+// reaches the command line, and the program's environment is ChildEnv
+// (none of the agent's secrets). Start it with Run, which makes it die with
+// the agent (Pdeathsig). Call cleanup after the program exited; a killed
+// agent's files are removed by SweepSecrets at its next start. Cancelling
+// ctx kills the program.
 func (c Conn) Command(ctx context.Context, tool string, args ...string) (cmd *exec.Cmd, cleanup func(), err error) {
 	if c.safe == nil {
 		return nil, nil, errors.New("no connection")
 	}
-	cleanup = func() {}
-	env := os.Environ()
+	if c.hasPass && strings.ContainsAny(c.password, "\r\n") {
+		return nil, nil, errors.New("passfile: the password holds a line break, which a passfile cannot carry")
+	}
+	service, err := c.serviceFile()
+	if err != nil {
+		return nil, nil, err
+	}
+	base := c.secretsDir
+	if base == "" {
+		base = filepath.Join(os.TempDir(), fmt.Sprintf("branchwatch-%d", os.Getuid()))
+	}
+	dir, cleanup, err := newConnDir(base)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connection files: %w", err)
+	}
+	sf := filepath.Join(dir, "pg_service.conf")
+	env := ChildEnv("PGSERVICEFILE="+sf, "PGCONNECT_TIMEOUT=30", "PGAPPNAME=branchwatch-agent")
+	if err := os.WriteFile(sf, service, 0o600); err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("service file: %w", err)
+	}
 	if c.hasPass {
-		if strings.ContainsAny(c.password, "\r\n") {
-			return nil, nil, errors.New("passfile: the password holds a line break, which a passfile cannot carry")
-		}
-		dir, err := os.MkdirTemp("", "branchwatch-pgpass-")
-		if err != nil {
-			return nil, nil, fmt.Errorf("passfile: %w", err)
-		}
-		cleanup = func() { _ = os.RemoveAll(dir) }
 		pf := filepath.Join(dir, "pgpass")
 		if err := os.WriteFile(pf, []byte("*:*:*:*:"+escapePass(c.password)+"\n"), 0o600); err != nil {
 			cleanup()
 			return nil, nil, fmt.Errorf("passfile: %w", err)
 		}
-		env = withoutVars(env, "PGPASSWORD", "PGPASSFILE")
 		env = append(env, "PGPASSFILE="+pf)
 	}
-	if !hasVar(env, "PGCONNECT_TIMEOUT") {
-		env = append(env, "PGCONNECT_TIMEOUT=30")
-	}
-	if !hasVar(env, "PGAPPNAME") {
-		env = append(env, "PGAPPNAME=branchwatch-agent")
-	}
-	cmd = exec.CommandContext(ctx, tool, append([]string{"--dbname=" + c.String()}, args...)...)
+	cmd = exec.CommandContext(ctx, tool, append([]string{"--dbname=service=" + serviceName}, args...)...)
 	cmd.Env = env
 	cmd.WaitDelay = 10 * time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd, cleanup, nil
 }
 
 // escapePass escapes a password for a .pgpass line.
 func escapePass(p string) string {
 	return strings.NewReplacer(`\`, `\\`, `:`, `\:`).Replace(p)
-}
-
-func withoutVars(env []string, names ...string) []string {
-	out := env[:0:0]
-	for _, kv := range env {
-		drop := false
-		for _, n := range names {
-			if strings.HasPrefix(kv, n+"=") {
-				drop = true
-			}
-		}
-		if !drop {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-func hasVar(env []string, name string) bool {
-	for _, kv := range env {
-		if strings.HasPrefix(kv, name+"=") {
-			return true
-		}
-	}
-	return false
 }

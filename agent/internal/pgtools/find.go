@@ -162,7 +162,9 @@ func (f Finder) candidates(name string) []string {
 func toolVersion(ctx context.Context, path string) (Version, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	cmd := exec.CommandContext(ctx, path, "--version")
+	cmd.Env = ChildEnv()
+	out, err := cmd.Output()
 	if err != nil {
 		return 0, fmt.Errorf("%s --version: %w", path, err)
 	}

@@ -151,10 +151,11 @@ func ParseTOC(out []byte) (TOC, error) {
 // custom-format archive.
 func ListArchive(ctx context.Context, pgRestore, file string) (TOC, error) {
 	cmd := exec.CommandContext(ctx, pgRestore, "--list", file)
+	cmd.Env = ChildEnv()
 	var out bytes.Buffer
 	stderr := &TailBuffer{}
 	cmd.Stdout, cmd.Stderr = &out, stderr
-	if err := cmd.Run(); err != nil {
+	if err := Run(cmd, nil); err != nil {
 		return TOC{}, ExitError(ctx, "pg_restore --list", err, stderr)
 	}
 	toc, err := ParseTOC(out.Bytes())

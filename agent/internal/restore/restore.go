@@ -73,6 +73,7 @@ func Run(ctx context.Context, o options.Options, st store.Store, req Request, lo
 	if err != nil {
 		return Result{}, fmt.Errorf("restore: target URL: %w", err)
 	}
+	target = target.WithSecretsDir(pgtools.SweptSecretsDir(workDir(req.WorkDir, o), log))
 	server, err := pgtools.ServerVersion(ctx, target.URL())
 	if err != nil {
 		return Result{}, fmt.Errorf("restore: target database unreachable: %w", err)
@@ -208,7 +209,7 @@ func pgRestore(ctx context.Context, target pgtools.Conn, tool pgtools.Tool, f fe
 		fmt.Fprintf(progress, "restoring %s into %s ...\n", f.name, target.Database())
 	}
 	log.Info("pg_restore started", "target", target.String(), "pg_restore", tool.Path, "file", f.path)
-	if err := cmd.Run(); err != nil {
+	if err := pgtools.Run(cmd, nil); err != nil {
 		hint := ""
 		if !noPrivileges && strings.Contains(stderr.String(), "role") && strings.Contains(stderr.String(), "does not exist") {
 			hint = " (the target server lacks a role the dump grants to: create it, or pass --no-privileges)"

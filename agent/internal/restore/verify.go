@@ -56,6 +56,7 @@ func Verify(ctx context.Context, o options.Options, st store.Store, req VerifyRe
 	if err != nil {
 		return res, fmt.Errorf("verify: DATABASE_URL: %w", err)
 	}
+	conn = conn.WithSecretsDir(pgtools.SweptSecretsDir(workDir(req.WorkDir, o), log))
 	server, err := pgtools.ServerVersion(ctx, conn.URL())
 	if err != nil {
 		return res, fmt.Errorf("verify: database unreachable: %w", err)
