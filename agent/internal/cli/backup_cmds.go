@@ -107,6 +107,9 @@ func printCleanup(w io.Writer, o options.Options, res cloudclean.Result) {
 		for _, k := range res.Expiring {
 			fmt.Fprintf(w, "  expiring: %s\n", k)
 		}
+		for _, k := range res.ExpiringNewest {
+			fmt.Fprintf(w, "  WARNING: one of the newest good backups expires too (no newer backup for longer than the retention): %s\n", k)
+		}
 	} else {
 		fmt.Fprintf(w, "cleanup: %d deleted, %d kept\n", res.Deleted, res.Kept)
 	}

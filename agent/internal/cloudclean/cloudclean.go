@@ -37,6 +37,10 @@ type Result struct {
 	// would have deleted: the bucket's lifecycle rule removes them (the
 	// agent deletes nothing).
 	Expiring []string
+	// ExpiringNewest, with BACKUP_CLOUD_RETENTION=bucket, are newest good
+	// backups past retention: the lifecycle rule removes them all the same
+	// (it counts days, not backups), so the branch is about to lose them.
+	ExpiringNewest []string
 	// Unknown are this branch's dump keys the agent has no record of
 	// uploading and confirming (or whose size or checksum no longer match
 	// the record): never counted as good, never deleted.
@@ -130,6 +134,11 @@ func Run(ctx context.Context, o options.Options, st store.Store, logger *slog.Lo
 	cutoff := now.In(loc).AddDate(0, 0, -o.CloudRetentionDays)
 	var errs []error
 	for _, c := range all {
+		if byLifecycle && slices.Contains(protected, c.key) && c.taken.Before(cutoff) {
+			res.ExpiringNewest = append(res.ExpiringNewest, c.key)
+			log.Warn("the bucket's lifecycle rule will remove one of the newest good backups: this branch has not backed up for longer than the retention",
+				"key", c.key, "taken", c.taken.Format(time.RFC3339), "retention_days", o.CloudRetentionDays)
+		}
 		if !c.known || slices.Contains(protected, c.key) || !c.taken.Before(cutoff) {
 			res.Kept++
 			continue

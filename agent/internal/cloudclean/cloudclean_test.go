@@ -308,6 +308,9 @@ func TestBucketRetentionDeletesNothing(t *testing.T) {
 	if got := slices.Sorted(slices.Values(res.Expiring)); !slices.Equal(got, []string{keys[5], keys[4], keys[3]}) {
 		t.Errorf("expiring %v, want the three past retention beyond the newest three", got)
 	}
+	if !slices.Equal(res.ExpiringNewest, []string{keys[2]}) {
+		t.Errorf("expiring newest %v, want %s (one of the newest three, past retention)", res.ExpiringNewest, keys[2])
+	}
 	if res.Deleted != 0 || len(res.DeletedKeys) != 0 || res.Kept != 6 {
 		t.Errorf("%+v", res)
 	}
