@@ -47,6 +47,26 @@ func holdParts(started chan<- struct{}, armed *atomic.Bool) func(http.Handler) h
 	}
 }
 
+// startAgentBackup runs `agent backup` (this test binary acting as the
+// agent) as a child process with env; exited receives its end.
+func startAgentBackup(t *testing.T, env map[string]string) (*exec.Cmd, <-chan error, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "backup")
+	cmd.Env = append(os.Environ(), agentMainEnv+"=1")
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return cmd, exited, logs
+}
+
 // unfinishedUploads counts multipart uploads in progress under prefix.
 func unfinishedUploads(t *testing.T, st *store.S3, prefix string) int {
 	t.Helper()
@@ -74,19 +94,7 @@ func TestAgentKilledDuringUpload(t *testing.T) {
 	dir := t.TempDir()
 	env := backuptest.Env(url, dir, srv)
 
-	cmd := exec.Command(os.Args[0], "backup")
-	cmd.Env = append(os.Environ(), agentMainEnv+"=1")
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	cmd, exited, logs := startAgentBackup(t, env)
 	select {
 	case <-started:
 	case err := <-exited:
@@ -154,19 +162,7 @@ func TestPgDumpDiesWithTheAgent(t *testing.T) {
 	env := backuptest.Env(url, dir, nil)
 	release := lockBills(t, pg.URL(db))
 
-	cmd := exec.Command(os.Args[0], "backup")
-	cmd.Env = append(os.Environ(), agentMainEnv+"=1")
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	logs := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	cmd, exited, logs := startAgentBackup(t, env)
 	if err := waitDumpBlocked(t, pg.URL(db)); err != nil {
 		t.Fatalf("pg_dump never waited on the lock: %v\n%s", err, logs)
 	}

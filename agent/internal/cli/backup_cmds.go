@@ -31,13 +31,13 @@ func init() {
 	Register(&Command{
 		Name:    "cleanup",
 		Usage:   "agent cleanup",
-		Summary: "the cloud retention sweep, once",
+		Summary: "the cloud retention sweep, once (with BACKUP_CLOUD_RETENTION=bucket: deletes nothing, reports what the bucket's lifecycle rule removes)",
 		Run:     runCleanup,
 	})
 	Register(&Command{
 		Name:    "restore",
 		Usage:   "agent restore [--key K | --latest] --target-url URL [--yes] [--identity FILE] [--no-privileges]",
-		Summary: "fetch a backup (latest by default), check it, restore it into a database",
+		Summary: "fetch a backup (latest by default, falling back past newer ones that fail their checksum), check it, restore it into a database",
 		Flags: func(fs *flag.FlagSet) {
 			fs.String("key", "", "bucket key or dump file name to restore")
 			fs.Bool("latest", false, "restore the newest good backup (the default)")
