@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/backup"
 	"github.com/branchwatch/branchwatch/agent/internal/backup/backuptest"
+	"github.com/branchwatch/branchwatch/agent/internal/ledger"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/store"
@@ -50,26 +49,31 @@ func TestAgentStaysInsideItsPrefix(t *testing.T) {
 	for k, v := range neighbours {
 		put(t, admin, k, v, confirmedMeta(v))
 	}
+	// Old backups of our own, uploaded and confirmed by this agent long
+	// ago (so in its upload record), that cleanup removes.
+	dir := t.TempDir()
 	for d := range 4 {
 		key, _ := layout.BackupKey(restrictedBranch, time.Date(2025, 6, 1+d, 22, 0, 0, 0, ist), false)
 		body := []byte("PGDMP an old dump " + strconv.Itoa(d))
 		put(t, admin, key, body, confirmedMeta(body))
+		sum := sha256.Sum256(body)
+		if err := ledger.Record(dir, ledger.Entry{Key: key, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(body)), Uploaded: time.Date(2025, 6, 1+d, 22, 5, 0, 0, ist)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 
-	// A good local dump that never reached the bucket: the backup's
-	// catch-up lists the prefix and uploads it.
-	dir := t.TempDir()
-	missed, _ := layout.DumpName(restrictedBranch, time.Now().In(ist).AddDate(0, 0, -1), false)
-	if err := os.WriteFile(filepath.Join(dir, missed), []byte("PGDMP a dump the bucket never got"), 0o640); err != nil {
-		t.Fatal(err)
+	// A good local dump that never reached the bucket (a local-only backup
+	// yesterday): the backup's catch-up lists the prefix and uploads it.
+	local := backuptest.Env(dbURL, dir, nil)
+	local[options.EnvBranchID] = restrictedBranch
+	if res := runAgent(t, local, map[string]string{"BRANCHWATCH_FAKE_NOW": time.Now().AddDate(0, 0, -1).Format(time.RFC3339)}, "backup"); res.code != 0 {
+		t.Fatalf("local backup of yesterday: %s", res.stderr)
 	}
-	sum, _, err := backup.HashFile(filepath.Join(dir, missed))
-	if err != nil {
-		t.Fatal(err)
+	dumps, err := backup.ListLocal(dir, restrictedBranch, ist)
+	if err != nil || len(dumps) != 1 {
+		t.Fatalf("local dumps: %v %v", dumps, err)
 	}
-	if err := backup.WriteChecksum(filepath.Join(dir, missed), sum); err != nil {
-		t.Fatal(err)
-	}
+	missed := dumps[0].Name
 
 	env := backuptest.Env(dbURL, dir, srv)
 	env[options.EnvBranchID] = restrictedBranch
