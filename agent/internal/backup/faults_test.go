@@ -180,6 +180,7 @@ func TestBackupWhileOneRuns(t *testing.T) {
 	// What the agent's own environment holds must not reach pg_dump's.
 	t.Setenv("DATABASE_URL", url)
 	t.Setenv("BACKUP_S3_SECRET_KEY", s3Secret)
+	t.Setenv("XDG_RUNTIME_DIR", "") // connection files under BACKUP_DIR/.pgconn
 	dir := t.TempDir()
 	env := backuptest.Env(url, dir, nil)
 	first, _, _ := newRunner(t, env, nil)

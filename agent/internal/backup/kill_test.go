@@ -160,6 +160,7 @@ func TestPgDumpDiesWithTheAgent(t *testing.T) {
 	url := pg.CreatePasswordUser(t, db, "killed_pw", password)
 	dir := t.TempDir()
 	env := backuptest.Env(url, dir, nil)
+	t.Setenv("XDG_RUNTIME_DIR", "") // connection files under BACKUP_DIR/.pgconn (the child inherits this)
 	release := lockBills(t, pg.URL(db))
 
 	cmd, exited, logs := startAgentBackup(t, env)

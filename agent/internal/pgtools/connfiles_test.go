@@ -144,3 +144,16 @@ func TestSweepRemovesOnlyDeadFiles(t *testing.T) {
 		t.Fatalf("the live directory was swept: %v", err)
 	}
 }
+
+func TestSecretsDir(t *testing.T) {
+	cases := []struct{ xdg, backupDir, want string }{
+		{"", "/backups", "/backups/.pgconn"},
+		{"/run/user/1000", "/backups", "/run/user/1000/branchwatch"},
+	}
+	for _, tc := range cases {
+		t.Setenv("XDG_RUNTIME_DIR", tc.xdg)
+		if got := SecretsDir(tc.backupDir); got != tc.want {
+			t.Errorf("XDG_RUNTIME_DIR=%q: SecretsDir(%q) = %q, want %q", tc.xdg, tc.backupDir, got, tc.want)
+		}
+	}
+}
