@@ -4,6 +4,7 @@
 //
 //	{branch}/backups/{branch}_{YYYYMMDD}_{HHMMSS}.dump[.age]
 //	{branch}/metrics/{YYYY-MM-DD}.json
+//	{branch}/agent/status.json
 //
 // Nothing else in Branchwatch builds a key by hand.
 package layout
@@ -22,6 +23,11 @@ const (
 	BackupsDir = "backups"
 	// MetricsDir is the folder under a branch prefix holding metrics documents.
 	MetricsDir = "metrics"
+	// AgentDir is the folder under a branch prefix holding the agent's own
+	// documents.
+	AgentDir = "agent"
+	// AgentStatusName is the agent status object's name in AgentDir.
+	AgentStatusName = "status.json"
 	// DumpExt is the extension of a plain custom-format dump.
 	DumpExt = ".dump"
 	// EncryptedDumpExt is the extension of an age-encrypted dump.
@@ -125,6 +131,16 @@ func MetricsKey(branch string, d time.Time) (string, error) {
 		return "", err
 	}
 	return branch + "/" + MetricsDir + "/" + d.Format(DateFormat) + MetricsExt, nil
+}
+
+// AgentStatusKey is "{branch}/agent/status.json": the agent's last status,
+// overwritten in place (one object per branch, so that a key that cannot
+// delete can still write it).
+func AgentStatusKey(branch string) (string, error) {
+	if err := ValidateBranchID(branch); err != nil {
+		return "", err
+	}
+	return branch + "/" + AgentDir + "/" + AgentStatusName, nil
 }
 
 // Dump is a parsed dump name.

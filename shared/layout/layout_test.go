@@ -270,3 +270,20 @@ func FuzzParseKey(f *testing.F) {
 		}
 	})
 }
+
+func TestAgentStatusKey(t *testing.T) {
+	for _, tc := range []struct {
+		branch, want string
+		ok           bool
+	}{
+		{"branch-andheri", "branch-andheri/agent/status.json", true},
+		{"b1", "b1/agent/status.json", true},
+		{"Bad_ID", "", false},
+		{"", "", false},
+	} {
+		got, err := AgentStatusKey(tc.branch)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("AgentStatusKey(%q) = %q, %v; want %q (ok %v)", tc.branch, got, err, tc.want, tc.ok)
+		}
+	}
+}

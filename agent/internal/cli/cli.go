@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/branchwatch/branchwatch/agent/internal/dburl"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/shared/config"
 )
@@ -35,6 +36,10 @@ type Env struct {
 	Opts options.Options
 	// Now is the commands' clock: time.Now, unless FakeNowVariable is set.
 	Now func() time.Time
+	// Redact removes DATABASE_URL's password from any message that leaves
+	// the process by another way than Logger and the final error line
+	// (which already pass through it).
+	Redact dburl.Redactor
 }
 
 // FakeNowVariable, when set to an RFC 3339 time, makes the commands' clock
@@ -126,12 +131,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup c
 			r.Override(env, f.Value.String())
 		}
 	})
+	// One redaction of DATABASE_URL's password for everything this
+	// process writes: the error line below and every log record.
+	red := dburl.NewRedactor(r.String(options.EnvDatabaseURL, ""))
 	opts, err := options.Load(r, c.NeedsDB)
 	if err != nil {
-		fmt.Fprintf(stderr, "agent %s: %v\n", c.Name, err)
+		fmt.Fprintf(stderr, "agent %s: %v\n", c.Name, red.Error(err))
 		return 2
 	}
-	logger := NewLogger(stderr, opts.LogLevel).With("branch", opts.BranchID)
+	logger := slog.New(dburl.NewHandler(NewLogger(stderr, opts.LogLevel).Handler(), red)).With("branch", opts.BranchID)
 	now, fake, err := clockFrom(lookup)
 	if err != nil {
 		fmt.Fprintf(stderr, "agent %s: %v\n", c.Name, err)
@@ -140,8 +148,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup c
 	if fake {
 		logger.Warn("the clock is simulated: "+FakeNowVariable+" is set (for tests and simulations only)", "now", now().Format(time.RFC3339))
 	}
-	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, Lookup: lookup, Logger: logger, Opts: opts, Now: now}
-	if err := c.Run(env, fs); err != nil {
+	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, Lookup: lookup, Logger: logger, Opts: opts, Now: now, Redact: red}
+	if err := red.Error(c.Run(env, fs)); err != nil {
 		if errors.Is(err, ErrUsage) {
 			fmt.Fprintf(stderr, "agent %s: %v\nusage: %s\n", c.Name, err, c.Usage)
 			return 2

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"filippo.io/age"
-	"github.com/jackc/pgx/v5"
 	"github.com/robfig/cron/v3"
 
+	"github.com/branchwatch/branchwatch/agent/internal/dburl"
 	"github.com/branchwatch/branchwatch/shared/config"
 	"github.com/branchwatch/branchwatch/shared/store"
 )
@@ -171,10 +171,14 @@ func Load(r *config.Reader, needDB bool) (Options, error) {
 	if needDB {
 		if o.DatabaseURL == "" {
 			r.Fail(EnvDatabaseURL, "is required (postgres://user:pass@host:5432/db?sslmode=disable)")
-		} else if _, err := pgx.ParseConfig(o.DatabaseURL); err != nil {
-			// The pgx error may quote the URL: say only that it is malformed.
-			r.Fail(EnvDatabaseURL, "is not a valid PostgreSQL connection URL")
+		} else if err := dburl.Check(o.DatabaseURL); err != nil {
+			r.Fail(EnvDatabaseURL, "%v", err) // never quotes the URL
 		}
+	}
+	if o.S3Enabled && !r.Set(EnvBranchID) {
+		// Two branches left at "default" would write the same prefix.
+		r.Fail(EnvBranchID, "must be set when a bucket is configured (%s): each branch writes under its own <branch>/ prefix; %q is for local-only mode",
+			config.EnvS3Bucket, DefaultBranchID)
 	}
 	for _, s := range []struct{ name, spec string }{
 		{EnvSummarySchedule, o.SummarySchedule}, {EnvBackupSchedule, o.BackupSchedule}, {EnvCleanupSchedule, o.CleanupSchedule},
