@@ -72,6 +72,7 @@ type Command struct {
 	Name    string
 	Usage   string // e.g. "agent restore [--key K | --latest] --target-url URL [--yes]"
 	Summary string // one line for `agent help`
+	Help    string // optional paragraphs for `agent help <command>` and --help
 	// NeedsDB says DATABASE_URL is required.
 	NeedsDB bool
 	// Flags declares the command's flags on fs; Run receives fs parsed.
@@ -180,7 +181,11 @@ func newFlagSet(c *Command, stderr io.Writer) *flag.FlagSet {
 	}
 	fs.Usage = func() {
 		out := fs.Output()
-		fmt.Fprintf(out, "usage: %s\n\n%s\n\nSettings come from the environment (see the README's configuration table);\nDATABASE_URL is never taken as a flag so that its password stays off command lines.\n\nflags:\n", c.Usage, c.Summary)
+		fmt.Fprintf(out, "usage: %s\n\n%s\n", c.Usage, c.Summary)
+		if c.Help != "" {
+			fmt.Fprintf(out, "\n%s\n", c.Help)
+		}
+		fmt.Fprintf(out, "\nSettings come from the environment (see the README's configuration table);\nDATABASE_URL is never taken as a flag so that its password stays off command lines.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	return fs
