@@ -15,6 +15,7 @@ import (
 	"github.com/branchwatch/branchwatch/agent/internal/catchup"
 	"github.com/branchwatch/branchwatch/agent/internal/cloudclean"
 	"github.com/branchwatch/branchwatch/agent/internal/daemon"
+	"github.com/branchwatch/branchwatch/agent/internal/doctor"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/agent/internal/summary"
 )
@@ -46,6 +47,7 @@ var runHooks struct {
 	clock     clockwork.Clock
 	onRunDone func(job string, err error)
 	ready     func(*daemon.Daemon)
+	onChecks  func(failing []doctor.Result) // after each round of the doctor checks
 }
 
 func runDaemon(env *Env, _ *flag.FlagSet) error {
@@ -80,18 +82,27 @@ func runDaemon(env *Env, _ *flag.FlagSet) error {
 		return err
 	}
 	runner.Now = clock.Now // dump names follow the daemon's clock (BRANCHWATCH_FAKE_NOW too)
+	watch := &doctor.Watch{Effects: checkEffects(o), Clock: clock, Logger: env.Logger.With("component", "doctor"), OnRound: runHooks.onChecks}
+	js := jobs(o, k, runner, env.Logger, clock)
+	for i := range js {
+		js[i].Task = gated(watch, env, js[i].Name, js[i].Task)
+	}
 	d, err := daemon.New(daemon.Config{
 		Location:   o.Location,
-		Jobs:       jobs(o, k, runner, env.Logger, clock),
+		Jobs:       js,
 		Listen:     o.Listen,
 		LockDir:    o.BackupDir,
 		Clock:      clock,
 		OnRunDone:  runHooks.onRunDone,
 		Collectors: []prometheus.Collector{backup.UnreadableCollector(o.BackupDir, o.BranchID, o.Location)},
+		Health:     watch,
 	}, env.Logger)
 	if err != nil {
 		return err
 	}
+	wctx, stopWatch := context.WithCancel(env.Ctx)
+	defer startWatch(wctx, env, k, clock, d, watch)() // after the daemon stopped, before the pool closes
+	defer stopWatch()
 	if ready := runHooks.ready; ready != nil {
 		go func() {
 			select {

@@ -11,6 +11,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +85,16 @@ type Config struct {
 	OnRunDone func(job string, err error)
 	// Collectors are further series served on /metrics beside the jobs'.
 	Collectors []prometheus.Collector
+	// Health, when set, decides /healthz: 200 while it reports no
+	// problem, 503 naming each one otherwise. nil: always 200.
+	Health Health
+}
+
+// Health is what /healthz consults.
+type Health interface {
+	// Problems are the current problems, each "SETTING: reason"; none
+	// means healthy.
+	Problems() []string
 }
 
 // Daemon is a configured, not yet running, set of jobs.
@@ -100,6 +111,8 @@ type Daemon struct {
 	mu       sync.Mutex
 	listener net.Listener
 	ready    chan struct{}
+	jobCtx   context.Context // the running jobs' context, once Run started
+	extra    sync.WaitGroup  // start-up jobs run again by RunNow
 }
 
 // New checks cfg and sets the jobs up; nothing runs before Run.
@@ -229,6 +242,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	jobCtx, cancelJobs := context.WithCancel(ctx)
 	defer cancelJobs()
+	d.mu.Lock()
+	d.jobCtx = jobCtx
+	d.mu.Unlock()
 	d.sched.Start()
 	d.updateNextRuns()
 	for name := range d.jobs {
@@ -254,6 +270,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("stop scheduler: %w", err))
 	}
 	wg.Wait()
+	d.extra.Wait()
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -270,9 +287,54 @@ func (d *Daemon) handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+		var problems []string
+		if d.cfg.Health != nil {
+			problems = d.cfg.Health.Problems()
+		}
+		if len(problems) == 0 {
+			_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+			return
+		}
+		body, _ := json.Marshal(struct {
+			Status   string   `json:"status"`
+			Problems []string `json:"problems"`
+		}{"failing", problems})
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write(append(body, '\n'))
 	})
 	return mux
+}
+
+// RunNow runs job once, now, as its schedule would (lane, retries, pings,
+// metrics); a start-up job runs again. It needs Run to have started.
+func (d *Daemon) RunNow(job string) error {
+	if gj, ok := d.jobs[job]; ok {
+		return gj.RunNow()
+	}
+	d.mu.Lock()
+	ctx := d.jobCtx
+	d.mu.Unlock()
+	for _, j := range d.startup {
+		if j.Name != job {
+			continue
+		}
+		if ctx == nil || ctx.Err() != nil {
+			return fmt.Errorf("run %s: the daemon is not running", job)
+		}
+		d.extra.Go(func() { _ = d.run(ctx, j) })
+		return nil
+	}
+	return fmt.Errorf("run %s: no such job", job)
+}
+
+// PingFail sends job's healthchecks URL a /fail ping with reason, outside
+// a run (a setting the job needs is broken). No URL: nothing.
+func (d *Daemon) PingFail(ctx context.Context, job, reason string) {
+	for i := range d.cfg.Jobs {
+		if d.cfg.Jobs[i].Name == job {
+			d.ping(ctx, &d.cfg.Jobs[i], "/fail", reason)
+		}
+	}
 }
 
 // updateNextRuns refreshes the next-run gauges.
