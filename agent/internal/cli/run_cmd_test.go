@@ -29,7 +29,7 @@ type runningAgent struct {
 	stderr *bytes.Buffer
 }
 
-func startAgent(t *testing.T, env map[string]string, clock clockwork.Clock) *runningAgent {
+func startAgent(t testing.TB, env map[string]string, clock clockwork.Clock) *runningAgent {
 	t.Helper()
 	a := &runningAgent{runs: make(chan string, 20), code: make(chan int, 1), stderr: &bytes.Buffer{}}
 	ready := make(chan *daemon.Daemon, 1)

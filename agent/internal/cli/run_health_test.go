@@ -1,0 +1,190 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/branchwatch/branchwatch/agent/internal/doctor"
+	"github.com/branchwatch/branchwatch/shared/config"
+	"github.com/branchwatch/branchwatch/shared/testenv"
+)
+
+// health is GET /healthz: status code and problems.
+func health(tb testing.TB, addr string) (int, []string) {
+	tb.Helper()
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var body struct {
+		Status   string   `json:"status"`
+		Problems []string `json:"problems"`
+	}
+	if err := json.Unmarshal(b, &body); err != nil {
+		tb.Fatalf("/healthz %s: %v", b, err)
+	}
+	return resp.StatusCode, body.Problems
+}
+
+// passwordFixture is a branch database with demo data and a role whose
+// password the agent does not know yet.
+type passwordFixture struct {
+	pg       *testenv.Postgres
+	role     string
+	agentURL string // with the password the role will get
+}
+
+func newPasswordFixture(tb testing.TB, role string) passwordFixture {
+	tb.Helper()
+	pg := testenv.PG(tb)
+	db := pg.CreateDatabase(tb)
+	url := pg.CreatePasswordUser(tb, db, role, "old-pw")
+	tb.Cleanup(func() { _ = pg.Exec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+role) })
+	var out, errb strings.Builder
+	if code := Main(context.Background(), []string{"demo-data", "--days", "5", "--seed", "3", "--end", "2026-02-15"}, &out, &errb,
+		config.MapLookup(map[string]string{"DATABASE_URL": pg.URL(db), "BACKUP_DIR": tb.TempDir()})); code != 0 {
+		tb.Fatalf("demo-data: %s", errb.String())
+	}
+	return passwordFixture{pg: pg, role: role, agentURL: strings.Replace(url, ":old-pw@", ":new-pw@", 1)}
+}
+
+func (f passwordFixture) setPassword(tb testing.TB, pw string) {
+	tb.Helper()
+	if err := f.pg.Exec(context.Background(), "postgres", "ALTER ROLE "+f.role+" PASSWORD '"+pw+"'"); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// untilHealthy advances the fake clock in steps until a round of checks
+// passes and returns the simulated time it took. Between steps it waits
+// for the agent to settle: either its recheck timer is pending again
+// (nJobTimers+1 waiters) or a round just ended.
+func untilHealthy(tb testing.TB, clock *clockwork.FakeClock, rounds <-chan []doctor.Result, nJobTimers int) time.Duration {
+	tb.Helper()
+	const step = 10 * time.Second
+	var elapsed time.Duration
+	for elapsed <= time.Hour {
+		clock.Advance(step)
+		elapsed += step
+		bctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		settled := make(chan error, 1)
+		go func() { settled <- clock.BlockUntilContext(bctx, nJobTimers+1) }()
+		select {
+		case f := <-rounds:
+			cancel()
+			if len(f) == 0 {
+				return elapsed
+			}
+		case err := <-settled:
+			cancel()
+			if err != nil {
+				tb.Fatalf("the agent did not settle: %v", err)
+			}
+		}
+	}
+	tb.Fatal("no passing round within an hour")
+	return 0
+}
+
+// TestRunRecoversFromAWrongPassword: `agent run` starts with a password
+// the database refuses. It keeps running; /healthz answers 503 naming
+// DATABASE_URL, the log says so at ERROR, the backup's healthcheck gets
+// /fail, the 22:00 backup is held back. The password is fixed on the
+// server (ALTER ROLE) while it runs: within 5 minutes /healthz is 200 and
+// the missed catch-up and backup run by themselves.
+func TestRunRecoversFromAWrongPassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	fx := newPasswordFixture(t, "recover_bw")
+	srv := testenv.StartS3(t)
+	var pingMu sync.Mutex
+	var pings []string
+	hc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pingMu.Lock()
+		pings = append(pings, r.URL.Path)
+		pingMu.Unlock()
+	}))
+	defer hc.Close()
+	env := map[string]string{"DATABASE_URL": fx.agentURL, "BRANCH_ID": "branch-andheri", "BACKUP_DIR": t.TempDir(),
+		"AGENT_LISTEN": "127.0.0.1:0", "HEALTHCHECK_BACKUP_URL": hc.URL + "/backup"}
+	maps.Copy(env, srv.Env())
+	rounds := make(chan []doctor.Result, 50)
+	runHooks.onChecks = func(f []doctor.Result) { rounds <- f }
+
+	kolkata, _ := time.LoadLocation("Asia/Kolkata")
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 2, 16, 21, 52, 0, 0, kolkata))
+	a := startAgent(t, env, clock)
+	want := `DATABASE_URL: password authentication failed for user "recover_bw"`
+	if f := <-rounds; len(f) != 1 || f[0].Problem() != want {
+		t.Fatalf("first round: %+v", f)
+	}
+	if r := a.next(t); !strings.HasPrefix(r, JobCatchup+": not run while a check fails") || !strings.Contains(r, want) {
+		t.Fatalf("start-up catch-up: %s", r)
+	}
+	if code, problems := health(t, a.d.Addr()); code != http.StatusServiceUnavailable || len(problems) != 1 || problems[0] != want {
+		t.Fatalf("/healthz %d %q, want 503 %q", code, problems, want)
+	}
+
+	// 21:57 a recheck fails again; 22:00 the backup is held back.
+	if err := clock.BlockUntilContext(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(5 * time.Minute)
+	if f := <-rounds; len(f) != 1 {
+		t.Fatalf("recheck at 21:57: %+v", f)
+	}
+	if err := clock.BlockUntilContext(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(3 * time.Minute)
+	if r := a.next(t); !strings.HasPrefix(r, JobBackup+": not run while a check fails") {
+		t.Fatalf("22:00 backup: %s", r)
+	}
+
+	fx.setPassword(t, "new-pw")
+	took := untilHealthy(t, clock, rounds, 3)
+	if took > doctor.RecheckInterval {
+		t.Errorf("healthy %s after the fix, want at most %s", took, doctor.RecheckInterval)
+	}
+	if code, problems := health(t, a.d.Addr()); code != http.StatusOK {
+		t.Errorf("/healthz %d %q after the fix", code, problems)
+	}
+	done := map[string]bool{}
+	for range 2 {
+		done[a.next(t)] = true
+	}
+	if !done[JobCatchup] || !done[JobBackup] {
+		t.Fatalf("missed jobs after the fix: %v", done)
+	}
+	log := a.stop(t)
+	if keys := bucketKeys(t, srv.Store(t), "branch-andheri/backups/"); len(keys) == 0 {
+		t.Error("the missed backup uploaded nothing")
+	}
+	if keys := bucketKeys(t, srv.Store(t), "branch-andheri/metrics/"); len(keys) == 0 {
+		t.Error("the missed catch-up pushed nothing")
+	}
+	if !strings.Contains(log, `"level":"ERROR","msg":"DATABASE_URL: password authentication failed for user \"recover_bw\""`) {
+		t.Errorf("no ERROR line naming DATABASE_URL:\n%s", log)
+	}
+	if strings.Contains(log, "new-pw") {
+		t.Error("the password reached the log")
+	}
+	pingMu.Lock()
+	defer pingMu.Unlock()
+	// The check's /fail at start, the held-back 22:00 run, the rerun.
+	if got := strings.Join(pings, " "); got != "/backup/fail /backup/start /backup/fail /backup/start /backup" {
+		t.Errorf("pings %s", got)
+	}
+}
