@@ -53,7 +53,7 @@ func Check(raw string) error {
 		}
 	}
 	if _, err := url.Parse(raw); err != nil {
-		return fail("it does not parse: a bad %-escape or a reserved character")
+		return fail("it does not parse: a bad port, a bad %-escape or a reserved character")
 	}
 	if _, err := pgx.ParseConfig(raw); err != nil {
 		return fail("the driver cannot read it: check the host, port and parameters")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -48,6 +49,15 @@ func (c *checker) database(ctx context.Context) Result {
 func DBReason(err error) string {
 	if pe, ok := errors.AsType[*pgconn.PgError](err); ok {
 		return pe.Message
+	}
+	if ce, ok := errors.AsType[*pgconn.ConnectError](err); ok && ce.Config != nil {
+		// pgx lists every address and attempt: keep the last cause.
+		lines := strings.Split(strings.TrimSpace(ce.Error()), "\n")
+		last := lines[len(lines)-1]
+		if i := strings.LastIndex(last, ": "); i >= 0 {
+			last = last[i+2:]
+		}
+		return fmt.Sprintf("cannot connect to %s:%d (user %q, database %q): %s", ce.Config.Host, ce.Config.Port, ce.Config.User, ce.Config.Database, last)
 	}
 	return err.Error()
 }

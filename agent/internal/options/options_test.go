@@ -52,6 +52,15 @@ func TestLoad(t *testing.T) {
 		{"bad cron", with("BACKUP_SCHEDULE", "at ten"), true, []string{"BACKUP_SCHEDULE", "cron"}, nil},
 		{"negative retention", with("BACKUP_RETENTION_DAYS", "-2"), true, []string{"BACKUP_RETENTION_DAYS"}, nil},
 		{"partial s3", with("BACKUP_S3_BUCKET", "b"), true, []string{"BACKUP_S3_ENDPOINT", "BACKUP_S3_SECRET_KEY"}, nil},
+		{"bucket without BRANCH_ID", with("BACKUP_S3_ENDPOINT", "https://s3.example", "BACKUP_S3_BUCKET", "b", "BACKUP_S3_ACCESS_KEY", "k", "BACKUP_S3_SECRET_KEY", "s"),
+			true, []string{"BRANCH_ID", "must be set when a bucket is configured"}, nil},
+		{"bucket with BRANCH_ID", with("BRANCH_ID", "branch-andheri", "BACKUP_S3_ENDPOINT", "https://s3.example", "BACKUP_S3_BUCKET", "b", "BACKUP_S3_ACCESS_KEY", "k", "BACKUP_S3_SECRET_KEY", "s"),
+			true, nil, func(t *testing.T, o Options) {
+				if !o.S3Enabled || o.BranchID != "branch-andheri" {
+					t.Errorf("S3Enabled %v, BranchID %q", o.S3Enabled, o.BranchID)
+				}
+			}},
+		{"password with reserved characters", with("DATABASE_URL", "postgres://u:s3cretpw#x/y@host/db"), true, []string{"DATABASE_URL", "percent-encode"}, nil},
 		{"bad age recipient", with("BACKUP_ENCRYPTION_RECIPIENTS", "age1notakey"), true, []string{"BACKUP_ENCRYPTION_RECIPIENTS"}, nil},
 		{"bad ping url", with("HEALTHCHECK_BACKUP_URL", "ftp://x"), true, []string{"HEALTHCHECK_BACKUP_URL"}, nil},
 		{"cloud retention by the bucket", with(s3Env("BACKUP_CLOUD_RETENTION", "bucket")...), true, nil, func(t *testing.T, o Options) {
