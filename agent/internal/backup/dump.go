@@ -165,7 +165,7 @@ func (r *Runner) checkSpace() error {
 	}
 	if free < uint64(need) {
 		return fmt.Errorf("backup: %w in %s: %s free, about %s needed (newest dump %s, plus 20%%); nothing was dumped or deleted",
-			ErrDiskSpace, r.opts.BackupDir, humanBytes(int64(free)), humanBytes(need), humanBytes(last))
+			ErrDiskSpace, r.opts.BackupDir, HumanBytes(int64(free)), HumanBytes(need), HumanBytes(last))
 	}
 	return nil
 }
@@ -236,7 +236,8 @@ func syncDir(dir string) {
 	}
 }
 
-func humanBytes(n int64) string {
+// HumanBytes is a size for people: "512 B", "4.5 MiB", "12.3 GiB".
+func HumanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

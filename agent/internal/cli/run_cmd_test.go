@@ -6,9 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -89,14 +87,7 @@ func TestRunSurvivesADatabaseOutage(t *testing.T) {
 	dbURL := pg.URL(pg.CreateDatabase(t))
 	srv := testenv.StartS3(t)
 	st := srv.Store(t)
-	var pingMu sync.Mutex
-	var pings []string
-	hc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pingMu.Lock()
-		pings = append(pings, r.URL.Path)
-		pingMu.Unlock()
-	}))
-	defer hc.Close()
+	hc := newPingRecorder(t)
 	env := map[string]string{
 		"DATABASE_URL": dbURL, "BRANCH_ID": "branch-andheri", "BACKUP_DIR": t.TempDir(), "AGENT_LISTEN": "127.0.0.1:0",
 		"SUMMARY_RETRY_ATTEMPTS": "2", "SUMMARY_RETRY_BACKOFF": "1m", "HEALTHCHECK_SUMMARY_URL": hc.URL + "/summary",
@@ -150,13 +141,11 @@ func TestRunSurvivesADatabaseOutage(t *testing.T) {
 	if !strings.Contains(log, `"msg":"job failed"`) || !strings.Contains(log, `"job":"summary"`) {
 		t.Errorf("the failure is not in the log:\n%s", log)
 	}
-	pingMu.Lock()
 	// The failed attempt has the checks rerun: DATABASE_URL now fails,
 	// which the summary's check hears at once; then the run's own /fail.
-	if got := strings.Join(pings, " "); got != "/summary/start /summary/fail /summary/fail" {
+	if got := hc.paths(); got != "/summary/start /summary/fail /summary/fail" {
 		t.Errorf("pings %s", got)
 	}
-	pingMu.Unlock()
 
 	// Next morning, the database is back: the start-up catch-up fills 16 Feb.
 	if err := pg.StartServer(); err != nil {

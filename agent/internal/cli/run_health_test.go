@@ -38,6 +38,32 @@ func health(tb testing.TB, addr string) (int, []string) {
 	return resp.StatusCode, body.Problems
 }
 
+// pingRecorder is a healthchecks.io stand-in that records the paths pinged.
+type pingRecorder struct {
+	*httptest.Server
+	mu   sync.Mutex
+	seen []string
+}
+
+func newPingRecorder(t *testing.T) *pingRecorder {
+	t.Helper()
+	p := &pingRecorder{}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.seen = append(p.seen, r.URL.Path)
+		p.mu.Unlock()
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+// paths are the paths pinged so far, space-separated.
+func (p *pingRecorder) paths() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.seen, " ")
+}
+
 // passwordFixture is a branch database with demo data and a role whose
 // password the agent does not know yet.
 type passwordFixture struct {
@@ -109,14 +135,7 @@ func TestRunRecoversFromAWrongPassword(t *testing.T) {
 	defer cancel()
 	fx := newPasswordFixture(t, "recover_bw")
 	srv := testenv.StartS3(t)
-	var pingMu sync.Mutex
-	var pings []string
-	hc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pingMu.Lock()
-		pings = append(pings, r.URL.Path)
-		pingMu.Unlock()
-	}))
-	defer hc.Close()
+	hc := newPingRecorder(t)
 	env := map[string]string{"DATABASE_URL": fx.agentURL, "BRANCH_ID": "branch-andheri", "BACKUP_DIR": t.TempDir(),
 		"AGENT_LISTEN": "127.0.0.1:0", "HEALTHCHECK_BACKUP_URL": hc.URL + "/backup"}
 	maps.Copy(env, srv.Env())
@@ -181,10 +200,8 @@ func TestRunRecoversFromAWrongPassword(t *testing.T) {
 	if strings.Contains(log, "new-pw") {
 		t.Error("the password reached the log")
 	}
-	pingMu.Lock()
-	defer pingMu.Unlock()
 	// The check's /fail at start, the held-back 22:00 run, the rerun.
-	if got := strings.Join(pings, " "); got != "/backup/fail /backup/start /backup/fail /backup/start /backup" {
+	if got := hc.paths(); got != "/backup/fail /backup/start /backup/fail /backup/start /backup" {
 		t.Errorf("pings %s", got)
 	}
 }

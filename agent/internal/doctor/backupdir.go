@@ -1,7 +1,6 @@
 package doctor
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/branchwatch/branchwatch/agent/internal/backup"
@@ -51,9 +50,9 @@ func (c *checker) backupDir() Result {
 	need := uint64(2 * max(last, o.MinDumpBytes))
 	if free < need {
 		return fail(CheckBackupDir, setting, "%s has %s free, less than twice %s (%s): free some space or move BACKUP_DIR",
-			dir, Bytes(int64(free)), lastName, Bytes(last))
+			dir, backup.HumanBytes(int64(free)), lastName, backup.HumanBytes(last))
 	}
-	return pass(CheckBackupDir, setting, "%s is writable, %s free (twice %s needs %s)", dir, Bytes(int64(free)), lastName, Bytes(int64(need)))
+	return pass(CheckBackupDir, setting, "%s is writable, %s free (twice %s needs %s)", dir, backup.HumanBytes(int64(free)), lastName, backup.HumanBytes(int64(need)))
 }
 
 // unwrapPath drops the path an *os.PathError repeats.
@@ -62,18 +61,4 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// Bytes is a size for people: "512 B", "4.5 MiB", "12.3 GiB".
-func Bytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
