@@ -51,8 +51,8 @@ func TestDoctor(t *testing.T) {
 	s3env := with(base)
 	maps.Copy(s3env, srv.Env())
 
-	pg.CreatePasswordUser(t, db, "doctor_bw", "right-pw")
-	wrongPW := strings.Replace(pg.CreatePasswordUser(t, db, "doctor_bw2", "right-pw2"), "right-pw2", "wrong-pw", 1)
+	role := uniqueRole("doctor_bw")
+	wrongPW := strings.Replace(pg.CreatePasswordUser(t, db, role, "right-pw2"), "right-pw2", "wrong-pw", 1)
 	port, _ := testenv.FreePort()
 	downURL := "postgres://postgres@127.0.0.1:" + strconv.Itoa(port) + "/x?sslmode=disable"
 	_, emptyURL := testenv.NewDatabase(t) // no reference schema: the default query cannot run
@@ -88,7 +88,7 @@ func TestDoctor(t *testing.T) {
 		{"all pass", s3env, nil, nil},
 		{"local-only", base, nil, []string{"BACKUP_S3_BUCKET", "system clock"}},
 		{"wrong password", with(s3env, "DATABASE_URL", wrongPW),
-			map[string]string{"DATABASE_URL": `password authentication failed for user "doctor_bw2"`}, []string{"PG_DUMP_PATH", "METRICS_QUERY_FILE"}},
+			map[string]string{"DATABASE_URL": `password authentication failed for user "` + role + `"`}, []string{"PG_DUMP_PATH", "METRICS_QUERY_FILE"}},
 		{"database down", with(s3env, "DATABASE_URL", downURL),
 			map[string]string{"DATABASE_URL": "connection refused"}, []string{"PG_DUMP_PATH", "METRICS_QUERY_FILE"}},
 		{"pg_dump too old", with(s3env, "PG_DUMP_PATH", oldPGDump),

@@ -21,7 +21,8 @@ import (
 func TestDatabaseURLNeverLeaks(t *testing.T) {
 	pg, dbURL := testenv.NewDatabase(t)
 	db := strings.TrimSuffix(dbURL[strings.LastIndex(dbURL, "/")+1:], "?sslmode=disable")
-	pg.CreatePasswordUser(t, db, "leakuser", "Right-pw-1")
+	role := uniqueRole("leakuser")
+	pg.CreatePasswordUser(t, db, role, "Right-pw-1")
 	hostPort := pg.Host + ":" + strconv.Itoa(pg.Port)
 	port, _ := testenv.FreePort()
 	down := "127.0.0.1:" + strconv.Itoa(port)
@@ -42,7 +43,7 @@ func TestDatabaseURLNeverLeaks(t *testing.T) {
 		{"slash and question mark", "postgres://salonuser:se/cr?et@" + hostPort + "/db", []string{"se/cr", "cr?et", "salonuser"}, true},
 		{"encoded password, server down", "postgres://salonuser:S3cr%40t%23pw@" + down + "/db?sslmode=disable",
 			[]string{"S3cr@t#pw", "S3cr%40t%23pw", "S3cr"}, false},
-		{"wrong encoded password", "postgres://leakuser:Wr0ng%2Fpw%3Fx@" + hostPort + "/" + db + "?sslmode=disable",
+		{"wrong encoded password", "postgres://" + role + ":Wr0ng%2Fpw%3Fx@" + hostPort + "/" + db + "?sslmode=disable",
 			[]string{"Wr0ng/pw?x", "Wr0ng%2Fpw%3Fx", "Wr0ng"}, false},
 	}
 	for _, tc := range cases {

@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
+	"sync/atomic"
 	"io"
 	"maps"
 	"net/http"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/doctor"
 	"github.com/branchwatch/branchwatch/shared/config"
+	"github.com/branchwatch/branchwatch/shared/store"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
 
@@ -64,6 +68,14 @@ func (p *pingRecorder) paths() string {
 	return strings.Join(p.seen, " ")
 }
 
+var roleSeq atomic.Int64
+
+// uniqueRole is name made unique in the test binary's shared cluster
+// (roles outlive databases), so that -count=N works.
+func uniqueRole(name string) string {
+	return fmt.Sprintf("%s_%d_%d", name, os.Getpid(), roleSeq.Add(1))
+}
+
 // passwordFixture is a branch database with demo data and a role whose
 // password the agent does not know yet.
 type passwordFixture struct {
@@ -75,9 +87,12 @@ type passwordFixture struct {
 func newPasswordFixture(tb testing.TB, role string) passwordFixture {
 	tb.Helper()
 	pg := testenv.PG(tb)
+	role = uniqueRole(role)
+	// Dropped after the database (cleanups run last first), which holds
+	// the objects the agent created as this role.
+	tb.Cleanup(func() { _ = pg.Exec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+role) })
 	db := pg.CreateDatabase(tb)
 	url := pg.CreatePasswordUser(tb, db, role, "old-pw")
-	tb.Cleanup(func() { _ = pg.Exec(context.Background(), "postgres", "DROP ROLE IF EXISTS "+role) })
 	var out, errb strings.Builder
 	if code := Main(context.Background(), []string{"demo-data", "--days", "5", "--seed", "3", "--end", "2026-02-15"}, &out, &errb,
 		config.MapLookup(map[string]string{"DATABASE_URL": pg.URL(db), "BACKUP_DIR": tb.TempDir()})); code != 0 {
@@ -145,7 +160,7 @@ func TestRunRecoversFromAWrongPassword(t *testing.T) {
 	kolkata, _ := time.LoadLocation("Asia/Kolkata")
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 2, 16, 21, 52, 0, 0, kolkata))
 	a := startAgent(t, env, clock)
-	want := `DATABASE_URL: password authentication failed for user "recover_bw"`
+	want := `DATABASE_URL: password authentication failed for user "` + fx.role + `"`
 	if f := <-rounds; len(f) != 1 || f[0].Problem() != want {
 		t.Fatalf("first round: %+v", f)
 	}
@@ -194,7 +209,7 @@ func TestRunRecoversFromAWrongPassword(t *testing.T) {
 	if keys := bucketKeys(t, srv.Store(t), "branch-andheri/metrics/"); len(keys) == 0 {
 		t.Error("the missed catch-up pushed nothing")
 	}
-	if !strings.Contains(log, `"level":"ERROR","msg":"DATABASE_URL: password authentication failed for user \"recover_bw\""`) {
+	if !strings.Contains(log, `"level":"ERROR","msg":"DATABASE_URL: password authentication failed for user \"`+fx.role+`\""`) {
 		t.Errorf("no ERROR line naming DATABASE_URL:\n%s", log)
 	}
 	if strings.Contains(log, "new-pw") {
@@ -203,5 +218,73 @@ func TestRunRecoversFromAWrongPassword(t *testing.T) {
 	// The check's /fail at start, the held-back 22:00 run, the rerun.
 	if got := hc.paths(); got != "/backup/fail /backup/start /backup/fail /backup/start /backup" {
 		t.Errorf("pings %s", got)
+	}
+}
+
+// TestRunRecoversFromAMissingBucket: the bucket does not exist when
+// `agent run` starts. /healthz names BACKUP_S3_BUCKET; the 22:00 backup
+// still dumps locally but cannot upload, and counts as missed. Once the
+// bucket is created, /healthz is 200 within 5 minutes and the missed
+// backup runs: both dumps reach the bucket.
+func TestRunRecoversFromAMissingBucket(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, dbURL := testenv.NewDatabase(t)
+	srv := testenv.StartS3(t)
+	base := map[string]string{"DATABASE_URL": dbURL, "BACKUP_DIR": t.TempDir()}
+	if r := agent(t, ctx, base, "demo-data", "--days", "5", "--seed", "4", "--end", "2026-02-15"); r.code != 0 {
+		t.Fatalf("demo-data: %s", r.stderr)
+	}
+	env := with(base, "BRANCH_ID", "branch-bandra", "AGENT_LISTEN", "127.0.0.1:0")
+	maps.Copy(env, srv.Env())
+	env["BACKUP_S3_BUCKET"] = "bandra-backups"
+	rounds := make(chan []doctor.Result, 50)
+	runHooks.onChecks = func(f []doctor.Result) { rounds <- f }
+	kolkata, _ := time.LoadLocation("Asia/Kolkata")
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 2, 16, 21, 58, 0, 0, kolkata))
+	a := startAgent(t, env, clock)
+	want := "BACKUP_S3_BUCKET: bucket bandra-backups does not exist (NoSuchBucket)"
+	if f := <-rounds; len(f) != 1 || f[0].Problem() != want {
+		t.Fatalf("first round: %+v", f)
+	}
+	if code, problems := health(t, a.d.Addr()); code != http.StatusServiceUnavailable || len(problems) != 1 || problems[0] != want {
+		t.Fatalf("/healthz %d %q, want 503 %q", code, problems, want)
+	}
+	if r := a.next(t); !strings.HasPrefix(r, JobCatchup+": ") {
+		t.Fatalf("start-up catch-up: %s", r)
+	}
+	<-rounds // the catch-up's failure had the checks run again
+	if err := clock.BlockUntilContext(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Minute) // 22:00
+	if r := a.next(t); !strings.HasPrefix(r, JobBackup+": ") || !strings.Contains(r, "NoSuchBucket") {
+		t.Fatalf("22:00 backup: %s", r)
+	}
+	<-rounds
+
+	if err := srv.Backend.CreateBucket("bandra-backups"); err != nil {
+		t.Fatal(err)
+	}
+	if took := untilHealthy(t, clock, rounds, 3); took > doctor.RecheckInterval {
+		t.Errorf("healthy %s after the fix, want at most %s", took, doctor.RecheckInterval)
+	}
+	done := map[string]bool{}
+	for range 2 {
+		done[a.next(t)] = true
+	}
+	a.stop(t)
+	if !done[JobCatchup] || !done[JobBackup] {
+		t.Fatalf("missed jobs after the fix: %v", done)
+	}
+	st2, err := store.NewS3(func() store.S3Options { o := srv.Options(); o.Bucket = "bandra-backups"; return o }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keys := bucketKeys(t, st2, "branch-bandra/backups/"); len(keys) != 2 {
+		t.Errorf("backups in the bucket after the fix: %v, want the 22:00 dump and the rerun's", keys)
+	}
+	if keys := bucketKeys(t, st2, "branch-bandra/metrics/"); len(keys) == 0 {
+		t.Error("the missed catch-up pushed nothing")
 	}
 }
