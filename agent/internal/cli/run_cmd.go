@@ -36,6 +36,13 @@ func init() {
 		Name:    "run",
 		Usage:   "agent run",
 		Summary: "the daemon: scheduled summary, backup and cloud cleanup, plus the start-up catch-ups",
+		Help: `Runs the agent doctor checks at start, and again every 5 minutes while one
+fails (and after a job fails). It does not exit on a broken setting: while a
+check fails /healthz answers 503 naming each failing check's setting, the log
+says the same at ERROR, and the healthchecks URL of each job it concerns gets
+a /fail ping. Jobs that need a failing database, pg_dump, metrics query or
+BACKUP_DIR are held back; a job held back or failed meanwhile runs by itself
+once the checks pass again. /healthz and /metrics listen on AGENT_LISTEN.`,
 		NeedsDB: true,
 		Run:     runDaemon,
 	})
