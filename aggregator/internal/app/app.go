@@ -48,6 +48,9 @@ type Config struct {
 	AlertOptions func(*alert.Options)
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// ServerOptions overrides details of the HTTP server (tests: the
+	// login limits).
+	ServerOptions func(*server.Options)
 }
 
 // RouteBuilder makes extra routes for the server once the service exists:
@@ -122,11 +125,15 @@ func Build(o options.Options, c Config) (*App, error) {
 			}
 			routes = append(routes, r)
 		}
-		srv, err := server.New(svc, server.Options{
+		so := server.Options{
 			Credentials: server.Credentials{User: o.User, PasswordBcrypt: o.PasswordBcrypt, Token: o.Token, Insecure: o.InsecureNoAuth},
 			Routes:      routes,
 			Logger:      logger.With("component", "http"),
-		})
+		}
+		if c.ServerOptions != nil {
+			c.ServerOptions(&so)
+		}
+		srv, err := server.New(svc, so)
 		if err != nil {
 			return nil, err
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/branchwatch/branchwatch/aggregator/internal/app"
 	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
 	"github.com/branchwatch/branchwatch/aggregator/internal/options"
+	httpserver "github.com/branchwatch/branchwatch/aggregator/internal/server"
 	"github.com/branchwatch/branchwatch/shared/config"
 	"github.com/branchwatch/branchwatch/shared/metrics"
 	"github.com/branchwatch/branchwatch/shared/store"
@@ -161,7 +162,9 @@ func seed(t *testing.T, st store.Store) {
 func TestAuthOnEveryRoute(t *testing.T) {
 	st, _ := store.NewDir(t.TempDir())
 	seed(t, st)
-	r := start(t, st, nil, app.Config{})
+	// Every wrong attempt must meet a 401 here, not the login limits'
+	// 429 (TestLoginFlood tests those).
+	r := start(t, st, nil, app.Config{ServerOptions: func(o *httpserver.Options) { o.Login.Burst = 1000 }})
 	routes := []struct {
 		path string
 		want int // with good credentials

@@ -154,7 +154,9 @@ func do(t *testing.T, method, u string, c cred, body io.Reader) (*http.Response,
 func TestEveryRouteNeedsCredentials(t *testing.T) {
 	srv := testenv.StartS3(t)
 	dumps := secSeed(t, srv.Store(t), map[string]string{"andheri": "Andheri"})
-	a := startSecApp(t, srv, nil)
+	// Every wrong attempt must meet a 401 here, not the login limits'
+	// 429 (TestLoginFlood tests those).
+	a := startSecApp(t, srv, nil, app.Config{ServerOptions: func(o *httpserver.Options) { o.Login.Burst = 1000 }})
 	e, ok := a.App.Server.Handler().(*echo.Echo)
 	if !ok {
 		t.Fatalf("the server's handler is %T, not echo", a.App.Server.Handler())

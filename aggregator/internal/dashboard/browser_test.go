@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -48,13 +49,30 @@ func chromium(t *testing.T) string {
 }
 
 // browserSession is a headless Chromium that answers the dashboard's basic
-// auth challenge the way a user would, and records page exceptions.
+// auth challenge the way a user would, and records page exceptions and
+// the console's error entries (Content-Security-Policy violations among
+// them).
 type browserSession struct {
 	ctx        context.Context
 	challenges atomic.Int64
 
 	mu         sync.Mutex
 	exceptions []string
+	consoleErr []string
+}
+
+// cspViolations are the recorded console errors that report a
+// Content-Security-Policy violation.
+func (b *browserSession) cspViolations() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, e := range b.consoleErr {
+		if strings.Contains(e, "Content Security Policy") {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func newBrowser(t *testing.T) *browserSession {
@@ -84,10 +102,17 @@ func newBrowser(t *testing.T) *browserSession {
 	}
 	b := &browserSession{ctx: ctx}
 	if err := chromedp.Listen(ctx, func(ev any) {
-		if ex, ok := ev.(*runtime.EventExceptionThrown); ok {
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
 			b.mu.Lock()
-			b.exceptions = append(b.exceptions, ex.ExceptionDetails.Text)
+			b.exceptions = append(b.exceptions, ev.ExceptionDetails.Text)
 			b.mu.Unlock()
+		case *cdplog.EventEntryAdded:
+			if ev.Entry != nil && ev.Entry.Level == cdplog.EntryLevelError {
+				b.mu.Lock()
+				b.consoleErr = append(b.consoleErr, string(ev.Entry.Source)+": "+ev.Entry.Text)
+				b.mu.Unlock()
+			}
 		}
 	}); err != nil {
 		t.Fatal(err)
@@ -335,6 +360,22 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	b.do(t, chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("main")))
 	b.screenshot(t, "overview-phone.png")
+
+	// Every page, the charts and the range form's script ran under the
+	// Content-Security-Policy without a violation.
+	if v := b.cspViolations(); len(v) > 0 {
+		t.Errorf("Content-Security-Policy violations: %q", v)
+	}
+	// The check can fail: an inline style added to the page is refused
+	// and reported.
+	eval[bool](t, b, `(() => { const s = document.createElement("style"); s.textContent = "body { color: red }"; document.head.appendChild(s); return true; })()`)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(b.cspViolations()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(b.cspViolations()) == 0 {
+		t.Error("an inline style raised no reported Content-Security-Policy violation: the check above proves nothing")
+	}
 
 	b.mu.Lock()
 	defer b.mu.Unlock()

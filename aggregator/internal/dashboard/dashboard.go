@@ -117,11 +117,12 @@ func Render(c echo.Context, status int, t templ.Component) error {
 	return sendHTML(c, status, buf.Bytes())
 }
 
-// sendHTML writes an HTML page; figures behind a login are not cached by
-// shared caches, and the browser revalidates.
+// sendHTML writes an HTML page; figures behind a login are kept by no
+// cache, the browser's included (the server sets no-store on every answer
+// as well; the dashboard's handlers are also served without it in tests).
 func sendHTML(c echo.Context, status int, page []byte) error {
 	h := c.Response().Header()
-	h.Set(echo.HeaderCacheControl, "private, no-cache")
+	h.Set(echo.HeaderCacheControl, "no-store")
 	// A known length spares the chunked framing of a large page.
 	h.Set(echo.HeaderContentLength, strconv.Itoa(len(page)))
 	return c.HTMLBlob(status, page)

@@ -39,6 +39,8 @@ type Options struct {
 	Logger      *slog.Logger
 	// BodyLimit bounds request bodies (64 KiB when empty; echo's syntax).
 	BodyLimit string
+	// Login bounds password checks (zero: the defaults).
+	Login LoginLimits
 }
 
 // Timeouts of the HTTP server: slow clients cannot hold it.
@@ -54,6 +56,7 @@ const (
 // Server is the HTTP server.
 type Server struct {
 	e      *echo.Echo
+	auth   *authenticator
 	logger *slog.Logger
 }
 
@@ -70,16 +73,15 @@ func New(svc Service, o Options) (*Server, error) {
 	if o.BodyLimit == "" {
 		o.BodyLimit = "64K"
 	}
-	auth := newAuthenticator(c)
+	auth := newAuthenticator(c, o.Login)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(o.Logger)
 	e.Use(middleware.Recover())
 	e.Use(accessLog(o.Logger))
 	e.Use(middleware.BodyLimit(o.BodyLimit))
-	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
-		XSSProtection: "0", ContentTypeNosniff: "nosniff", XFrameOptions: "DENY", ReferrerPolicy: "same-origin",
-	}))
+	e.Pre(headAsGet)
+	e.Use(securityHeaders())
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		protected := auth.middleware(next)
 		return func(c echo.Context) error {
@@ -100,7 +102,7 @@ func New(svc Service, o Options) (*Server, error) {
 	for _, r := range o.Routes {
 		r(e, auth.middleware)
 	}
-	return &Server{e: e, logger: o.Logger}, nil
+	return &Server{e: e, auth: auth, logger: o.Logger}, nil
 }
 
 // Handler is the server's routes, for tests and embedding.
