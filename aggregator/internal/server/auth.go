@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -44,6 +45,8 @@ type authenticator struct {
 	good   map[[32]byte]bool // digests of user:password that passed bcrypt
 	gate   *checkGate        // bounds concurrent bcrypt comparisons
 	limits *clientLimits     // failed attempts per client address
+	// compares counts the bcrypt comparisons run.
+	compares atomic.Int64
 }
 
 // authOKKey marks a request context that passed authentication, so that
@@ -134,6 +137,7 @@ func (a *authenticator) check(r *http.Request) (verdict, time.Duration) {
 	// (a browser loads a page and its assets at once).
 	passOK := a.remembered(digest)
 	if !passOK {
+		a.compares.Add(1)
 		passOK = bcrypt.CompareHashAndPassword(a.hash, []byte(pass)) == nil
 	}
 	a.gate.release()
