@@ -35,19 +35,19 @@ func securityHeaders() echo.MiddlewareFunc {
 }
 
 // headAsGet answers HEAD wherever GET is answered: echo routes HEAD only
-// to routes registered for it, so without this every HEAD was 405. The
-// handler sees a GET (a copy of the request); the response writer still
-// belongs to the original HEAD request, and net/http sends the headers
-// (Content-Length included) and drops the body. It runs before routing.
-func headAsGet(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		if r.Method != http.MethodHead {
-			return next(c)
+// to routes registered for it (and routes by the request it was handed,
+// before any middleware), so without this every HEAD was 405. The routes
+// see a GET (a shallow copy of the request); the response writer still
+// belongs to the HEAD request, and net/http sends the headers
+// (Content-Length included when it knows it) and drops the body, as it
+// does for http.ServeMux's GET patterns.
+func headAsGet(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			get := *r
+			get.Method = http.MethodGet
+			r = &get
 		}
-		get := r.WithContext(r.Context())
-		get.Method = http.MethodGet
-		c.SetRequest(get)
-		return next(c)
-	}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -56,6 +56,7 @@ const (
 // Server is the HTTP server.
 type Server struct {
 	e      *echo.Echo
+	h      http.Handler // e, answering HEAD as GET
 	auth   *authenticator
 	logger *slog.Logger
 }
@@ -80,7 +81,6 @@ func New(svc Service, o Options) (*Server, error) {
 	e.Use(middleware.Recover())
 	e.Use(accessLog(o.Logger))
 	e.Use(middleware.BodyLimit(o.BodyLimit))
-	e.Pre(headAsGet)
 	e.Use(securityHeaders())
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		protected := auth.middleware(next)
@@ -102,17 +102,20 @@ func New(svc Service, o Options) (*Server, error) {
 	for _, r := range o.Routes {
 		r(e, auth.middleware)
 	}
-	return &Server{e: e, auth: auth, logger: o.Logger}, nil
+	return &Server{e: e, h: headAsGet(e), auth: auth, logger: o.Logger}, nil
 }
 
 // Handler is the server's routes, for tests and embedding.
-func (s *Server) Handler() http.Handler { return s.e }
+func (s *Server) Handler() http.Handler { return s.h }
+
+// Routes lists the registered routes (tests check each of them).
+func (s *Server) Routes() []*echo.Route { return s.e.Routes() }
 
 // Serve serves on l until ctx ends, then shuts down gracefully within
 // ShutdownTimeout.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
-		Handler:           s.e,
+		Handler:           s.h,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      WriteTimeout,
