@@ -5,6 +5,20 @@
 // unknown extra fields ignored), checked with [Document.Validate] and, when
 // read from the bucket, with [Document.CheckKey]. Encoding is stable: fields
 // in spec order, two-space indent, trailing newline.
+//
+// # Currency
+//
+// The schema allows any ISO 4217 code in currency, but every figure is
+// summed as paise: Branchwatch supports INR only. A document in another
+// currency is valid against the schema yet refused by
+// [Document.CheckCurrency] with the reason "currency USD: only INR is
+// supported" (for USD): the aggregator lists it as a bad document and never
+// adds it to rupee totals, rather than showing dollars as rupees. Totals
+// per currency were the alternative; no branch reports in another
+// currency, so the simpler, safe rule was chosen.
+//
+// Sums of figures over days or branches use [CheckedAdd]: a sum beyond
+// int64 is reported as an overflow, never wrapped to a wrong value.
 package metrics
 
 import (

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -49,9 +50,9 @@ func (d Document) Validate() error {
 	net, ok1 := sub(d.GrossRevenue, d.DiscountAmount)
 	net, ok2 := sub(net, d.RefundAmount)
 	add(invariant("net_revenue", d.NetRevenue, "gross_revenue - discount_amount - refund_amount", net, ok1 && ok2))
-	tax, ok := add64(d.CGSTCollected, d.SGSTCollected)
+	tax, ok := CheckedAdd(d.CGSTCollected, d.SGSTCollected)
 	add(invariant("total_tax", d.TotalTax, "cgst_collected + sgst_collected", tax, ok))
-	cogs, ok := add64(d.ActualServiceCOGS, d.ActualProductCOGS)
+	cogs, ok := CheckedAdd(d.ActualServiceCOGS, d.ActualProductCOGS)
 	add(invariant("total_cogs", d.TotalCOGS, "actual_service_cogs + actual_product_cogs", cogs, ok))
 	gross, ok := sub(d.NetRevenue, d.TotalCOGS)
 	add(invariant("gross_profit", d.GrossProfit, "net_revenue - total_cogs", gross, ok))
@@ -59,6 +60,26 @@ func (d Document) Validate() error {
 	add(invariant("net_profit", d.NetProfit, "gross_profit - total_expenses", np, ok))
 
 	return join(ErrInvalid, errs)
+}
+
+// SupportedCurrency is the one currency whose documents are summed: money
+// is in paise (see the package documentation, "Currency").
+const SupportedCurrency = DefaultCurrency
+
+// ErrUnsupportedCurrency is wrapped by CheckCurrency's error.
+var ErrUnsupportedCurrency = errors.New("only " + SupportedCurrency + " is supported")
+
+// CheckCurrency refuses a document in another currency than INR: its
+// figures must not be added to rupee totals. The error reads "currency
+// USD: only INR is supported".
+func (d Document) CheckCurrency() error {
+	if d.Currency == SupportedCurrency {
+		return nil
+	}
+	if isCurrencyCode(d.Currency) {
+		return fmt.Errorf("currency %s: %w", d.Currency, ErrUnsupportedCurrency)
+	}
+	return fmt.Errorf("currency %q: %w", d.Currency, ErrUnsupportedCurrency)
 }
 
 // CheckKey checks d against the bucket key it was read from
@@ -107,7 +128,7 @@ func isCurrencyCode(s string) bool {
 }
 
 // add64 returns a+b and whether it did not overflow.
-func add64(a, b int64) (int64, bool) {
+func CheckedAdd(a, b int64) (int64, bool) {
 	s := a + b
 	// Overflow iff a and b have the same sign and s has the other.
 	return s, (a >= 0) != (b >= 0) || (s >= 0) == (a >= 0)

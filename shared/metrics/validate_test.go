@@ -124,3 +124,63 @@ func TestValidateZeroDocument(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckCurrency: only INR documents are summed; any other currency,
+// valid against the schema or not, is refused with a reason naming it.
+func TestCheckCurrency(t *testing.T) {
+	for _, tt := range []struct {
+		name, currency, want string
+	}{
+		{"rupees", "INR", ""},
+		{"dollars", "USD", "currency USD: only INR is supported"},
+		{"euros", "EUR", "currency EUR: only INR is supported"},
+		{"lower case", "inr", `currency "inr": only INR is supported`},
+		{"empty", "", `currency "": only INR is supported`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := seed(t)
+			d.Currency = tt.currency
+			err := d.CheckCurrency()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tt.want || !errors.Is(err, ErrUnsupportedCurrency) {
+				t.Fatalf("got %v, want %q wrapping ErrUnsupportedCurrency", err, tt.want)
+			}
+		})
+	}
+	d := seed(t)
+	d.Currency = "USD"
+	if err := d.Validate(); err != nil {
+		t.Errorf("a USD document is valid against the schema, got %v", err)
+	}
+}
+
+// TestCheckedAdd: sums within int64 are exact, and every overflow is
+// reported, never wrapped.
+func TestCheckedAdd(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		a, b int64
+		sum  int64
+		ok   bool
+	}{
+		{"small", 2, 3, 5, true},
+		{"mixed signs", math.MaxInt64, math.MinInt64, -1, true},
+		{"to the top", math.MaxInt64 - 1, 1, math.MaxInt64, true},
+		{"two 5e18", 5e18, 5e18, 0, false},
+		{"past the top", math.MaxInt64, 1, 0, false},
+		{"past the bottom", math.MinInt64, -1, 0, false},
+		{"two -5e18", -5e18, -5e18, 0, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sum, ok := CheckedAdd(tt.a, tt.b)
+			if ok != tt.ok || (ok && sum != tt.sum) {
+				t.Errorf("CheckedAdd(%d, %d) = %d, %v; want %d, %v", tt.a, tt.b, sum, ok, tt.sum, tt.ok)
+			}
+		})
+	}
+}

@@ -162,7 +162,9 @@ func (b *Branch) Backup(name string) (*Backup, bool) {
 // Index is the whole picture. Branches are sorted by id.
 type Index struct {
 	Branches []*Branch
-	// IgnoredPrefixes are top-level prefixes that are not branch ids.
+	// IgnoredPrefixes are top-level prefixes that are not branches (as of
+	// the last full sync): not a branch id, or holding no metrics
+	// document name and no dump while EXPECTED_BRANCHES does not name them.
 	IgnoredPrefixes []string
 	// FullSyncAt is when the last complete sync (discovery and every
 	// object listed) finished; SyncedAt the last sync of any kind.

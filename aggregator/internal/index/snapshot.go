@@ -13,9 +13,12 @@ import (
 // SnapshotFile is the snapshot's file name in the data directory.
 const SnapshotFile = "index.gob"
 
-// snapshotVersion changes whenever the encoded shape does; an older
-// snapshot is then ignored (the next sync rebuilds it from the bucket).
-const snapshotVersion = 1
+// snapshotVersion changes whenever the encoded shape does, or the rules
+// that judged what it holds (2: documents in another currency than INR
+// are bad, and prefixes without a metrics or backup key are no branch);
+// an older snapshot is then ignored (the next sync rebuilds it from the
+// bucket).
+const snapshotVersion = 2
 
 type snapshot struct {
 	Version int

@@ -15,6 +15,7 @@ type StatusSource interface {
 	Branches() []service.BranchStatus
 	LastSync() service.SyncStatus
 	Notifier() *alert.Notifier
+	IgnoredPrefixes() []string
 }
 
 var states = []freshness.State{freshness.Up, freshness.Late, freshness.Down, freshness.Never}
@@ -46,6 +47,8 @@ var (
 		"Syncs run since start.", nil, nil)
 	descSyncFailures = prometheus.NewDesc("branchwatch_sync_failures_total",
 		"Syncs that ended with an error since start.", nil, nil)
+	descIgnoredPrefixes = prometheus.NewDesc("branchwatch_ignored_prefixes",
+		"Top-level prefixes of the bucket that are not branches (not a branch id, or no metrics document name and no dump, and not expected); they never alert.", nil, nil)
 	descAlertsPending = prometheus.NewDesc("branchwatch_alerts_pending",
 		"Alerts waiting for delivery to the webhook.", nil, nil)
 	descAlertsSent = prometheus.NewDesc("branchwatch_alerts_sent_total",
@@ -60,7 +63,7 @@ type collector struct{ src StatusSource }
 // Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descUp, descMetricsDate, descBackupTime, descBackupSize, descDocs, descBad,
-		descSyncSuccess, descSyncAttempt, descSyncDuration, descSyncOK, descSyncs, descSyncFailures,
+		descSyncSuccess, descSyncAttempt, descSyncDuration, descSyncOK, descSyncs, descSyncFailures, descIgnoredPrefixes,
 		descAlertsPending, descAlertsSent, descAlertFailures} {
 		ch <- d
 	}
@@ -99,6 +102,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descSyncDuration, s.LastStats.Duration.Seconds())
 		gauge(descSyncOK, boolf(s.LastError == ""))
 	}
+	gauge(descIgnoredPrefixes, float64(len(c.src.IgnoredPrefixes())))
 	ch <- prometheus.MustNewConstMetric(descSyncs, prometheus.CounterValue, float64(s.Syncs))
 	ch <- prometheus.MustNewConstMetric(descSyncFailures, prometheus.CounterValue, float64(s.Failures))
 	if n := c.src.Notifier(); n != nil {

@@ -64,8 +64,10 @@ type BranchDetail struct {
 	Current    *metrics.Document `json:"current,omitempty"` // newest document, final or not
 }
 
-// IgnoredPrefixes are the bucket's top-level prefixes that are not branch
-// ids (as of the last full sync).
+// IgnoredPrefixes are the bucket's top-level prefixes that are not
+// branches (as of the last full sync): not a branch id, or holding no
+// metrics document name and no dump (a folder of a bucket browser) while
+// not expected. They are counted, and never alerted on.
 func (s *Service) IgnoredPrefixes() []string {
 	if x := s.idx.Load(); x != nil {
 		return x.IgnoredPrefixes

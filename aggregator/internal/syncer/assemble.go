@@ -88,17 +88,37 @@ func (s *Syncer) assemble(w *branchWork, now time.Time, st *Stats) (*index.Branc
 		b.Ignored = prev.Ignored
 		b.FullListedAt = prev.FullListedAt
 	}
-	if w.full && !expected && len(b.Docs) == 0 && len(b.Bad) == 0 && len(b.Backups) == 0 && b.Ignored == 0 {
+	if w.full && !expected && !holdsBranchKey(b) {
 		if w.prev != nil {
 			st.Changed = true
 		}
-		return nil, errs // gone from the bucket
+		// Gone from the bucket, or never a branch: a folder made by a
+		// bucket browser (B2's .bzEmpty), or other objects, but no
+		// metrics document name and no dump. Counted, never alerted on.
+		w.stray = len(b.Bad) > 0 || b.Ignored > 0
+		return nil, errs
 	}
 	if w.prev != nil && !changed(w.prev, b) {
 		return w.prev, errs // share the unchanged branch with the previous index
 	}
 	st.Changed = true
 	return b, errs
+}
+
+// holdsBranchKey reports whether a fully listed prefix holds at least one
+// key of a branch: a metrics document name (good or bad content) or a
+// dump. Only then is a prefix that EXPECTED_BRANCHES does not name a
+// branch.
+func holdsBranchKey(b *index.Branch) bool {
+	if len(b.Docs) > 0 || len(b.Backups) > 0 {
+		return true
+	}
+	for _, bd := range b.Bad {
+		if bd.Date != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // changed reports whether b differs from prev in anything but the

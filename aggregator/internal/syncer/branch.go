@@ -32,6 +32,9 @@ type branchWork struct {
 	backups      []index.Backup
 	ignored      int
 	listed       int
+	// stray is set by assemble for a fully listed prefix that holds
+	// objects but no branch key (see holdsBranchKey).
+	stray bool
 }
 
 // fetchJob is one listed metrics object and what became of it.
@@ -265,6 +268,11 @@ func (s *Syncer) fetch(ctx context.Context, j *fetchJob, buf *bytes.Buffer) {
 	}
 	if err == nil {
 		err = d.CheckKey(j.info.Key)
+	}
+	if err == nil {
+		// Money is summed as paise: a document in another currency is
+		// bad input, never added to rupee totals (metrics package docs).
+		err = d.CheckCurrency()
 	}
 	if err != nil {
 		j.bad = &index.BadDoc{Key: j.info.Key, Date: j.date, Reason: err.Error(), ETag: j.info.ETag, Size: j.info.Size, LastModified: j.info.LastModified}

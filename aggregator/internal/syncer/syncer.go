@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -157,7 +158,8 @@ func (s *Syncer) Sync(ctx context.Context, prev *index.Index, full bool) (*index
 	fetchers.Wait()
 
 	now := s.o.Now()
-	next := &index.Index{IgnoredPrefixes: ignoredPrefixes, FullSyncAt: prev.FullSyncAt, SyncedAt: now}
+	// A copy: an incremental sync's list is the previous index's.
+	next := &index.Index{IgnoredPrefixes: slices.Clone(ignoredPrefixes), FullSyncAt: prev.FullSyncAt, SyncedAt: now}
 	var errs []error
 	listed := true // every branch listed: the sync saw the whole bucket
 	for _, w := range works {
@@ -167,7 +169,11 @@ func (s *Syncer) Sync(ctx context.Context, prev *index.Index, full bool) (*index
 		if b != nil {
 			next.Branches = append(next.Branches, b)
 		}
+		if w.stray {
+			next.IgnoredPrefixes = append(next.IgnoredPrefixes, w.id+"/")
+		}
 	}
+	sortStrings(next.IgnoredPrefixes)
 	index.SortBranches(next.Branches)
 	st.Branches = len(next.Branches)
 	st.Failures += len(errs)
@@ -177,7 +183,7 @@ func (s *Syncer) Sync(ctx context.Context, prev *index.Index, full bool) (*index
 		next.FullSyncAt = now
 		st.Changed = true
 	}
-	if len(next.IgnoredPrefixes) != len(prev.IgnoredPrefixes) || len(next.Branches) != len(prev.Branches) {
+	if !slices.Equal(next.IgnoredPrefixes, prev.IgnoredPrefixes) || len(next.Branches) != len(prev.Branches) {
 		st.Changed = true
 	}
 	st.Duration = s.o.Now().Sub(start)
