@@ -9,6 +9,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/shared/metrics"
 	"github.com/branchwatch/branchwatch/web/format"
+	"github.com/branchwatch/branchwatch/web/view"
 )
 
 // figureCells renders the eighteen figure cells of one row of the daily
@@ -20,7 +21,12 @@ import (
 // formatted here (digits, ',', '.', '₹', '−'): no text from the bucket, so
 // there is nothing to escape. TestFigureCellsMatchTempl checks the output
 // against the same cells written in templ.
-func figureCells(d *metrics.Document) templ.Component {
+func figureCells(d *metrics.Document) templ.Component { return totalFigureCells(d, nil) }
+
+// totalFigureCells is figureCells for a row of sums: the figures named in
+// unavailable (metrics-v1 field names) overflowed and show as unavailable,
+// with view.OverflowReason (a constant) as the title.
+func totalFigureCells(d *metrics.Document, unavailable map[string]bool) templ.Component {
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
 		bp := rowBuffers.Get().(*[]byte)
 		defer rowBuffers.Put(bp)
@@ -31,6 +37,10 @@ func figureCells(d *metrics.Document) templ.Component {
 			b = append(b, c.field...)
 			b = append(b, `">`...)
 			switch {
+			case unavailable[c.field]:
+				b = append(b, `<span class="unavailable" data-testid="unavailable" title="`...)
+				b = append(b, view.OverflowReason...)
+				b = append(b, `">unavailable</span>`...)
 			case !c.money:
 				b = format.AppendCount(b, v)
 			case v < 0:

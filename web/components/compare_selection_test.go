@@ -18,11 +18,11 @@ func TestCompareBranchPicker(t *testing.T) {
 		{ID: "b-evil", Name: `<script>alert(1)</script>`},
 	}
 	rows := []view.CompareRow{
-		{ID: "b-small", Name: "Small", Days: 7, NetRevenue: 700000, Bills: 70, NetProfit: -70000},
-		{ID: "b-big", Name: "Big", Days: 5, NetRevenue: 5000000, Bills: 21, NetProfit: 1000000},
+		{ID: "b-small", Name: "Small", Days: 7, NetRevenue: view.TotalOf(700000), Bills: view.TotalOf(70), NetProfit: view.TotalOf(-70000)},
+		{ID: "b-big", Name: "Big", Days: 5, NetRevenue: view.TotalOf(5000000), Bills: view.TotalOf(21), NetProfit: view.TotalOf(1000000)},
 	}
 	view.RankRows(rows)
-	total := view.CompareRow{Days: 12, NetRevenue: 5700000, Bills: 91, NetProfit: 930000}
+	total := view.CompareRow{Days: 12, NetRevenue: view.TotalOf(5700000), Bills: view.TotalOf(91), NetProfit: view.TotalOf(930000)}
 	csv := "/export.csv?branch=b-big&branch=b-small&from=2026-02-11&to=2026-02-17"
 	tests := []struct {
 		name       string

@@ -14,17 +14,14 @@ import (
 func TestCompare(t *testing.T) {
 	r := view.PresetRange(today, 7)
 	rows := []view.CompareRow{
-		{ID: "b-small", Name: "Small", Days: 7, NetRevenue: 700000, Bills: 70, NetProfit: -70000},
-		{ID: "b-big", Name: "Big", Days: 5, NetRevenue: 5000000, Bills: 21, NetProfit: 1000000},
+		{ID: "b-small", Name: "Small", Days: 7, NetRevenue: view.TotalOf(700000), Bills: view.TotalOf(70), NetProfit: view.TotalOf(-70000)},
+		{ID: "b-big", Name: "Big", Days: 5, NetRevenue: view.TotalOf(5000000), Bills: view.TotalOf(21), NetProfit: view.TotalOf(1000000)},
 		{ID: "b-none", Name: "None", Days: 0},
 	}
 	view.RankRows(rows)
 	var total view.CompareRow
 	for _, row := range rows {
-		total.Days += row.Days
-		total.NetRevenue += row.NetRevenue
-		total.Bills += row.Bills
-		total.NetProfit += row.NetProfit
+		total.AddRow(row)
 	}
 	p := view.ComparePage{Now: now, Range: r, Rows: rows, Total: total, CSVURL: "/export.csv?from=2026-02-11&to=2026-02-17"}
 	d, _ := render(t, Compare(p))

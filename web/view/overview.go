@@ -76,11 +76,12 @@ func (r BranchRow) HasLatest() bool { return !r.Latest.IsZero() }
 // Totals sums the overview's rows: each branch's latest final day (the days
 // may differ between branches) and the count of branches per state.
 type Totals struct {
-	Branches   int
-	Reporting  int // branches with a final day in the sums
-	NetRevenue int64
-	Bills      int64
-	NetProfit  int64
+	Branches  int
+	Reporting int // branches with a final day in the sums
+	// NetRevenue, Bills and NetProfit are unavailable when they overflowed.
+	NetRevenue Total
+	Bills      Total
+	NetProfit  Total
 	BadDocs    int
 	// ByState counts branches by their worse check.
 	ByState map[CheckState]int
@@ -96,9 +97,9 @@ func Sum(rows []BranchRow) Totals {
 			continue
 		}
 		t.Reporting++
-		t.NetRevenue += r.NetRevenue
-		t.Bills += r.Bills
-		t.NetProfit += r.NetProfit
+		t.NetRevenue.Add(r.NetRevenue)
+		t.Bills.Add(r.Bills)
+		t.NetProfit.Add(r.NetProfit)
 	}
 	return t
 }

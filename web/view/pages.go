@@ -32,36 +32,14 @@ type BranchPage struct {
 	CSVURL string
 }
 
-// RangeTotals sums the figures of every day shown; non-additive fields
-// (identity, dates) are left empty.
-func (p BranchPage) RangeTotals() metrics.Document {
-	var t metrics.Document
+// RangeTotals sums the figures of every day shown, each with overflow
+// checks; non-additive fields (identity, dates) are left empty.
+func (p BranchPage) RangeTotals() FigureTotals {
+	var t FigureTotals
 	for _, d := range p.Days {
-		AddFigures(&t, d.Doc)
+		t.Add(d.Doc)
 	}
 	return t
-}
-
-// AddFigures adds d's figures into sum.
-func AddFigures(sum *metrics.Document, d metrics.Document) {
-	sum.TotalBills += d.TotalBills
-	sum.RefundCount += d.RefundCount
-	sum.GrossRevenue += d.GrossRevenue
-	sum.DiscountAmount += d.DiscountAmount
-	sum.RefundAmount += d.RefundAmount
-	sum.NetRevenue += d.NetRevenue
-	sum.CGSTCollected += d.CGSTCollected
-	sum.SGSTCollected += d.SGSTCollected
-	sum.TotalTax += d.TotalTax
-	sum.CashCollected += d.CashCollected
-	sum.DigitalCollected += d.DigitalCollected
-	sum.ActualServiceCOGS += d.ActualServiceCOGS
-	sum.ActualProductCOGS += d.ActualProductCOGS
-	sum.TotalCOGS += d.TotalCOGS
-	sum.TotalExpenses += d.TotalExpenses
-	sum.GrossProfit += d.GrossProfit
-	sum.NetProfit += d.NetProfit
-	sum.TotalTips += d.TotalTips
 }
 
 // CompareRow is one branch's sums over the compare page's range.
@@ -70,54 +48,64 @@ type CompareRow struct {
 	ID   string
 	Name string
 	// Days is the number of dates with a document in the range.
+	// NetRevenue, Bills and NetProfit are sums over those days, each
+	// unavailable when it overflowed.
 	Days       int
-	NetRevenue int64
-	Bills      int64
-	NetProfit  int64
+	NetRevenue Total
+	Bills      Total
+	NetProfit  Total
 }
 
 // Add counts one day's document into the row.
 func (r *CompareRow) Add(d metrics.Document) {
 	r.Days++
-	r.NetRevenue += d.NetRevenue
-	r.Bills += d.TotalBills
-	r.NetProfit += d.NetProfit
+	r.NetRevenue.Add(d.NetRevenue)
+	r.Bills.Add(d.TotalBills)
+	r.NetProfit.Add(d.NetProfit)
+}
+
+// AddRow adds another row's sums and days (the compare page's total).
+func (r *CompareRow) AddRow(o CompareRow) {
+	r.Days += o.Days
+	r.NetRevenue.AddTotal(o.NetRevenue)
+	r.Bills.AddTotal(o.Bills)
+	r.NetProfit.AddTotal(o.NetProfit)
 }
 
 // AvgNetRevenue is net revenue per reported day, in paise (0 with no days).
-func (r CompareRow) AvgNetRevenue() int64 { return perDay(r.NetRevenue, r.Days) }
+func (r CompareRow) AvgNetRevenue() Total { return r.NetRevenue.PerDay(r.Days) }
 
 // AvgNetProfit is net profit per reported day, in paise.
-func (r CompareRow) AvgNetProfit() int64 { return perDay(r.NetProfit, r.Days) }
+func (r CompareRow) AvgNetProfit() Total { return r.NetProfit.PerDay(r.Days) }
 
-// AvgBills is bills per reported day.
+// AvgBills is bills per reported day (meaningless when Bills overflowed).
 func (r CompareRow) AvgBills() float64 {
 	if r.Days == 0 {
 		return 0
 	}
-	return float64(r.Bills) / float64(r.Days)
-}
-
-func perDay(v int64, days int) int64 {
-	if days == 0 {
-		return 0
-	}
-	return v / int64(days)
+	return float64(r.Bills.Value) / float64(r.Days)
 }
 
 // RankRows orders rows by net revenue, highest first, and numbers them;
-// equal revenues share a rank (1, 2, 2, 4).
+// equal revenues share a rank (1, 2, 2, 4). Rows whose revenue overflowed
+// cannot be ranked: they come last, with rank 0.
 func RankRows(rows []CompareRow) {
 	slices.SortStableFunc(rows, func(a, b CompareRow) int {
-		if c := cmp.Compare(b.NetRevenue, a.NetRevenue); c != 0 {
+		if c := cmp.Compare(b2i(a.NetRevenue.Overflow), b2i(b.NetRevenue.Overflow)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.NetRevenue.Value, a.NetRevenue.Value); c != 0 {
 			return c
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
 	for i := range rows {
-		if i > 0 && rows[i].NetRevenue == rows[i-1].NetRevenue {
+		switch {
+		case rows[i].NetRevenue.Overflow:
+			rows[i].Rank = 0
+		case i > 0 && rows[i].NetRevenue == rows[i-1].NetRevenue:
 			rows[i].Rank = rows[i-1].Rank
-		} else {
+		default:
 			rows[i].Rank = i + 1
 		}
 	}
@@ -143,7 +131,8 @@ type ComparePage struct {
 	Ignored int
 	// Rows are the compared branches, ranked (see RankRows).
 	Rows []CompareRow
-	// Total sums every row; its Days is the sum of the rows' days.
+	// Total sums every row (see CompareRow.AddRow); its Days is the sum
+	// of the rows' days.
 	Total CompareRow
 	// CSVURL downloads the same selection as CSV.
 	CSVURL string

@@ -128,9 +128,9 @@ func TestSum(t *testing.T) {
 	}{
 		{"branches", int64(tot.Branches), 4},
 		{"reporting", int64(tot.Reporting), 3},
-		{"net revenue", tot.NetRevenue, 350},
-		{"bills", tot.Bills, 4},
-		{"net profit", tot.NetProfit, -80},
+		{"net revenue", tot.NetRevenue.Value, 350},
+		{"bills", tot.Bills.Value, 4},
+		{"net profit", tot.NetProfit.Value, -80},
 		{"bad docs", int64(tot.BadDocs), 3},
 		{"down", int64(tot.ByState[StateDown]), 1},
 		{"never", int64(tot.ByState[StateNever]), 1},
@@ -148,7 +148,7 @@ func TestSum(t *testing.T) {
 
 func TestRankRows(t *testing.T) {
 	rows := []CompareRow{
-		{ID: "a", NetRevenue: 10}, {ID: "b", NetRevenue: 30}, {ID: "c", NetRevenue: 30}, {ID: "d", NetRevenue: -5},
+		{ID: "a", NetRevenue: TotalOf(10)}, {ID: "b", NetRevenue: TotalOf(30)}, {ID: "c", NetRevenue: TotalOf(30)}, {ID: "d", NetRevenue: TotalOf(-5)},
 	}
 	RankRows(rows)
 	var got []string

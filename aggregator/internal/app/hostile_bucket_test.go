@@ -10,10 +10,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
 	"github.com/branchwatch/branchwatch/aggregator/internal/options"
 	"github.com/branchwatch/branchwatch/aggregator/internal/service"
 	"github.com/branchwatch/branchwatch/shared/testenv"
+	"github.com/branchwatch/branchwatch/web/format"
+	"github.com/branchwatch/branchwatch/web/view"
 )
 
 // getJSON GETs path with the token and decodes the answer into v.
@@ -190,8 +194,9 @@ func TestNonINRDocumentsAreBad(t *testing.T) {
 			t.Errorf("bandra: latest %s with %d bad documents, want 2026-02-16 (the USD day is bad) and 1", b.LastMetricsDate, b.BadDocuments)
 		}
 	}
-	// The figure of the USD day appears nowhere, alone or summed.
-	shown := "7,777,777"
+	// The figure of the USD day appears nowhere, and the overview's total
+	// is the two INR latest days'.
+	shown := strings.TrimPrefix(format.Money(usd.NetRevenue), "₹")
 	for _, p := range []string{"/", "/compare?from=2026-02-12&to=2026-02-17", "/branches/bandra?from=2026-02-12&to=2026-02-17",
 		"/export.csv?from=2026-02-12&to=2026-02-17"} {
 		_, body := do(t, http.MethodGet, a.URL+p, basic, nil)
@@ -199,8 +204,122 @@ func TestNonINRDocumentsAreBad(t *testing.T) {
 			t.Errorf("%s shows the USD document's figures", p)
 		}
 	}
+	_, overview := do(t, http.MethodGet, a.URL+"/", basic, nil)
+	ov, err := goquery.NewDocumentFromReader(strings.NewReader(overview))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := format.Money(2 * fixture.Doc("andheri", "2026-02-16", 4).NetRevenue)
+	if got := strings.TrimSpace(ov.Find(`[data-testid="total-net-revenue"]`).Text()); got != want {
+		t.Errorf("overview total %q, want %q (the INR days only)", got, want)
+	}
 	_, page := do(t, http.MethodGet, a.URL+"/branches/bandra", basic, nil)
 	if !strings.Contains(page, "currency USD: only INR is supported") {
 		t.Error("bandra's page does not give the USD document's reason")
+	}
+}
+
+// TestOverflowingSumsAreUnavailable reproduces the overflow: valid
+// documents with net_revenue 5e18 gave a negative total on the overview
+// and compare pages. Each sum that overflows int64 is now shown as
+// unavailable with the reason, never as a wrapped figure; the sums that
+// fit stay exact. (The API and the CSV serve documents, not totals.)
+func TestOverflowingSumsAreUnavailable(t *testing.T) {
+	srv := testenv.StartS3(t)
+	st := srv.Store(t)
+	secSeed(t, st, map[string]string{"andheri": "Andheri"})
+	huge := func(branch, date string) {
+		d := fixture.Doc(branch, date, 1)
+		d.GrossRevenue = 5e18 + d.DiscountAmount + d.RefundAmount
+		d.Derive()
+		if d.NetRevenue != 5e18 {
+			t.Fatalf("net revenue %d", d.NetRevenue)
+		}
+		if err := d.Validate(); err != nil {
+			t.Fatalf("the huge document is invalid: %v", err)
+		}
+		fixture.PutDoc(t, st, d)
+	}
+	huge("big1", "2026-02-15")
+	huge("big1", "2026-02-16")
+	huge("big2", "2026-02-16")
+	a := startSecApp(t, srv, nil)
+
+	page := func(path string) *goquery.Document {
+		t.Helper()
+		resp, body := do(t, http.MethodGet, a.URL+path, basic, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", path, resp.StatusCode)
+		}
+		doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+	cell := func(s *goquery.Selection, testid string) string {
+		return strings.TrimSpace(s.Find(`[data-testid="` + testid + `"]`).First().Text())
+	}
+	shown := format.Money(5e18) // one document's figure
+
+	ov := page("/")
+	tot := ov.Find(`[data-testid="totals"]`)
+	if got := cell(tot, "total-net-revenue"); got != "unavailable" {
+		t.Errorf("overview total net revenue %q, want unavailable", got)
+	}
+	if got := cell(tot, "overflow-note"); got != view.OverflowReason {
+		t.Errorf("overview totals say %q, want the reason", got)
+	}
+	if got := cell(tot, "total-bills"); got == "unavailable" || strings.HasPrefix(got, "−") || got == "" {
+		t.Errorf("overview total bills %q: the sum fits and must show", got)
+	}
+	if got := cell(ov.Find(`[data-testid="branch-row"][data-branch-id="big2"]`), "net-revenue"); got != shown {
+		t.Errorf("big2's own figure %q, want %s", got, shown)
+	}
+
+	cmp := page("/compare?from=2026-02-12&to=2026-02-16")
+	big1 := cmp.Find(`[data-testid="compare-row"][data-branch-id="big1"]`)
+	if got := cell(big1, "net-revenue"); got != "unavailable" {
+		t.Errorf("big1's two-day sum %q, want unavailable", got)
+	}
+	if got := cell(big1, "avg-net-revenue"); got != "unavailable" {
+		t.Errorf("big1's average %q, want unavailable", got)
+	}
+	if got := cell(big1, "rank"); got != "—" {
+		t.Errorf("big1 ranked %q, want —", got)
+	}
+	if got := cell(cmp.Find(`[data-testid="compare-row"][data-branch-id="big2"]`), "net-revenue"); got != shown {
+		t.Errorf("big2's sum %q, want %s", got, shown)
+	}
+	if got := cell(cmp.Find(`[data-testid="compare-row"][data-branch-id="andheri"]`), "rank"); got != "2" {
+		t.Errorf("andheri ranked %q, want 2 (after big2)", got)
+	}
+	ct := cmp.Find(`[data-testid="compare-total"]`)
+	if got := cell(ct, "net-revenue"); got != "unavailable" || cell(ct, "overflow-note") != view.OverflowReason {
+		t.Errorf("compare total %q with note %q", got, cell(ct, "overflow-note"))
+	}
+
+	br := page("/branches/big1?from=2026-02-15&to=2026-02-16")
+	dt := br.Find(`[data-testid="day-totals"]`)
+	if got := cell(dt, "net_revenue"); got != "unavailable" {
+		t.Errorf("big1's range total of net revenue %q, want unavailable", got)
+	}
+	if got := cell(dt, "total_bills"); got == "unavailable" || got == "" {
+		t.Errorf("big1's range total of bills %q: the sum fits", got)
+	}
+	if cell(dt, "overflow-note") != view.OverflowReason {
+		t.Error("big1's totals row does not say why")
+	}
+	for _, d := range []*goquery.Document{ov, cmp, br} {
+		d.Find(`[data-testid="totals"] .money, [data-testid="compare-total"] .money, [data-testid="day-totals"] .money`).Each(func(_ int, s *goquery.Selection) {
+			if strings.Contains(s.Text(), "−") {
+				t.Errorf("a negative total %q: a wrapped sum", s.Text())
+			}
+		})
+	}
+	// The export carries the documents themselves, exact.
+	_, csvBody := do(t, http.MethodGet, a.URL+"/export.csv?from=2026-02-15&to=2026-02-16&branch=big1", basic, nil)
+	if strings.Count(csvBody, ",5000000000000000000,") < 2 {
+		t.Errorf("the export lacks the exact figures: %.300s", csvBody)
 	}
 }

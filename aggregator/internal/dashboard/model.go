@@ -168,10 +168,7 @@ func (d *Dashboard) compareModel(q url.Values) view.ComparePage {
 		}
 	}
 	for _, row := range p.Rows {
-		p.Total.Days += row.Days
-		p.Total.NetRevenue += row.NetRevenue
-		p.Total.Bills += row.Bills
-		p.Total.NetProfit += row.NetProfit
+		p.Total.AddRow(row)
 	}
 	view.RankRows(p.Rows)
 	return p
