@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -45,8 +46,9 @@ type authenticator struct {
 	good   map[[32]byte]bool // digests of user:password that passed bcrypt
 	gate   *checkGate        // bounds concurrent bcrypt comparisons
 	limits *clientLimits     // failed attempts per client address
-	// compares counts the bcrypt comparisons run.
-	compares atomic.Int64
+	// compares counts the bcrypt comparisons run; refusals, throttles and
+	// abandons count the outcomes of password attempts (on /metrics).
+	compares, refusals, throttles, abandons atomic.Int64
 }
 
 // authOKKey marks a request context that passed authentication, so that
@@ -89,11 +91,14 @@ func (a *authenticator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Set(authOKKey, true)
 			return next(c)
 		case throttled:
+			a.throttles.Add(1)
 			c.Response().Header().Set(echo.HeaderRetryAfter, strconv.Itoa(max(1, int(math.Ceil(retry.Seconds())))))
 			return echo.NewHTTPError(http.StatusTooManyRequests, "too many login attempts: try again later")
 		case abandoned:
+			a.abandons.Add(1)
 			return echo.NewHTTPError(http.StatusServiceUnavailable, "the request was cancelled")
 		}
+		a.refusals.Add(1)
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="Branchwatch", charset="UTF-8"`)
 		return echo.NewHTTPError(http.StatusUnauthorized, "credentials required")
 	}
@@ -159,6 +164,19 @@ func (a *authenticator) remembered(digest [32]byte) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.good[digest]
+}
+
+// collectors are the counters of password attempts, for /metrics.
+func (a *authenticator) collectors() []prometheus.Collector {
+	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	return []prometheus.Collector{
+		counter("branchwatch_login_refused_total", "Requests refused with 401 (no or wrong credentials) since start.", &a.refusals),
+		counter("branchwatch_login_throttled_total", "Login attempts answered 429 (the client address failed too often, or too many checks waited) since start.", &a.throttles),
+		counter("branchwatch_login_abandoned_total", "Password checks dropped because the client went away while waiting, since start.", &a.abandons),
+		counter("branchwatch_login_bcrypt_comparisons_total", "bcrypt comparisons run since start.", &a.compares),
+	}
 }
 
 // forget drops the remembered logins: the next login pays bcrypt again.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -313,6 +314,21 @@ func TestLoginFlood(t *testing.T) {
 	}
 	if n := fl.errs.Load(); n > 0 {
 		t.Errorf("%d guesses failed at the transport", n)
+	}
+	// The operator sees it on /metrics.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+f.host+"/metrics", nil)
+	req.SetBasicAuth(floodUser, floodPassword)
+	resp, err := owner.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"branchwatch_login_throttled_total", "branchwatch_login_abandoned_total", "branchwatch_login_refused_total"} {
+		m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(body)
+		if m == nil || string(m[1]) == "0" {
+			t.Errorf("/metrics: %s is %q, want more than 0", name, m)
+		}
 	}
 }
 

@@ -76,7 +76,7 @@ type clientLimits struct {
 type tokenBucket struct {
 	tokens float64
 	at     time.Time // when tokens was computed
-	used   time.Time // last reservation
+	used   time.Time // last attempt, refused ones included
 }
 
 func newClientLimits(l LoginLimits) *clientLimits {
@@ -105,12 +105,12 @@ func (c *clientLimits) take(client string) (prio float64, retry time.Duration, o
 		c.m[client] = b
 	}
 	c.refill(b, now)
+	b.used = now
 	if b.tokens < 1 {
 		return b.tokens, time.Duration((1 - b.tokens) * float64(c.every)), false
 	}
 	prio = b.tokens
 	b.tokens--
-	b.used = now
 	return prio, 0, true
 }
 

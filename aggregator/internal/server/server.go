@@ -97,6 +97,7 @@ func New(svc Service, o Options) (*Server, error) {
 	})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector{src: svc}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(auth.collectors()...)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	api.Handlers{R: svc}.Register(e)
 	for _, r := range o.Routes {
