@@ -119,7 +119,7 @@ func Render(c echo.Context, status int, t templ.Component) error {
 
 // sendHTML writes an HTML page; figures behind a login are kept by no
 // cache, the browser's included (the server sets no-store on every answer
-// as well; the dashboard's handlers are also served without it in tests).
+// too; the page says so itself wherever its handler is mounted).
 func sendHTML(c echo.Context, status int, page []byte) error {
 	h := c.Response().Header()
 	h.Set(echo.HeaderCacheControl, "no-store")

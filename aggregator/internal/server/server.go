@@ -1,7 +1,10 @@
 // Package server is the aggregator's HTTP front: echo with authentication
 // on every route but /healthz, the JSON API and CSV export, /metrics for
 // Prometheus, and whatever routes the dashboard registers, behind
-// http.Server timeouts and request size limits.
+// http.Server timeouts and request size limits. Every answer carries the
+// security headers (headers.go), HEAD is answered wherever GET is, and
+// password checks are bounded per client address and queued by priority
+// (loginlimit.go, checkgate.go).
 package server
 
 import (
