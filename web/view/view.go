@@ -153,10 +153,25 @@ type AlertEvent struct {
 	Check      string
 	From, To   CheckState
 	Text       string
-	// Delivery says in words what became of the webhook delivery
-	// ("delivered", "pending, 3 attempts", "not sent: no webhook").
+	// Delivery says in words what became of the alert when it went to no
+	// channel ("not sent: no alert channel configured"), or sums up
+	// Deliveries.
 	Delivery string
 	// Failed is true when the last delivery attempt failed; Error says why.
+	Failed bool
+	Error  string
+	// Deliveries is the alert's delivery on each channel.
+	Deliveries []Delivery
+}
+
+// Delivery is one alert's delivery on one channel (email, telegram,
+// webhook).
+type Delivery struct {
+	Channel string
+	// State says in words what became of it ("delivered 2026-02-17
+	// 23:01 +05:30", "pending, 3 attempts", "failed, not retried").
+	State string
+	// Failed is true when the last attempt failed; Error says why.
 	Failed bool
 	Error  string
 }

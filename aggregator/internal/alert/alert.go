@@ -1,21 +1,22 @@
 // Package alert turns check states into alerts: one alert when a check
 // goes down (or is never seen) and one when it is back up, an optional
-// reminder while it stays down, each POSTed as JSON to a webhook with a
-// human-readable "text" field (Slack-, Discord- and Mattermost-compatible
-// hooks show it) and the structured facts. Delivery is retried with
-// backoff, in order, until it succeeds; records and the per-check state
-// are persisted in the data directory, so neither a restart nor a webhook
-// outage loses or repeats an alert. Observe never blocks on delivery.
+// reminder while it stays down. Each alert is sent to every configured
+// channel (alert/email, alert/telegram, alert/webhook), each channel with
+// its own retry and backoff, in order, until it succeeds or fails for good.
+// Records, their delivery state per channel (the outbox) and the per-check
+// state are persisted in the data directory, so neither a restart nor a
+// channel outage loses or repeats an alert. Observe never blocks on
+// delivery.
 package alert
 
 import (
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
+	"github.com/branchwatch/branchwatch/shared/safetext"
 )
 
 // Kind is why an alert was raised.
@@ -26,13 +27,7 @@ const (
 	KindDown      Kind = "down"
 	KindRecovered Kind = "recovered"
 	KindReminder  Kind = "reminder"
-)
-
-// Delivery states of a record.
-const (
-	StatusPending       = "pending"
-	StatusDelivered     = "delivered"
-	StatusNotConfigured = "not-configured" // no webhook: shown, not sent
+	KindTest      Kind = "test" // aggregator test-alert; never recorded
 )
 
 // Observation is one check's state as just judged.
@@ -42,24 +37,66 @@ type Observation struct {
 	Check      freshness.Check
 }
 
-// Record is one alert raised, and what became of its delivery.
+// Record is one alert raised, and what became of its delivery on each
+// channel. Status sums the deliveries up: not-configured without a
+// channel, pending while any is, failed when any failed for good,
+// delivered when every channel took it.
 type Record struct {
-	ID          int64           `json:"id"`
-	Time        time.Time       `json:"time"`
-	Kind        Kind            `json:"kind"`
-	Branch      string          `json:"branch_id"`
-	BranchName  string          `json:"branch_name"`
-	Check       string          `json:"check"`
-	State       freshness.State `json:"state"`
-	Previous    freshness.State `json:"previous_state,omitempty"`
-	Since       time.Time       `json:"since,omitzero"`
-	Reason      string          `json:"reason"`
-	Text        string          `json:"text"`
-	Status      string          `json:"status"`
-	Attempts    int             `json:"attempts"`
-	LastError   string          `json:"last_error,omitempty"`
-	DeliveredAt time.Time       `json:"delivered_at,omitzero"`
-	NextAttempt time.Time       `json:"next_attempt,omitzero"`
+	ID         int64           `json:"id"`
+	Time       time.Time       `json:"time"`
+	Kind       Kind            `json:"kind"`
+	Branch     string          `json:"branch_id"`
+	BranchName string          `json:"branch_name"`
+	Check      string          `json:"check"`
+	State      freshness.State `json:"state"`
+	Previous   freshness.State `json:"previous_state,omitempty"`
+	Since      time.Time       `json:"since,omitzero"`
+	Reason     string          `json:"reason"`
+	Text       string          `json:"text"`
+	Status     string          `json:"status"`
+	Deliveries []Delivery      `json:"deliveries"`
+}
+
+// Delivery is the record's delivery on one channel, if any.
+func (r Record) Delivery(channel string) (Delivery, bool) {
+	for _, d := range r.Deliveries {
+		if d.Channel == channel {
+			return d, true
+		}
+	}
+	return Delivery{}, false
+}
+
+// clone is r with its own copy of the deliveries: records leave the
+// notifier's lock only as clones.
+func (r Record) clone() Record {
+	r.Deliveries = append([]Delivery(nil), r.Deliveries...)
+	return r
+}
+
+// summarize sets Status from the deliveries.
+func (r *Record) summarize() {
+	if len(r.Deliveries) == 0 {
+		r.Status = StatusNotConfigured
+		return
+	}
+	r.Status = StatusDelivered
+	for _, d := range r.Deliveries {
+		switch d.Status {
+		case StatusPending:
+			r.Status = StatusPending
+			return
+		case StatusFailed:
+			r.Status = StatusFailed
+		}
+	}
+}
+
+// Message is the record as channels send it.
+func (r Record) Message() Message {
+	return Message{ID: r.ID, Kind: r.Kind, BranchID: r.Branch, BranchName: r.BranchName, Check: r.Check,
+		State: r.State, Previous: r.Previous, Since: r.Since, Reason: r.Reason, RaisedAt: r.Time,
+		Subject: subject(r), Text: r.Text}
 }
 
 // Problem is a check that is not up right now.
@@ -74,18 +111,20 @@ type Problem struct {
 
 // Options configures a Notifier.
 type Options struct {
-	WebhookURL string        // "" records alerts without sending them
-	Dir        string        // data directory for the history; "" keeps it in memory
-	Reminder   time.Duration // 0: no reminders
+	// Channels are where alerts go; none records alerts without sending.
+	Channels []Channel
+	Dir      string        // data directory for the history; "" keeps it in memory
+	Reminder time.Duration // 0: no reminders
 	// HistorySize is how many records are kept (500 when zero).
 	HistorySize int
 	// MinBackoff and MaxBackoff bound the wait between delivery attempts
-	// (1s and 5m when zero); Timeout bounds one attempt (10s).
+	// on one channel (1s and 5m when zero); Timeout bounds one attempt
+	// (30s).
 	MinBackoff, MaxBackoff, Timeout time.Duration
-	Client                          *http.Client
 	// OnAttempt, when set, is called after every delivery attempt with the
-	// record as updated (outside the notifier's lock).
-	OnAttempt func(Record)
+	// record as updated and the channel's name (outside the notifier's
+	// lock).
+	OnAttempt func(r Record, channel string)
 	Now       func() time.Time
 	Logger    *slog.Logger
 }
@@ -100,7 +139,11 @@ type checkState struct {
 // Notifier raises and delivers alerts.
 type Notifier struct {
 	o    Options
-	wake chan struct{}
+	wake map[string]chan struct{} // by channel
+	// baseline, when not zero, is when the damaged history was last
+	// written: the first observation after it takes failing checks older
+	// than that as already alerted (see load).
+	baseline time.Time
 
 	mu      sync.Mutex
 	checks  map[string]*checkState // by branch + "/" + check
@@ -123,10 +166,7 @@ func New(o Options) (*Notifier, error) {
 		o.MaxBackoff = 5 * time.Minute
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 10 * time.Second
-	}
-	if o.Client == nil {
-		o.Client = &http.Client{Timeout: o.Timeout}
+		o.Timeout = 30 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -134,7 +174,13 @@ func New(o Options) (*Notifier, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	n := &Notifier{o: o, wake: make(chan struct{}, 1), checks: map[string]*checkState{}, nextID: 1}
+	n := &Notifier{o: o, wake: map[string]chan struct{}{}, checks: map[string]*checkState{}, nextID: 1}
+	for _, c := range o.Channels {
+		if _, dup := n.wake[c.Name()]; dup {
+			return nil, fmt.Errorf("alert: two channels named %q", c.Name())
+		}
+		n.wake[c.Name()] = make(chan struct{}, 1)
+	}
 	if err := n.load(); err != nil {
 		return nil, err
 	}
@@ -161,6 +207,14 @@ func (n *Notifier) Observe(obs []Observation) {
 			cs = &checkState{}
 			n.checks[key] = cs
 		}
+		if !known && !n.baseline.IsZero() && st.Failing() && (ob.Check.Since.IsZero() || ob.Check.Since.Before(n.baseline)) {
+			// Failing before the damaged history was last written: it was
+			// alerted then. Taken as alerting, not sent again.
+			cs.State, cs.Alerting, cs.LastSent = st, true, now
+			n.o.Logger.Info("alert history restarted: problem taken as already alerted", "branch", ob.Branch, "check", ob.Check.Name, "state", st)
+			raised++
+			continue
+		}
 		var kind Kind
 		switch {
 		case st.Failing() && !cs.Alerting:
@@ -180,6 +234,10 @@ func (n *Notifier) Observe(obs []Observation) {
 			raised++ // the state itself is persisted too
 		}
 	}
+	if !n.baseline.IsZero() {
+		n.baseline = time.Time{}
+		raised++
+	}
 	if raised > 0 {
 		n.saveLocked()
 		n.poke()
@@ -188,25 +246,41 @@ func (n *Notifier) Observe(obs []Observation) {
 
 // raise appends a record; n.mu is held.
 func (n *Notifier) raise(now time.Time, kind Kind, ob Observation, prev freshness.State) {
-	r := Record{ID: n.nextID, Time: now, Kind: kind, Branch: ob.Branch, BranchName: ob.BranchName,
-		Check: ob.Check.Name, State: ob.Check.State, Previous: prev, Since: ob.Check.Since, Reason: ob.Check.Reason,
-		Status: StatusPending}
+	r := Record{ID: n.nextID, Time: now, Kind: kind, Branch: ob.Branch, BranchName: safetext.Display(ob.BranchName),
+		Check: ob.Check.Name, State: ob.Check.State, Previous: prev, Since: ob.Check.Since, Reason: safetext.Display(ob.Check.Reason)}
 	r.Text = text(r)
-	if n.o.WebhookURL == "" {
-		r.Status = StatusNotConfigured
+	for _, c := range n.o.Channels {
+		r.Deliveries = append(r.Deliveries, Delivery{Channel: c.Name(), Status: StatusPending})
 	}
+	r.summarize()
 	n.nextID++
 	n.history = append(n.history, r)
 	n.trimLocked()
-	n.o.Logger.Warn("alert", "kind", kind, "branch", ob.Branch, "check", ob.Check.Name, "state", ob.Check.State, "reason", ob.Check.Reason)
+	n.o.Logger.Warn("alert", "id", r.ID, "kind", kind, "branch", ob.Branch, "check", ob.Check.Name, "state", ob.Check.State, "reason", r.Reason)
+}
+
+// subject is the short line of an alert (an email's subject).
+func subject(r Record) string {
+	switch r.Kind {
+	case KindRecovered:
+		return fmt.Sprintf("Branchwatch: %s %s UP", who(r), r.Check)
+	case KindReminder:
+		return fmt.Sprintf("Branchwatch reminder: %s %s still %s", who(r), r.Check, upper(r.State))
+	}
+	return fmt.Sprintf("Branchwatch: %s %s %s", who(r), r.Check, upper(r.State))
+}
+
+// who names the branch: its display name and its id.
+func who(r Record) string {
+	if r.BranchName != "" && r.BranchName != r.Branch {
+		return fmt.Sprintf("%s (%s)", r.BranchName, r.Branch)
+	}
+	return r.Branch
 }
 
 // text is the human-readable line of an alert.
 func text(r Record) string {
-	who := r.Branch
-	if r.BranchName != "" && r.BranchName != r.Branch {
-		who = fmt.Sprintf("%s (%s)", r.BranchName, r.Branch)
-	}
+	who := who(r)
 	switch r.Kind {
 	case KindRecovered:
 		return fmt.Sprintf("Branchwatch: %s %s check is back UP: %s", who, r.Check, r.Reason)
@@ -256,7 +330,7 @@ func (n *Notifier) History() []Record {
 	defer n.mu.Unlock()
 	out := make([]Record, len(n.history))
 	for i, r := range n.history {
-		out[len(out)-1-i] = r
+		out[len(out)-1-i] = r.clone()
 	}
 	return out
 }
@@ -289,8 +363,10 @@ func (n *Notifier) Counts() (sent, failed int64) {
 }
 
 func (n *Notifier) poke() {
-	select {
-	case n.wake <- struct{}{}:
-	default:
+	for _, w := range n.wake {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
 	}
 }

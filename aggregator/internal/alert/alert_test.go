@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
+	"github.com/branchwatch/branchwatch/aggregator/internal/alert/webhook"
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
+	"github.com/branchwatch/branchwatch/shared/config"
 )
 
 // hook is a webhook endpoint that fails its first `failures` requests and
@@ -21,12 +23,12 @@ type hook struct {
 	mu        sync.Mutex
 	failures  int
 	attempts  int
-	delivered chan alert.Payload
+	delivered chan webhook.Payload
 	block     chan struct{} // when set, requests wait on it
 }
 
 func newHook(t *testing.T, failures int) (*hook, string) {
-	h := &hook{failures: failures, delivered: make(chan alert.Payload, 100)}
+	h := &hook{failures: failures, delivered: make(chan webhook.Payload, 100)}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return h, srv.URL + "/services/secret-path"
@@ -48,7 +50,7 @@ func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		return
 	}
-	var p alert.Payload
+	var p webhook.Payload
 	b, _ := io.ReadAll(r.Body)
 	if r.Header.Get("Content-Type") != "application/json" || json.Unmarshal(b, &p) != nil {
 		http.Error(w, "bad payload", http.StatusBadRequest)
@@ -57,14 +59,14 @@ func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.delivered <- p
 }
 
-func (h *hook) next(t *testing.T) alert.Payload {
+func (h *hook) next(t *testing.T) webhook.Payload {
 	t.Helper()
 	select {
 	case p := <-h.delivered:
 		return p
 	case <-time.After(10 * time.Second):
 		t.Fatal("no alert delivered within 10s")
-		return alert.Payload{}
+		return webhook.Payload{}
 	}
 }
 
@@ -88,10 +90,13 @@ func obs(branch string, check string, st freshness.State) alert.Observation {
 
 func newNotifier(t *testing.T, url, dir string, clk *clock, reminder time.Duration, attempts ...chan alert.Record) *alert.Notifier {
 	t.Helper()
-	o := alert.Options{WebhookURL: url, Dir: dir, Reminder: reminder, Now: clk.Now,
+	o := alert.Options{Dir: dir, Reminder: reminder, Now: clk.Now,
 		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+	if url != "" {
+		o.Channels = []alert.Channel{&webhook.Webhook{URL: config.Secret(url)}}
+	}
 	if len(attempts) > 0 {
-		o.OnAttempt = func(r alert.Record) { attempts[0] <- r }
+		o.OnAttempt = func(r alert.Record, _ string) { attempts[0] <- r }
 	}
 	n, err := alert.New(o)
 	if err != nil {
@@ -135,7 +140,7 @@ func TestOneAlertPerChange(t *testing.T) {
 			}
 			for _, want := range c.want {
 				p := h.next(t)
-				if p.Kind != want || p.BranchID != "andheri" || p.Check != "backup" {
+				if alert.Kind(p.Kind) != want || p.BranchID != "andheri" || p.Check != "backup" {
 					t.Fatalf("delivered %+v, want a %s alert", p, want)
 				}
 				if !strings.Contains(p.Text, "Salon andheri") || !strings.Contains(p.Text, "backup") {
@@ -167,18 +172,18 @@ func TestWebhookDown(t *testing.T) {
 		t.Fatalf("pending = %d, want 2", n.Pending())
 	}
 	run(t, n)
-	if p := h.next(t); p.Kind != alert.KindDown {
+	if p := h.next(t); alert.Kind(p.Kind) != alert.KindDown {
 		t.Fatalf("first delivered %s, want down", p.Kind)
 	}
-	if p := h.next(t); p.Kind != alert.KindRecovered {
+	if p := h.next(t); alert.Kind(p.Kind) != alert.KindRecovered {
 		t.Fatalf("second delivered %s, want recovered", p.Kind)
 	}
 	for r := range attempts { // 3 failures, then the two deliveries
 		if r.Status == alert.StatusDelivered && r.Kind == alert.KindRecovered {
 			break
 		}
-		if r.Status == alert.StatusPending && (!strings.Contains(r.LastError, "503") || strings.Contains(r.LastError, "secret-path")) {
-			t.Errorf("failed attempt recorded error %q: want the status, never the URL", r.LastError)
+		if d, _ := r.Delivery("webhook"); r.Status == alert.StatusPending && (!strings.Contains(d.LastError, "503") || strings.Contains(d.LastError, "secret-path")) {
+			t.Errorf("failed attempt recorded error %q: want the status, never the URL", d.LastError)
 		}
 	}
 	sent, failed := n.Counts()
@@ -186,7 +191,7 @@ func TestWebhookDown(t *testing.T) {
 		t.Errorf("sent %d, failed %d; want 2 and 3", sent, failed)
 	}
 	hist := n.History()
-	if r := hist[1]; r.Status != alert.StatusDelivered || r.Attempts != 4 || r.Kind != alert.KindDown {
+	if r := hist[1]; r.Status != alert.StatusDelivered || r.Deliveries[0].Attempts != 4 || r.Kind != alert.KindDown {
 		t.Errorf("down record = %+v, want delivered after 4 attempts", r)
 	}
 }
@@ -231,7 +236,7 @@ func TestRestartKeepsState(t *testing.T) {
 	n2 := newNotifier(t, url, dir, clk, 0)
 	n2.Observe([]alert.Observation{obs("andheri", "backup", freshness.Down)})
 	run(t, n2)
-	if p := h.next(t); p.Kind != alert.KindDown {
+	if p := h.next(t); alert.Kind(p.Kind) != alert.KindDown {
 		t.Fatalf("delivered %s, want the down alert raised before the restart", p.Kind)
 	}
 	if got := len(n2.History()); got != 1 {

@@ -1,51 +1,61 @@
 package alert
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"net/http"
-	"net/url"
+	"sync"
 	"time"
 )
 
-// Run delivers pending records, oldest first, until ctx ends. A failed
-// attempt is retried after a backoff doubling from MinBackoff to
-// MaxBackoff; later records wait, so that a recovery never arrives before
-// its outage.
+// Run delivers pending records on every channel until ctx ends: one
+// worker per channel, so a channel that is down delays only itself. On
+// each channel records go oldest first; a failed attempt that may succeed
+// later is retried after a backoff doubling from MinBackoff to MaxBackoff,
+// and later records wait, so that a recovery never arrives before its
+// outage. A permanent failure marks that delivery failed and moves on.
+//
+// A record is sent at most once per channel (de-duplication): its delivery
+// state is saved after each attempt, and an attempt under way when ctx
+// ends is finished (bounded by Timeout) and saved before Run returns, so
+// a restart neither repeats nor drops it.
 func (n *Notifier) Run(ctx context.Context) {
-	if n.o.WebhookURL == "" {
-		<-ctx.Done()
-		return
+	var wg sync.WaitGroup
+	for _, c := range n.o.Channels {
+		wg.Go(func() { n.runChannel(ctx, c) })
 	}
+	wg.Wait()
+}
+
+func (n *Notifier) runChannel(ctx context.Context, c Channel) {
+	name := c.Name()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	for {
-		r, ok := n.oldestPending()
+		r, ok := n.oldestPending(name)
 		if !ok {
 			select {
 			case <-ctx.Done():
 				return
-			case <-n.wake:
+			case <-n.wake[name]:
 				continue
 			}
 		}
-		err := n.post(ctx, r)
-		if ctx.Err() != nil {
-			return
-		}
-		rec := n.settle(r.ID, err)
+		// The attempt outlives ctx by at most Timeout: a message sent must
+		// be recorded as sent.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.o.Timeout)
+		retry, err := c.Send(actx, r.Message())
+		cancel()
+		rec, d := n.settle(r.ID, name, err, retry)
 		if n.o.OnAttempt != nil {
-			n.o.OnAttempt(rec)
+			n.o.OnAttempt(rec, name)
 		}
-		if err == nil {
+		if err == nil || !retry {
+			if ctx.Err() != nil {
+				return
+			}
 			continue
 		}
-		timer.Reset(n.backoff(rec.Attempts))
+		timer.Reset(n.backoff(d.Attempts))
 		select {
 		case <-ctx.Done():
 			return
@@ -54,43 +64,57 @@ func (n *Notifier) Run(ctx context.Context) {
 	}
 }
 
-// oldestPending is the oldest record waiting for delivery.
-func (n *Notifier) oldestPending() (Record, bool) {
+// oldestPending is the oldest record waiting for delivery on channel.
+func (n *Notifier) oldestPending(channel string) (Record, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, r := range n.history {
-		if r.Status == StatusPending {
-			return r, true
+		if d, ok := r.Delivery(channel); ok && d.Status == StatusPending {
+			return r.clone(), true
 		}
 	}
 	return Record{}, false
 }
 
-// settle records the outcome of an attempt and returns the record.
-func (n *Notifier) settle(id int64, err error) Record {
+// settle records the outcome of an attempt on one channel, saves, and
+// returns the record and that delivery.
+func (n *Notifier) settle(id int64, channel string, err error, retry bool) (Record, Delivery) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	defer n.saveLocked()
 	for i := range n.history {
 		r := &n.history[i]
 		if r.ID != id {
 			continue
 		}
-		r.Attempts++
-		now := n.o.Now()
-		if err == nil {
-			r.Status, r.DeliveredAt, r.LastError, r.NextAttempt = StatusDelivered, now, "", time.Time{}
-			n.sent++
-		} else {
-			r.LastError = err.Error()
-			r.NextAttempt = now.Add(n.backoff(r.Attempts))
-			n.failed++
-			n.o.Logger.Error("alert delivery failed; will retry", "id", r.ID, "attempts", r.Attempts,
-				"retry_in", n.backoff(r.Attempts).String(), "err", err)
+		for j := range r.Deliveries {
+			d := &r.Deliveries[j]
+			if d.Channel != channel {
+				continue
+			}
+			d.Attempts++
+			now := n.o.Now()
+			switch {
+			case err == nil:
+				d.Status, d.DeliveredAt, d.LastError, d.NextAttempt = StatusDelivered, now, "", time.Time{}
+				n.sent++
+			case retry:
+				d.LastError = err.Error()
+				d.NextAttempt = now.Add(n.backoff(d.Attempts))
+				n.failed++
+				n.o.Logger.Error("alert delivery failed; will retry", "id", r.ID, "channel", channel, "attempts", d.Attempts,
+					"retry_in", n.backoff(d.Attempts).String(), "err", err)
+			default:
+				d.Status, d.LastError, d.NextAttempt = StatusFailed, err.Error(), time.Time{}
+				n.failed++
+				n.o.Logger.Error("alert delivery failed for good: not retried", "id", r.ID, "channel", channel,
+					"attempts", d.Attempts, "text", r.Text, "err", err)
+			}
+			r.summarize()
+			n.saveLocked()
+			return r.clone(), *d
 		}
-		return *r
 	}
-	return Record{ID: id}
+	return Record{ID: id}, Delivery{Channel: channel}
 }
 
 func (n *Notifier) backoff(attempts int) time.Duration {
@@ -99,49 +123,4 @@ func (n *Notifier) backoff(attempts int) time.Duration {
 		d *= 2
 	}
 	return min(d, n.o.MaxBackoff)
-}
-
-// Payload is the JSON body POSTed to the webhook.
-type Payload struct {
-	Text       string    `json:"text"`
-	ID         int64     `json:"id"`
-	Kind       Kind      `json:"kind"`
-	BranchID   string    `json:"branch_id"`
-	BranchName string    `json:"branch_name"`
-	Check      string    `json:"check"`
-	State      string    `json:"state"`
-	Previous   string    `json:"previous_state,omitempty"`
-	Since      time.Time `json:"since,omitzero"`
-	Reason     string    `json:"reason"`
-	RaisedAt   time.Time `json:"raised_at"`
-}
-
-// post sends one record; any status but 2xx is a failure. Errors never
-// carry the URL (a Slack hook's path is its secret).
-func (n *Notifier) post(ctx context.Context, r Record) error {
-	body, err := json.Marshal(Payload{Text: r.Text, ID: r.ID, Kind: r.Kind, BranchID: r.Branch, BranchName: r.BranchName,
-		Check: r.Check, State: string(r.State), Previous: string(r.Previous), Since: r.Since, Reason: r.Reason, RaisedAt: r.Time})
-	if err != nil {
-		return fmt.Errorf("encode alert: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, n.o.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.o.WebhookURL, bytes.NewReader(body))
-	if err != nil {
-		return errors.New("post alert: bad webhook URL")
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := n.o.Client.Do(req)
-	if err != nil {
-		if ue, ok := errors.AsType[*url.Error](err); ok {
-			err = ue.Err // drop the wrapper: it quotes the URL
-		}
-		return fmt.Errorf("post alert: %w", err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("post alert: webhook answered %s", resp.Status)
-	}
-	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
+	"github.com/branchwatch/branchwatch/aggregator/internal/datadir"
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
 	"github.com/branchwatch/branchwatch/aggregator/internal/options"
 	"github.com/branchwatch/branchwatch/aggregator/internal/server"
@@ -83,8 +84,17 @@ func Build(o options.Options, c Config) (*App, error) {
 		}
 	}
 	a := &App{Options: o, Logger: logger, Store: st}
+	if !c.ReadOnlySnapshot {
+		if err := datadir.CheckWritable(o.DataDir); err != nil {
+			return nil, fmt.Errorf("%s: %w", options.EnvDataDir, err)
+		}
+	}
 	if !c.NoServer {
-		ao := alert.Options{WebhookURL: o.WebhookURL, Dir: o.DataDir, Reminder: o.Reminder, Now: c.Now, Logger: logger.With("component", "alert")}
+		channels, err := Channels(o)
+		if err != nil {
+			return nil, err
+		}
+		ao := alert.Options{Channels: channels, Dir: o.DataDir, Reminder: o.Reminder, Now: c.Now, Logger: logger.With("component", "alert")}
 		if c.AlertOptions != nil {
 			c.AlertOptions(&ao)
 		}

@@ -390,7 +390,7 @@ func TestSecretsStayOutOfTheAggregator(t *testing.T) {
 	attempts := make(chan alert.Record, 16)
 	a := startSecApp(t, srv, map[string]string{options.EnvWebhookURL: hook}, app.Config{AlertOptions: func(o *alert.Options) {
 		o.MinBackoff, o.MaxBackoff = time.Hour, time.Hour // one attempt is enough here
-		o.OnAttempt = func(r alert.Record) {
+		o.OnAttempt = func(r alert.Record, _ string) {
 			select {
 			case attempts <- r:
 			default:
@@ -399,7 +399,7 @@ func TestSecretsStayOutOfTheAggregator(t *testing.T) {
 	}})
 	select {
 	case r := <-attempts:
-		if r.LastError == "" {
+		if d, _ := r.Delivery("webhook"); d.LastError == "" {
 			t.Fatalf("delivery to a closed port did not fail: %+v", r)
 		}
 	case <-time.After(30 * time.Second):

@@ -201,22 +201,33 @@ func (d *Dashboard) alertsModel() view.AlertsPage {
 func alertEvent(r alert.Record, loc *time.Location) view.AlertEvent {
 	e := view.AlertEvent{
 		At: inZone(r.Time, loc), Kind: string(r.Kind), BranchID: r.Branch, BranchName: r.BranchName, Check: r.Check,
-		From: state(r.Previous), To: state(r.State), Text: r.Text, Error: r.LastError,
+		From: state(r.Previous), To: state(r.State), Text: r.Text, Delivery: r.Status,
 	}
-	switch r.Status {
-	case alert.StatusDelivered:
-		e.Delivery = "delivered"
-		if !r.DeliveredAt.IsZero() {
-			e.Delivery += " " + r.DeliveredAt.In(loc).Format("2006-01-02 15:04 -07:00")
+	if len(r.Deliveries) == 0 {
+		e.Delivery = "not sent: no alert channel configured"
+	}
+	for _, d := range r.Deliveries {
+		vd := view.Delivery{Channel: d.Channel, Error: d.LastError}
+		switch d.Status {
+		case alert.StatusDelivered:
+			vd.State = "delivered"
+			if !d.DeliveredAt.IsZero() {
+				vd.State += " " + d.DeliveredAt.In(loc).Format("2006-01-02 15:04 -07:00")
+			}
+			vd.Error = ""
+		case alert.StatusNotConfigured:
+			vd.State = "not sent: channel no longer configured"
+		case alert.StatusFailed:
+			vd.State, vd.Failed = "failed, not retried ("+plural(d.Attempts, "attempt")+")", true
+		default:
+			vd.State = d.Status
+			if d.Attempts > 0 {
+				vd.State += ", " + plural(d.Attempts, "attempt")
+				vd.Failed = d.LastError != ""
+			}
 		}
-	case alert.StatusNotConfigured:
-		e.Delivery = "not sent: no webhook configured"
-	default:
-		e.Delivery = r.Status
-		if r.Attempts > 0 {
-			e.Delivery += ", " + plural(r.Attempts, "attempt")
-			e.Failed = r.LastError != ""
-		}
+		e.Failed = e.Failed || vd.Failed
+		e.Deliveries = append(e.Deliveries, vd)
 	}
 	return e
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/metrics"
+	"github.com/branchwatch/branchwatch/shared/safetext"
 )
 
 // Doc is one good metrics document and the listing facts of its object.
@@ -96,10 +97,13 @@ func (b *Branch) LatestBackup() *Backup {
 	return &b.Backups[len(b.Backups)-1]
 }
 
-// Name is the display name from the newest document, or the id.
+// Name is the display name from the newest document, made safe to show
+// (safetext.Display: no bidi or control characters), or the id.
 func (b *Branch) Name() string {
-	if d := b.Latest(); d != nil && d.BranchName != "" {
-		return d.BranchName
+	if d := b.Latest(); d != nil {
+		if n := safetext.Display(d.BranchName); n != "" {
+			return n
+		}
 	}
 	return b.ID
 }

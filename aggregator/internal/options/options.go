@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/branchwatch/branchwatch/aggregator/internal/alert/email"
 	"github.com/branchwatch/branchwatch/shared/config"
 	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/store"
@@ -40,6 +41,14 @@ const (
 	EnvBackupGrace      = "BACKUP_GRACE"
 	EnvReminder         = "ALERT_REMINDER_INTERVAL"
 	EnvLogLevel         = "LOG_LEVEL"
+
+	EnvSMTPURL        = "ALERT_SMTP_URL"
+	EnvSMTPCAFile     = "ALERT_SMTP_CA_FILE"
+	EnvEmailFrom      = "ALERT_EMAIL_FROM"
+	EnvEmailTo        = "ALERT_EMAIL_TO"
+	EnvTelegramToken  = "ALERT_TELEGRAM_BOT_TOKEN"
+	EnvTelegramChatID = "ALERT_TELEGRAM_CHAT_ID"
+	EnvTelegramAPIURL = "ALERT_TELEGRAM_API_URL"
 )
 
 // Defaults.
@@ -83,8 +92,18 @@ type Options struct {
 	BackupExpectedAt  time.Duration
 	BackupGrace       time.Duration
 
-	WebhookURL string // "" disables alert delivery
+	WebhookURL config.Secret // "" disables the webhook channel
 	Reminder   time.Duration
+	// Email is the SMTP channel (SMTPURL "" disables it).
+	SMTPURL    config.Secret
+	SMTP       email.Server
+	SMTPCAFile string // PEM roots for the server's certificate; "" the system's
+	EmailFrom  string
+	EmailTo    []string
+	// Telegram is the bot channel (TelegramToken "" disables it).
+	TelegramToken  config.Secret
+	TelegramChatID string
+	TelegramAPIURL string
 
 	User           string
 	PasswordBcrypt string // a bcrypt hash, never logged
@@ -113,7 +132,7 @@ func Load(r *config.Reader, need Need) (Options, error) {
 		BucketDir:        r.String(EnvBucketDir, ""),
 		MetricsGrace:     r.Duration(EnvMetricsGrace, DefaultMetricsGrace),
 		BackupGrace:      r.Duration(EnvBackupGrace, DefaultBackupGrace),
-		WebhookURL:       r.String(EnvWebhookURL, ""),
+		WebhookURL:       r.Secret(EnvWebhookURL),
 		Reminder:         r.Duration(EnvReminder, 0),
 		User:             r.String(EnvUser, ""),
 		PasswordBcrypt:   r.String(EnvPasswordBcrypt, ""),
@@ -158,12 +177,13 @@ func Load(r *config.Reader, need Need) (Options, error) {
 		}
 		o.checkAuth(r)
 	}
-	if o.WebhookURL != "" {
-		if u, err := url.Parse(o.WebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if o.WebhookURL.IsSet() {
+		if u, err := url.Parse(o.WebhookURL.Reveal()); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			// The URL may hold a secret path (Slack hooks do): do not echo it.
 			r.Fail(EnvWebhookURL, "is not an http(s) URL")
 		}
 	}
+	o.loadChannels(r)
 	switch strings.ToLower(o.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -220,7 +240,7 @@ func (o Options) String() string {
 	if o.S3Enabled {
 		bucket = o.S3.String()
 	}
-	return fmt.Sprintf("listen=%s data_dir=%s bucket=%s refresh=%s full_sync=%s tz=%s expected=%d webhook=%t basic_auth=%t token=%t insecure_no_auth=%t",
+	return fmt.Sprintf("listen=%s data_dir=%s bucket=%s refresh=%s full_sync=%s tz=%s expected=%d alert_channels=%s basic_auth=%t token=%t insecure_no_auth=%t",
 		o.Listen, o.DataDir, bucket, o.RefreshInterval, o.FullSyncInterval, o.Location, len(o.Expected),
-		o.WebhookURL != "", o.User != "", o.Token != "", o.InsecureNoAuth)
+		strings.Join(o.AlertChannels(), ","), o.User != "", o.Token != "", o.InsecureNoAuth)
 }

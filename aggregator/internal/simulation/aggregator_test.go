@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
+	alertwebhook "github.com/branchwatch/branchwatch/aggregator/internal/alert/webhook"
 	"github.com/branchwatch/branchwatch/aggregator/internal/app"
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
 	"github.com/branchwatch/branchwatch/aggregator/internal/options"
@@ -36,14 +37,14 @@ func (c *simClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 type webhook struct {
 	mu        sync.Mutex
 	posts     int
-	delivered map[int64]alert.Payload
+	delivered map[int64]alertwebhook.Payload
 	order     []int64
 	duplicate int
 }
 
 func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	var p alert.Payload
+	var p alertwebhook.Payload
 	if err := json.Unmarshal(body, &p); err != nil || p.Text == "" {
 		http.Error(w, "bad payload", http.StatusBadRequest)
 		return
@@ -96,7 +97,7 @@ const aggregatorToken = "simulated-month-dashboard-token"
 // the expected branches, at the clock's current time.
 func startAggregator(t *testing.T, s3env map[string]string, expected []string, clock *simClock) *aggregator {
 	t.Helper()
-	hook := &webhook{delivered: map[int64]alert.Payload{}}
+	hook := &webhook{delivered: map[int64]alertwebhook.Payload{}}
 	hs := httptest.NewServer(hook)
 	t.Cleanup(hs.Close)
 	vars := map[string]string{
@@ -115,7 +116,7 @@ func startAggregator(t *testing.T, s3env map[string]string, expected []string, c
 		Now: clock.Now,
 		AlertOptions: func(ao *alert.Options) {
 			ao.MinBackoff, ao.MaxBackoff = 5*time.Millisecond, 50*time.Millisecond
-			ao.OnAttempt = func(alert.Record) {
+			ao.OnAttempt = func(alert.Record, string) {
 				select {
 				case ag.attempts <- struct{}{}:
 				default:
