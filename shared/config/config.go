@@ -23,8 +23,11 @@ type Lookup func(name string) (string, bool)
 type Reader struct {
 	lookup    Lookup
 	overrides map[string]string
-	errs      []error
+	errs      []problem
 }
+
+// problem is one setting's problem.
+type problem struct{ name, msg string }
 
 // NewReader reads from lookup (os.LookupEnv in production, a map in tests).
 func NewReader(lookup Lookup) *Reader {
@@ -56,15 +59,25 @@ func (r *Reader) get(name string) (string, bool) {
 
 // Fail records a problem with a variable.
 func (r *Reader) Fail(name, format string, args ...any) {
-	r.errs = append(r.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	r.errs = append(r.errs, problem{name, fmt.Sprintf(format, args...)})
 }
 
-// Err is every recorded problem, one per line, or nil.
+// Err is every recorded problem, or nil: one line per problem, each
+// starting with the variable's name, the messages aligned in one column.
 func (r *Reader) Err() error {
 	if len(r.errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("invalid configuration:\n  %w", errors.Join(r.errs...))
+	width := 0
+	for _, p := range r.errs {
+		width = max(width, len(p.name))
+	}
+	var b strings.Builder
+	b.WriteString("invalid configuration:")
+	for _, p := range r.errs {
+		fmt.Fprintf(&b, "\n  %-*s  %s", width+1, p.name+":", p.msg)
+	}
+	return errors.New(b.String())
 }
 
 // Set reports whether the variable is set (non-empty).
@@ -179,10 +192,17 @@ const (
 	DefaultS3Region     = "us-west-004"
 )
 
-// S3 reads the BACKUP_S3_* settings. configured is false when none of the
-// four required ones is set (local-only); some but not all is an error
-// naming the missing ones.
+// S3 reads the BACKUP_S3_* settings for the agent, where no S3 setting at
+// all means local-only: see S3For.
 func (r *Reader) S3() (opts store.S3Options, configured bool) {
+	return r.S3For("or none of them to run local-only")
+}
+
+// S3For reads the BACKUP_S3_* settings. configured is false when none of
+// the four required ones is set; some but not all is a problem on each
+// missing one, whose message ends with noneMeans: what the caller does
+// without a bucket (the binaries differ, so the words do).
+func (r *Reader) S3For(noneMeans string) (opts store.S3Options, configured bool) {
 	opts = store.S3Options{
 		Endpoint:       r.String(EnvS3Endpoint, ""),
 		Bucket:         r.String(EnvS3Bucket, ""),
@@ -211,10 +231,24 @@ func (r *Reader) S3() (opts store.S3Options, configured bool) {
 		}
 		return opts, true
 	default:
-		r.errs = append(r.errs, fmt.Errorf("S3 settings are incomplete: %s set but %s missing (set all four, or none for local-only)",
-			strings.Join(setNames(req), ", "), strings.Join(missing, ", ")))
+		for _, m := range missing {
+			r.Fail(m, "is missing while %s %s set: set all four of BACKUP_S3_ENDPOINT, _BUCKET, _ACCESS_KEY and _SECRET_KEY, %s",
+				strings.Join(setNames(req), ", "), isAre(4-len(missing)), noneMeans)
+		}
 		return opts, false
 	}
+}
+
+// S3Any reports whether any of the four required BACKUP_S3_* is set.
+func (r *Reader) S3Any() bool {
+	return r.Set(EnvS3Endpoint) || r.Set(EnvS3Bucket) || r.Set(EnvS3AccessKey) || r.Set(EnvS3SecretKey)
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
 }
 
 func setNames(req map[string]string) []string {

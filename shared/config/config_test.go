@@ -32,7 +32,7 @@ func TestReaderErrors(t *testing.T) {
 			}
 		}, nil},
 		{"partial s3", map[string]string{"BACKUP_S3_ENDPOINT": "https://x", "BACKUP_S3_BUCKET": "b"},
-			func(r *Reader) { r.S3() }, []string{"BACKUP_S3_ACCESS_KEY, BACKUP_S3_SECRET_KEY missing"}},
+			func(r *Reader) { r.S3() }, []string{"  BACKUP_S3_ACCESS_KEY:  is missing", "  BACKUP_S3_SECRET_KEY:  is missing", "local-only"}},
 		{"endpoint without scheme", map[string]string{"BACKUP_S3_ENDPOINT": "s3.example.com", "BACKUP_S3_BUCKET": "b",
 			"BACKUP_S3_ACCESS_KEY": "k", "BACKUP_S3_SECRET_KEY": "s"}, func(r *Reader) { r.S3() }, []string{"BACKUP_S3_ENDPOINT", "https://"}},
 		{"bad branch", map[string]string{"BRANCH_ID": "Branch/One"}, func(r *Reader) { r.BranchID("BRANCH_ID", "default") },
@@ -91,5 +91,37 @@ func TestSecretNotInString(t *testing.T) {
 	o, _ := r.S3()
 	if s := o.String(); strings.Contains(s, "TOPSECRET") {
 		t.Fatalf("String() leaks: %s", s)
+	}
+}
+
+// TestErrAligned: one line per problem, each naming its variable first,
+// the messages in one column; S3For says what the caller does without S3.
+func TestErrAligned(t *testing.T) {
+	r := NewReader(MapLookup(map[string]string{"BACKUP_S3_BUCKET": "b", "D": "soon"}))
+	r.S3For("or none and AGGREGATOR_BUCKET_DIR for a local copy of the bucket")
+	r.Duration("D", time.Minute)
+	err := r.Err()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if lines[0] != "invalid configuration:" || len(lines) != 5 {
+		t.Fatalf("want a heading and 4 lines, got:\n%s", err)
+	}
+	col := -1
+	for _, l := range lines[1:] {
+		name, _, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if !ok || !strings.HasPrefix(l, "  "+name+":") {
+			t.Errorf("line %q does not start with its variable", l)
+		}
+		i := len(l) - len(strings.TrimLeft(l[len("  "+name+":"):], " "))
+		if col == -1 {
+			col = i
+		} else if i != col {
+			t.Errorf("line %q: message starts at column %d, want %d", l, i, col)
+		}
+	}
+	if strings.Contains(err.Error(), "local-only") || !strings.Contains(err.Error(), "AGGREGATOR_BUCKET_DIR") {
+		t.Errorf("S3For wording not the caller's: %s", err)
 	}
 }

@@ -18,7 +18,7 @@ import (
 // CheckState is the state of one freshness check, the healthchecks.io model.
 type CheckState string
 
-// The four check states.
+// The check states.
 const (
 	// StateUp means the last event arrived in time.
 	StateUp CheckState = "up"
@@ -29,6 +29,9 @@ const (
 	StateDown CheckState = "down"
 	// StateNever means the branch is expected but nothing was ever seen.
 	StateNever CheckState = "never"
+	// StateUnknown means the bucket has not been read yet (an expected
+	// branch before the first good sync).
+	StateUnknown CheckState = "unknown"
 )
 
 // Word is the state in words, shown beside its colour so that colour is

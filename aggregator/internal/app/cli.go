@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"slices"
 	"strings"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/api"
@@ -21,14 +23,17 @@ var Version = "dev"
 
 // settingFlags are the flags that stand in for environment variables
 // (never the secrets: those stay off command lines).
-var settingFlags = []struct{ flag, env, usage string }{
-	{"listen", options.EnvListen, "address to serve on"},
-	{"data-dir", options.EnvDataDir, "directory of the index snapshot and alert history"},
-	{"bucket-dir", options.EnvBucketDir, "read a local copy of the bucket instead of S3"},
-	{"refresh-interval", options.EnvRefreshInterval, "how often the bucket is re-read (e.g. 5m)"},
-	{"timezone", options.EnvTimezone, "zone of branches without documents"},
-	{"expected-branches", options.EnvExpected, "comma-separated branch ids that must report"},
-	{"log-level", options.EnvLogLevel, "debug, info, warn or error"},
+var settingFlags = []struct {
+	flag, env, usage string
+	cmds             []string // the commands that use the setting
+}{
+	{"listen", options.EnvListen, "address to serve on", []string{"serve"}},
+	{"data-dir", options.EnvDataDir, "directory of the index snapshot and alert history", []string{"serve", "export"}},
+	{"bucket-dir", options.EnvBucketDir, "read a local copy of the bucket instead of S3", []string{"serve", "export"}},
+	{"refresh-interval", options.EnvRefreshInterval, "how often the bucket is re-read (e.g. 5m)", []string{"serve"}},
+	{"timezone", options.EnvTimezone, "zone of branches without documents", []string{"serve"}},
+	{"expected-branches", options.EnvExpected, "comma-separated branch ids that must report", []string{"serve"}},
+	{"log-level", options.EnvLogLevel, "debug, info, warn or error", []string{"serve", "export", "test-alert"}},
 }
 
 const usage = `aggregator: the Branchwatch central service (every branch from one bucket)
@@ -40,17 +45,28 @@ commands:
             refreshing from the bucket every AGGREGATOR_REFRESH_INTERVAL
   export    write metrics as CSV to standard output:
             aggregator export --from YYYY-MM-DD --to YYYY-MM-DD [--branch ID] [--units rupees]
+  test-alert     send one test message to every configured alert channel
+                 (email, Telegram, webhook), print each channel's result;
+                 exits 1 if any failed
+  hash-password  read a password (from the terminal without echo, or from
+                 standard input) and print its bcrypt hash for
+                 DASHBOARD_PASSWORD_BCRYPT
   help      this text; "aggregator help <command>" lists a command's flags
   version   print the version
 
 Settings are environment variables (BACKUP_S3_*, AGGREGATOR_*, EXPECTED_BRANCHES,
-ALERT_WEBHOOK_URL, DASHBOARD_USER, DASHBOARD_PASSWORD_BCRYPT, DASHBOARD_TOKEN, ...):
+ALERT_WEBHOOK_URL, ALERT_SMTP_URL, ALERT_TELEGRAM_*, DASHBOARD_USER, DASHBOARD_PASSWORD_BCRYPT, DASHBOARD_TOKEN, ...):
 see the README's configuration table. Secrets are never taken as flags.
 `
 
 // Main runs the command line and returns the exit status. routes make
 // extra HTTP routes for serve (the dashboard).
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup config.Lookup, routes ...RouteBuilder) int {
+	return MainInput(ctx, args, os.Stdin, stdout, stderr, lookup, routes...)
+}
+
+// MainInput is Main reading standard input from stdin (hash-password).
+func MainInput(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, lookup config.Lookup, routes ...RouteBuilder) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -58,7 +74,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup c
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "help", "-h", "--help", "-help":
-		if len(rest) > 0 && (rest[0] == "serve" || rest[0] == "export") {
+		if len(rest) > 0 && slices.Contains(commands, rest[0]) {
 			fs, _ := flags(rest[0], stdout)
 			fs.Usage()
 			return 0
@@ -68,7 +84,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup c
 	case "version", "--version":
 		fmt.Fprintln(stdout, "branchwatch aggregator", Version)
 		return 0
-	case "serve", "export":
+	case "serve", "export", "test-alert", "hash-password":
 	default:
 		fmt.Fprintf(stderr, "aggregator: unknown command %q (aggregator help lists them)\n", cmd)
 		return 2
@@ -84,6 +100,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup c
 		fmt.Fprintf(stderr, "aggregator %s: unexpected argument %q\n", cmd, fs.Arg(0))
 		return 2
 	}
+	if cmd == "hash-password" {
+		return hashPassword(stdin, stdout, stderr, *ex.cost)
+	}
 	r := config.NewReader(lookup)
 	fs.Visit(func(f *flag.Flag) {
 		for _, s := range settingFlags {
@@ -92,12 +111,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup c
 			}
 		}
 	})
-	o, err := options.Load(r, options.Need{Bucket: true, Auth: cmd == "serve"})
+	o, err := options.Load(r, options.Need{Bucket: cmd != "test-alert", Auth: cmd == "serve"})
 	if err != nil {
 		fmt.Fprintf(stderr, "aggregator %s: %v\n", cmd, err)
 		return 2
 	}
 	logger := NewLogger(stderr, o.LogLevel)
+	if cmd == "test-alert" {
+		return testAlert(ctx, o, stdout, stderr)
+	}
 	if cmd == "serve" {
 		a, err := Build(o, Config{Logger: logger, Routes: routes})
 		if err == nil {
@@ -125,17 +147,29 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup c
 type exportFlags struct {
 	from, to, branch, units *string
 	noSync                  *bool
+	cost                    *int // hash-password
 }
+
+// commands are the commands that take flags.
+var commands = []string{"serve", "export", "test-alert", "hash-password"}
 
 func flags(cmd string, out io.Writer) (*flag.FlagSet, exportFlags) {
 	fs := flag.NewFlagSet("aggregator "+cmd, flag.ContinueOnError)
 	fs.SetOutput(out)
 	for _, s := range settingFlags {
-		fs.String(s.flag, "", s.usage+" (overrides "+s.env+")")
+		if slices.Contains(s.cmds, cmd) {
+			fs.String(s.flag, "", s.usage+" (overrides "+s.env+")")
+		}
 	}
 	var ex exportFlags
-	line := "aggregator serve [flags]"
-	if cmd == "export" {
+	line := "aggregator " + cmd + " [flags]"
+	switch cmd {
+	case "test-alert":
+		line = "aggregator test-alert [flags]   (channels from ALERT_SMTP_URL, ALERT_TELEGRAM_*, ALERT_WEBHOOK_URL)"
+	case "hash-password":
+		line = "aggregator hash-password [--cost N] < password   (or type it: the terminal does not echo it)"
+		ex.cost = fs.Int("cost", hashCost, "bcrypt cost, 10 to 14")
+	case "export":
 		line = "aggregator export --from YYYY-MM-DD --to YYYY-MM-DD [--branch ID] [--units paise|rupees] [flags]"
 		ex.from = fs.String("from", "", "first business date (required)")
 		ex.to = fs.String("to", "", "last business date (required)")

@@ -26,6 +26,9 @@ const (
 	Late  State = "late"
 	Down  State = "down"
 	Never State = "never"
+	// Unknown means the bucket has not been read yet: no judgement (an
+	// expected branch before the first good sync). It never alerts.
+	Unknown State = "unknown"
 )
 
 // Failing reports whether the state is one that alerts (down or never).

@@ -142,7 +142,7 @@ func Load(r *config.Reader, need Need) (Options, error) {
 	}
 	o.MetricsExpectedAt = clockTime(r, EnvMetricsExpected, DefaultMetricsExpected)
 	o.BackupExpectedAt = clockTime(r, EnvBackupExpected, DefaultBackupExpected)
-	o.S3, o.S3Enabled = r.S3()
+	o.S3, o.S3Enabled = r.S3For("or none of them and " + EnvBucketDir + " for a local copy of the bucket")
 
 	for _, id := range r.List(EnvExpected) {
 		if err := layout.ValidateBranchID(id); err != nil {
@@ -167,8 +167,11 @@ func Load(r *config.Reader, need Need) (Options, error) {
 		switch {
 		case o.S3Enabled && o.BucketDir != "":
 			r.Fail(EnvBucketDir, "set either BACKUP_S3_* or %s, not both", EnvBucketDir)
-		case !o.S3Enabled && o.BucketDir == "":
-			r.Fail("BACKUP_S3_*", "no bucket configured: set BACKUP_S3_ENDPOINT, _BUCKET, _ACCESS_KEY and _SECRET_KEY (or %s for a local copy of the bucket)", EnvBucketDir)
+		case !o.S3Enabled && o.BucketDir == "" && !r.S3Any():
+			// (Some BACKUP_S3_* but not all is reported on each missing one.)
+			r.Fail(config.EnvS3Bucket, "no bucket configured: set BACKUP_S3_ENDPOINT, _BUCKET, _ACCESS_KEY and _SECRET_KEY, or %s for a local copy of the bucket", EnvBucketDir)
+		case !o.S3Enabled && o.BucketDir != "" && r.S3Any():
+			r.Fail(EnvBucketDir, "set either BACKUP_S3_* or %s, not both", EnvBucketDir)
 		}
 	}
 	if need.Auth {
@@ -202,7 +205,7 @@ func (o *Options) checkAuth(r *config.Reader) {
 			r.Fail(EnvPasswordBcrypt, "is required with %s", EnvUser)
 		default:
 			if _, err := bcrypt.Cost([]byte(o.PasswordBcrypt)); err != nil {
-				r.Fail(EnvPasswordBcrypt, "is not a bcrypt hash ($2a$, $2b$ or $2y$...); make one with: htpasswd -nbBC 12 USER PASSWORD | cut -d: -f2")
+				r.Fail(EnvPasswordBcrypt, "is not a bcrypt hash ($2a$, $2b$ or $2y$...); make one with: aggregator hash-password")
 			}
 		}
 		if strings.Contains(o.User, ":") {

@@ -51,7 +51,7 @@ func TestProblems(t *testing.T) {
 		{"no credentials", with(map[string]string{"DASHBOARD_TOKEN": ""}), "no credentials configured"},
 		{"user without hash", with(map[string]string{"DASHBOARD_USER": "owner"}), "DASHBOARD_PASSWORD_BCRYPT"},
 		{"plain password instead of a hash", with(map[string]string{"DASHBOARD_USER": "owner", "DASHBOARD_PASSWORD_BCRYPT": "hunter2"}), "not a bcrypt hash"},
-		{"short token", with(map[string]string{"DASHBOARD_TOKEN": "abc"}), "DASHBOARD_TOKEN: is too short"},
+		{"short token", with(map[string]string{"DASHBOARD_TOKEN": "abc"}), "DASHBOARD_TOKEN:  is too short"},
 		{"no bucket", map[string]string{"DASHBOARD_TOKEN": "0123456789abcdef0123"}, "no bucket configured"},
 		{"two buckets", with(map[string]string{"AGGREGATOR_BUCKET_DIR": "/x"}), "not both"},
 		{"bad expected branch", with(map[string]string{"EXPECTED_BRANCHES": "andheri, Bandra"}), "EXPECTED_BRANCHES"},
@@ -61,6 +61,20 @@ func TestProblems(t *testing.T) {
 		{"bad zone", with(map[string]string{"AGGREGATOR_TIMEZONE": "Mars/Olympus"}), "AGGREGATOR_TIMEZONE"},
 		{"full sync shorter than refresh", with(map[string]string{"AGGREGATOR_FULL_SYNC_INTERVAL": "1m"}), "AGGREGATOR_FULL_SYNC_INTERVAL"},
 		{"bad listen", with(map[string]string{"AGGREGATOR_LISTEN": "8080"}), "AGGREGATOR_LISTEN"},
+		{"partial s3 says no local-only", map[string]string{"DASHBOARD_TOKEN": "0123456789abcdef0123", "BACKUP_S3_BUCKET": "b"},
+			"BACKUP_S3_ENDPOINT:    is missing while BACKUP_S3_BUCKET is set: set all four of BACKUP_S3_ENDPOINT, _BUCKET, _ACCESS_KEY and _SECRET_KEY, or none of them and AGGREGATOR_BUCKET_DIR"},
+		{"email channel", with(map[string]string{"ALERT_SMTP_URL": "smtp://u:smtp-Pa55@mail.example:587", "ALERT_EMAIL_FROM": "bw@example.com", "ALERT_EMAIL_TO": "a@example.com, b@example.com"}), ""},
+		{"smtps channel", with(map[string]string{"ALERT_SMTP_URL": "smtps://mail.example", "ALERT_EMAIL_FROM": "bw@example.com", "ALERT_EMAIL_TO": "a@example.com"}), ""},
+		{"smtp url scheme", with(map[string]string{"ALERT_SMTP_URL": "http://u:smtp-Pa55@mail.example", "ALERT_EMAIL_FROM": "bw@example.com", "ALERT_EMAIL_TO": "a@example.com"}), "ALERT_SMTP_URL:"},
+		{"smtp without recipients", with(map[string]string{"ALERT_SMTP_URL": "smtp://u:smtp-Pa55@mail.example", "ALERT_EMAIL_FROM": "bw@example.com"}), "ALERT_EMAIL_TO:"},
+		{"smtp without sender", with(map[string]string{"ALERT_SMTP_URL": "smtp://u:smtp-Pa55@mail.example", "ALERT_EMAIL_TO": "a@example.com"}), "ALERT_EMAIL_FROM:"},
+		{"bad recipient", with(map[string]string{"ALERT_SMTP_URL": "smtp://mail.example", "ALERT_EMAIL_FROM": "bw@example.com", "ALERT_EMAIL_TO": "a@, b"}), "ALERT_EMAIL_TO:"},
+		{"recipients without server", with(map[string]string{"ALERT_EMAIL_TO": "a@example.com"}), "ALERT_EMAIL_TO:  is set but ALERT_SMTP_URL is not"},
+		{"telegram channel", with(map[string]string{"ALERT_TELEGRAM_BOT_TOKEN": "123456:tg-Secret-Token", "ALERT_TELEGRAM_CHAT_ID": "-100200300"}), ""},
+		{"telegram without chat", with(map[string]string{"ALERT_TELEGRAM_BOT_TOKEN": "123456:tg-Secret-Token"}), "ALERT_TELEGRAM_CHAT_ID:"},
+		{"telegram chat without token", with(map[string]string{"ALERT_TELEGRAM_CHAT_ID": "42"}), "ALERT_TELEGRAM_BOT_TOKEN:"},
+		{"telegram bad token", with(map[string]string{"ALERT_TELEGRAM_BOT_TOKEN": "tg-Secret/Token", "ALERT_TELEGRAM_CHAT_ID": "42"}), "ALERT_TELEGRAM_BOT_TOKEN:"},
+		{"telegram bad api url", with(map[string]string{"ALERT_TELEGRAM_BOT_TOKEN": "123456:tg-Secret-Token", "ALERT_TELEGRAM_CHAT_ID": "42", "ALERT_TELEGRAM_API_URL": "api.telegram.org"}), "ALERT_TELEGRAM_API_URL:"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -71,7 +85,10 @@ func TestProblems(t *testing.T) {
 			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 				t.Fatalf("error %v, want one mentioning %q", err, c.want)
 			}
-			for _, secret := range []string{"s3cr3t-value", "ftp://hooks.example/secret", string(hash)} {
+			if err != nil && strings.Contains(err.Error(), "local-only") {
+				t.Errorf("the aggregator has no local-only mode, yet: %v", err)
+			}
+			for _, secret := range []string{"s3cr3t-value", "ftp://hooks.example/secret", string(hash), "smtp-Pa55", "tg-Secret"} {
 				if err != nil && strings.Contains(err.Error(), secret) {
 					t.Errorf("error shows a secret: %v", err)
 				}

@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
+	"github.com/branchwatch/branchwatch/aggregator/internal/datadir"
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
 	"github.com/branchwatch/branchwatch/aggregator/internal/index"
 	"github.com/branchwatch/branchwatch/aggregator/internal/syncer"
@@ -97,8 +99,17 @@ func New(o Options) (*Service, error) {
 			o.Logger.Info("index snapshot loaded", "branches", len(x.Branches), "documents", x.Documents(), "synced_at", x.SyncedAt)
 		case errors.Is(err, index.ErrNoSnapshot):
 		default:
-			// A damaged snapshot costs one full sync, not the service.
-			o.Logger.Warn("index snapshot unreadable; starting from the bucket", "err", err)
+			// A damaged snapshot costs one full sync, not the service; it is
+			// kept aside for a post-mortem (unless only read, by export).
+			if o.ReadOnlySnapshot {
+				o.Logger.Warn("index snapshot unreadable; starting from the bucket", "err", err)
+				break
+			}
+			to, merr := datadir.MoveAside(filepath.Join(o.DataDir, index.SnapshotFile), o.Now())
+			if merr != nil {
+				return nil, fmt.Errorf("index snapshot is damaged (%v) and cannot be moved aside: %w", err, merr)
+			}
+			o.Logger.Error("index snapshot damaged: moved aside; starting from the bucket", "moved_to", to, "err", err)
 		}
 	}
 	return s, nil

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
@@ -76,17 +78,43 @@ func (s *Service) IgnoredPrefixes() []string {
 }
 
 // Branches is every branch's status, by id.
+// An expected branch the index does not hold yet (before the first good
+// sync) is listed all the same, its checks unknown with the reason.
 func (s *Service) Branches() []BranchStatus {
 	x := s.idx.Load()
-	if x == nil {
-		return nil
-	}
 	now := s.o.Now()
-	out := make([]BranchStatus, 0, len(x.Branches))
-	for _, b := range x.Branches {
-		out = append(out, s.branchStatus(b, now))
+	var out []BranchStatus
+	if x != nil {
+		out = make([]BranchStatus, 0, len(x.Branches))
+		for _, b := range x.Branches {
+			out = append(out, s.branchStatus(b, now))
+		}
+	}
+	added := false
+	for _, id := range s.o.Syncer.Expected {
+		if _, ok := x.Branch(id); !ok {
+			out = append(out, s.unknownBranch(id))
+			added = true
+		}
+	}
+	if added {
+		slices.SortFunc(out, func(a, b BranchStatus) int { return strings.Compare(a.ID, b.ID) })
 	}
 	return out
+}
+
+// unknownBranch is an expected branch not read from the bucket yet.
+func (s *Service) unknownBranch(id string) BranchStatus {
+	reason := "not read yet: no sync of the bucket has succeeded since the aggregator started"
+	if st := s.LastSync(); st.Failures > 0 && !st.LastSuccess.IsZero() {
+		reason = "not in the index: the last syncs could not read this branch"
+	} else if st.Failures > 0 {
+		reason = "not read yet: every sync of the bucket so far has failed (see the sync status)"
+	}
+	loc := s.o.Location
+	return BranchStatus{ID: id, Name: id, Expected: true, Zone: loc.String(), Location: loc,
+		Metrics: freshness.Check{Name: freshness.CheckMetrics, State: freshness.Unknown, Reason: reason},
+		Backup:  freshness.Check{Name: freshness.CheckBackup, State: freshness.Unknown, Reason: reason}}
 }
 
 func (s *Service) branchStatus(b *index.Branch, now time.Time) BranchStatus {
@@ -114,6 +142,9 @@ func backupInfo(b index.Backup, loc *time.Location) BackupInfo {
 func (s *Service) Branch(id string) (BranchDetail, bool) {
 	b, ok := s.idx.Load().Branch(id)
 	if !ok {
+		if slices.Contains(s.o.Syncer.Expected, id) {
+			return BranchDetail{BranchStatus: s.unknownBranch(id), BackupList: []BackupInfo{}, Bad: []BadDocument{}}, true
+		}
 		return BranchDetail{}, false
 	}
 	d := BranchDetail{BranchStatus: s.branchStatus(b, s.o.Now())}
