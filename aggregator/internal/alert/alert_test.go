@@ -256,3 +256,23 @@ func TestNoWebhook(t *testing.T) {
 		t.Errorf("current = %+v", cur)
 	}
 }
+
+// TestHostileNames: a branch name with a right-to-left override, a line
+// break and Slack markup reaches the chat text stripped of the controls
+// and escaped, and the record shown on the alerts page is stripped too.
+func TestHostileNames(t *testing.T) {
+	h, url := newHook(t, 0)
+	n := newNotifier(t, url, "", &clock{t: time.Now()}, 0)
+	run(t, n)
+	ob := obs("evil", "backup", freshness.Down)
+	ob.BranchName = "<!channel> \u202Egnp.exe\nline two\u2066"
+	n.Observe([]alert.Observation{ob})
+	p := h.next(t)
+	if strings.ContainsAny(p.Text, "\u202E\u2066\n<>") || !strings.Contains(p.Text, "&lt;!channel&gt; gnp.exe line two (evil)") {
+		t.Errorf("chat text %q: want the controls stripped and <> escaped", p.Text)
+	}
+	r := n.History()[0]
+	if strings.ContainsAny(r.BranchName+r.Text, "\u202E\u2066\n") {
+		t.Errorf("record %q / %q keeps a control character", r.BranchName, r.Text)
+	}
+}
