@@ -67,7 +67,7 @@ func startOver(t *testing.T, srv *testenv.S3Server, dataDir string, env map[stri
 	}
 	logs = &syncBuffer{}
 	a, err = app.Build(o, app.Config{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Routes: []app.RouteBuilder{dashboard.Routes},
-		Now: func() time.Time { return now }, AlertOptions: func(ao *alert.Options) { ao.MinBackoff, ao.MaxBackoff = time.Millisecond, 5 * time.Millisecond }})
+		Now: func() time.Time { return now }, AlertOptions: func(ao *alert.Options) { ao.MinBackoff, ao.MaxBackoff = time.Millisecond, 5*time.Millisecond }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func startOver(t *testing.T, srv *testenv.S3Server, dataDir string, env map[stri
 }
 
 func apiBranches(t *testing.T, url string) []struct {
-	ID      string `json:"id"`
+	ID      string                         `json:"id"`
 	Metrics struct{ State, Reason string } `json:"metrics_check"`
 	Backup  struct{ State, Reason string } `json:"backup_check"`
 } {
@@ -104,7 +104,7 @@ func apiBranches(t *testing.T, url string) []struct {
 	_, body := get(t, url+"/api/v1/branches", bearer)
 	var out struct {
 		Branches []struct {
-			ID      string `json:"id"`
+			ID      string                         `json:"id"`
 			Metrics struct{ State, Reason string } `json:"metrics_check"`
 			Backup  struct{ State, Reason string } `json:"backup_check"`
 		} `json:"branches"`
