@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert/email"
-	"github.com/branchwatch/branchwatch/aggregator/internal/alert/telegram"
 	"github.com/branchwatch/branchwatch/shared/config"
 )
 
@@ -45,7 +44,7 @@ func (o *Options) loadChannels(r *config.Reader) {
 
 	o.TelegramToken = r.Secret(EnvTelegramToken)
 	o.TelegramChatID = r.String(EnvTelegramChatID, "")
-	o.TelegramAPIURL = r.String(EnvTelegramAPIURL, telegram.DefaultAPIURL)
+	o.TelegramAPIURL = r.String(EnvTelegramAPIURL, DefaultTelegramAPIURL)
 	switch {
 	case o.TelegramToken.IsSet() && o.TelegramChatID == "":
 		r.Fail(EnvTelegramChatID, "is required with %s (the chat's numeric id, or @channelname)", EnvTelegramToken)

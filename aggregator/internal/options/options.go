@@ -64,6 +64,7 @@ const (
 	DefaultMetricsGrace     = 2 * time.Hour
 	DefaultBackupExpected   = "22:00"
 	DefaultBackupGrace      = 2 * time.Hour
+	DefaultTelegramAPIURL   = "https://api.telegram.org"
 )
 
 // Options is every setting of the aggregator.
