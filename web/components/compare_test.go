@@ -124,3 +124,33 @@ func TestLayoutNavAndAssets(t *testing.T) {
 		t.Error("no viewport meta: unusable on a phone")
 	}
 }
+
+// TestAlertDeliveryPerChannel: each channel's delivery of an alert is
+// shown, a failed one with its error.
+func TestAlertDeliveryPerChannel(t *testing.T) {
+	d, _ := render(t, Alerts(view.AlertsPage{Now: now, History: []view.AlertEvent{{
+		At: now, BranchID: "b-1", BranchName: "One", Check: "backup", To: view.StateDown, Kind: "down", Text: "One: backup is down",
+		Delivery: "pending", Failed: true, Deliveries: []view.Delivery{
+			{Channel: "email", State: "delivered 2026-02-17 23:01 +05:30"},
+			{Channel: "telegram", State: "pending, 3 attempts", Failed: true, Error: "post alert: Telegram answered 502 Bad Gateway"},
+			{Channel: "webhook", State: "failed, not retried (1 attempt)", Failed: true, Error: "post alert: webhook answered 404 Not Found"},
+		},
+	}}}))
+	rows := byTestID(d.Selection, "delivery")
+	if rows.Length() != 3 {
+		t.Fatalf("%d deliveries shown, want 3", rows.Length())
+	}
+	for i, want := range []struct{ channel, text string }{
+		{"email", "email: delivered 2026-02-17 23:01 +05:30"},
+		{"telegram", "telegram: pending, 3 attempts: post alert: Telegram answered 502 Bad Gateway"},
+		{"webhook", "webhook: failed, not retried (1 attempt): post alert: webhook answered 404 Not Found"},
+	} {
+		r := rows.Eq(i)
+		if ch, _ := r.Attr("data-channel"); ch != want.channel || text(r) != want.text {
+			t.Errorf("delivery %d: %s %q, want %s %q", i, ch, text(r), want.channel, want.text)
+		}
+	}
+	if rows.Eq(1).Find(".neg").Length() != 1 || rows.Eq(0).Find(".neg").Length() != 0 {
+		t.Error("a failed delivery is not marked, or a good one is")
+	}
+}

@@ -152,6 +152,15 @@ type Notifier struct {
 	current []Problem
 
 	sent, failed int64
+	byChannel    map[string]*ChannelStats
+}
+
+// ChannelStats counts one channel's deliveries since start.
+type ChannelStats struct {
+	Channel string
+	Pending int   // alerts waiting for delivery on it now
+	Sent    int64 // deliveries that succeeded
+	Failed  int64 // attempts that failed (retried or not)
 }
 
 // New returns a Notifier, loading the history kept in o.Dir.
@@ -174,8 +183,9 @@ func New(o Options) (*Notifier, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	n := &Notifier{o: o, wake: map[string]chan struct{}{}, checks: map[string]*checkState{}, nextID: 1}
+	n := &Notifier{o: o, wake: map[string]chan struct{}{}, checks: map[string]*checkState{}, nextID: 1, byChannel: map[string]*ChannelStats{}}
 	for _, c := range o.Channels {
+		n.byChannel[c.Name()] = &ChannelStats{Channel: c.Name()}
 		if _, dup := n.wake[c.Name()]; dup {
 			return nil, fmt.Errorf("alert: two channels named %q", c.Name())
 		}
@@ -353,6 +363,23 @@ func (n *Notifier) Pending() int {
 		}
 	}
 	return c
+}
+
+// Channels is each configured channel's counts, in configuration order.
+func (n *Notifier) Channels() []ChannelStats {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]ChannelStats, 0, len(n.o.Channels))
+	for _, c := range n.o.Channels {
+		st := *n.byChannel[c.Name()]
+		for _, r := range n.history {
+			if d, ok := r.Delivery(st.Channel); ok && d.Status == StatusPending {
+				st.Pending++
+			}
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // Counts returns the deliveries that succeeded and the attempts that failed.

@@ -97,15 +97,18 @@ func (n *Notifier) settle(id int64, channel string, err error, retry bool) (Reco
 			case err == nil:
 				d.Status, d.DeliveredAt, d.LastError, d.NextAttempt = StatusDelivered, now, "", time.Time{}
 				n.sent++
+				n.byChannel[channel].Sent++
 			case retry:
 				d.LastError = err.Error()
 				d.NextAttempt = now.Add(n.backoff(d.Attempts))
 				n.failed++
+				n.byChannel[channel].Failed++
 				n.o.Logger.Error("alert delivery failed; will retry", "id", r.ID, "channel", channel, "attempts", d.Attempts,
 					"retry_in", n.backoff(d.Attempts).String(), "err", err)
 			default:
 				d.Status, d.LastError, d.NextAttempt = StatusFailed, err.Error(), time.Time{}
 				n.failed++
+				n.byChannel[channel].Failed++
 				n.o.Logger.Error("alert delivery failed for good: not retried", "id", r.ID, "channel", channel,
 					"attempts", d.Attempts, "text", r.Text, "err", err)
 			}

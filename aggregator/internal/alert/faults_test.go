@@ -138,6 +138,10 @@ func TestChannelRefusingAcrossRestart(t *testing.T) {
 			t.Errorf("%s got %q: want andheri down, bandra never, andheri up, in that order", name, order)
 		}
 	}
+	if cs := n2.Channels(); len(cs) != 2 || cs[0].Channel != "telegram" || cs[0].Sent != 1 || cs[1].Channel != "webhook" ||
+		cs[1].Sent != 3 || cs[1].Pending != 0 || cs[0].Pending != 0 {
+		t.Errorf("channel counts after the restart %+v: want telegram 1 sent, webhook 3 sent, none pending", cs)
+	}
 	for _, r := range n2.History() {
 		if r.Status != alert.StatusDelivered {
 			t.Errorf("record %d is %s, want delivered on both channels: %+v", r.ID, r.Status, r.Deliveries)

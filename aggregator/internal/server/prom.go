@@ -18,7 +18,7 @@ type StatusSource interface {
 	IgnoredPrefixes() []string
 }
 
-var states = []freshness.State{freshness.Up, freshness.Late, freshness.Down, freshness.Never}
+var states = []freshness.State{freshness.Up, freshness.Late, freshness.Down, freshness.Never, freshness.Unknown}
 
 var (
 	descState = prometheus.NewDesc("branchwatch_check_state",
@@ -50,11 +50,17 @@ var (
 	descIgnoredPrefixes = prometheus.NewDesc("branchwatch_ignored_prefixes",
 		"Top-level prefixes of the bucket that are not branches (not a branch id, or no metrics document name and no dump, and not expected); they never alert.", nil, nil)
 	descAlertsPending = prometheus.NewDesc("branchwatch_alerts_pending",
-		"Alerts waiting for delivery to the webhook.", nil, nil)
+		"Alerts waiting for delivery on at least one alert channel.", nil, nil)
 	descAlertsSent = prometheus.NewDesc("branchwatch_alerts_sent_total",
-		"Alerts delivered to the webhook since start.", nil, nil)
+		"Alert deliveries that succeeded since start, every channel together.", nil, nil)
 	descAlertFailures = prometheus.NewDesc("branchwatch_alert_delivery_failures_total",
-		"Failed webhook delivery attempts since start.", nil, nil)
+		"Failed alert delivery attempts since start, every channel together.", nil, nil)
+	descChannelPending = prometheus.NewDesc("branchwatch_alert_channel_pending",
+		"Alerts waiting for delivery on one channel (email, telegram, webhook).", []string{"channel"}, nil)
+	descChannelSent = prometheus.NewDesc("branchwatch_alert_channel_sent_total",
+		"Alert deliveries that succeeded on one channel since start.", []string{"channel"}, nil)
+	descChannelFailures = prometheus.NewDesc("branchwatch_alert_channel_failures_total",
+		"Failed alert delivery attempts on one channel since start.", []string{"channel"}, nil)
 )
 
 // collector exposes the service's state, read at scrape time.
@@ -64,7 +70,7 @@ type collector struct{ src StatusSource }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descUp, descMetricsDate, descBackupTime, descBackupSize, descDocs, descBad,
 		descSyncSuccess, descSyncAttempt, descSyncDuration, descSyncOK, descSyncs, descSyncFailures, descIgnoredPrefixes,
-		descAlertsPending, descAlertsSent, descAlertFailures} {
+		descAlertsPending, descAlertsSent, descAlertFailures, descChannelPending, descChannelSent, descChannelFailures} {
 		ch <- d
 	}
 }
@@ -110,6 +116,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descAlertsPending, float64(n.Pending()))
 		ch <- prometheus.MustNewConstMetric(descAlertsSent, prometheus.CounterValue, float64(sent))
 		ch <- prometheus.MustNewConstMetric(descAlertFailures, prometheus.CounterValue, float64(failed))
+		for _, cs := range n.Channels() {
+			gauge(descChannelPending, float64(cs.Pending), cs.Channel)
+			ch <- prometheus.MustNewConstMetric(descChannelSent, prometheus.CounterValue, float64(cs.Sent), cs.Channel)
+			ch <- prometheus.MustNewConstMetric(descChannelFailures, prometheus.CounterValue, float64(cs.Failed), cs.Channel)
+		}
 	}
 }
 
