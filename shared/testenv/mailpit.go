@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net"
 	"net/http"
@@ -58,12 +57,7 @@ func FindMailpit(tb testing.TB) string {
 			return p
 		}
 	}
-	msg := "no mailpit: install it with `go install github.com/axllent/mailpit@v1.33.1`"
-	if os.Getenv("BRANCHWATCH_REQUIRE_TOOLS") == "1" {
-		tb.Fatal(msg)
-	}
-	fmt.Fprintf(os.Stderr, "WARNING: %s: SKIPPED: %s\n", tb.Name(), msg)
-	tb.Skip(msg)
+	MissingTool(tb, "no mailpit: install it with `go install github.com/axllent/mailpit@v1.33.1` (.ci/run does it)")
 	return ""
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert/webhook"
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
 	"github.com/branchwatch/branchwatch/shared/config"
+	"github.com/branchwatch/branchwatch/shared/testenv"
 )
 
 // counter is a loopback endpoint (webhook or Bot API) that refuses with
@@ -85,13 +86,7 @@ func start(t *testing.T, dir string, clk *clock, hookURL, tgURL string) (*alert.
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, what, 20*time.Second, cond)
 }
 
 // TestChannelRefusingAcrossRestart: the webhook refuses for a while (and
