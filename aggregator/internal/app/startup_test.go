@@ -161,6 +161,11 @@ func TestBucketUnreadableFromTheStart(t *testing.T) {
 	if !strings.Contains(string(detail), `"state":"unknown"`) {
 		t.Errorf("/api/v1/branches/bandra = %s, want its unknown checks", detail)
 	}
+	resp, branchPage := get(t, url+"/branches/bandra", bearer)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(branchPage), `data-state="unknown"`) ||
+		!strings.Contains(string(branchPage), "every sync of the bucket so far has failed") {
+		t.Errorf("/branches/bandra: %d, want its page with unknown checks and the reason:\n%s", resp.StatusCode, branchPage)
+	}
 	a.Service.Observe() // even judged, unknown is not a problem to alert
 	if h := a.Notifier.History(); len(h) != 0 {
 		t.Errorf("alerts raised while the bucket was never read: %+v", h)
