@@ -92,8 +92,10 @@ func (r *Record) summarize() {
 	}
 }
 
-// Message is the record as channels send it.
+// Message is the record as channels send it (names made safe again: a
+// record may come from a history written by an older version).
 func (r Record) Message() Message {
+	r.BranchName, r.Reason, r.Text = safetext.Display(r.BranchName), safetext.Display(r.Reason), safetext.Display(r.Text)
 	return Message{ID: r.ID, Kind: r.Kind, BranchID: r.Branch, BranchName: r.BranchName, Check: r.Check,
 		State: r.State, Previous: r.Previous, Since: r.Since, Reason: r.Reason, RaisedAt: r.Time,
 		Subject: subject(r), Text: r.Text}

@@ -264,3 +264,38 @@ func TestUnwritableDataDir(t *testing.T) {
 		t.Errorf("exit %d, stderr %q: want 1 and one line naming AGGREGATOR_DATA_DIR", code, errs)
 	}
 }
+
+// TestBidiNamesAreStripped: a branch name carrying a right-to-left
+// override and other controls is shown without them on every page, in
+// the API's name and in the alert text.
+func TestBidiNamesAreStripped(t *testing.T) {
+	srv := testenv.StartS3(t)
+	doc := fixture.Doc("evil", "2026-02-16", 1)
+	doc.BranchName = "Salon \u202Eexe.gnp\u2066 \u200Fbar\x1b[31m"
+	fixture.PutDoc(t, srv.Store(t), doc)
+	url, a, _, _ := startOver(t, srv, t.TempDir(), nil)
+	if err := a.Service.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a.Service.Observe()
+	waitUntil(t, "an alert", func() bool { return len(a.Notifier.History()) > 0 })
+	const shown = "Salon exe.gnp bar[31m"
+	// (The API's copy of the document itself, "latest", is data kept as
+	// stored, like the CSV export; the branch's "name" is what is shown.)
+	_, body := get(t, url+"/api/v1/branches", bearer)
+	var api struct {
+		Branches []struct{ Name string } `json:"branches"`
+	}
+	if err := json.Unmarshal(body, &api); err != nil || len(api.Branches) != 1 || api.Branches[0].Name != shown {
+		t.Errorf("/api/v1/branches name: %+v (%v), want %q", api, err, shown)
+	}
+	for _, p := range []string{"/", "/alerts", "/branches/evil", "/compare", "/api/v1/alerts"} {
+		_, body := get(t, url+p, bearer)
+		if strings.ContainsAny(string(body), "\u202E\u2066\u200F\x1b") || strings.Contains(string(body), `\u202e`) {
+			t.Errorf("%s shows a bidi or control character", p)
+		}
+		if !strings.Contains(string(body), shown) {
+			t.Errorf("%s does not show the name as %q", p, shown)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
 	"github.com/branchwatch/branchwatch/aggregator/internal/service"
 	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/shared/safetext"
 	"github.com/branchwatch/branchwatch/web/view"
 )
 
@@ -200,8 +201,8 @@ func (d *Dashboard) alertsModel() view.AlertsPage {
 
 func alertEvent(r alert.Record, loc *time.Location) view.AlertEvent {
 	e := view.AlertEvent{
-		At: inZone(r.Time, loc), Kind: string(r.Kind), BranchID: r.Branch, BranchName: r.BranchName, Check: r.Check,
-		From: state(r.Previous), To: state(r.State), Text: r.Text, Delivery: r.Status,
+		At: inZone(r.Time, loc), Kind: string(r.Kind), BranchID: r.Branch, BranchName: safetext.Display(r.BranchName), Check: r.Check,
+		From: state(r.Previous), To: state(r.State), Text: safetext.Display(r.Text), Delivery: r.Status, // (records from older versions)
 	}
 	if len(r.Deliveries) == 0 {
 		e.Delivery = "not sent: no alert channel configured"
