@@ -32,6 +32,9 @@ type Mailpit struct {
 	CAFile   string // PEM of the test CA that signed the server's certificate
 	User     string
 	Password string
+
+	bin, dir string
+	args     []string
 }
 
 // MailpitMode is how the server takes TLS.
@@ -69,6 +72,16 @@ func isExecutable(p string) bool {
 // StartMailpit starts mailpit for the test and stops it at cleanup.
 func StartMailpit(tb testing.TB, mode MailpitMode) *Mailpit {
 	tb.Helper()
+	m := NewMailpit(tb, mode)
+	m.Start(tb)
+	return m
+}
+
+// NewMailpit prepares a mailpit (ports, test CA, credentials) without
+// starting it: until Start, its SMTP port refuses connections, as a mail
+// server that is down does.
+func NewMailpit(tb testing.TB, mode MailpitMode) *Mailpit {
+	tb.Helper()
 	bin := FindMailpit(tb)
 	dir := tb.TempDir()
 	m := &Mailpit{User: "branchwatch", Password: "mail-Pa55-" + strconv.Itoa(os.Getpid())}
@@ -92,18 +105,26 @@ func StartMailpit(tb testing.TB, mode MailpitMode) *Mailpit {
 	}
 	m.SMTPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(smtpPort))
 	m.APIURL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
-	args := []string{"--smtp", m.SMTPAddr, "--listen", strings.TrimPrefix(m.APIURL, "http://"),
+	m.args = []string{"--smtp", m.SMTPAddr, "--listen", strings.TrimPrefix(m.APIURL, "http://"),
 		"--database", filepath.Join(dir, "mailpit.db"), "--smtp-tls-cert", certFile, "--smtp-tls-key", keyFile,
 		"--smtp-auth-file", authFile, "--smtp-disable-rdns"}
 	if mode == MailpitTLS {
-		args = append(args, "--smtp-require-tls")
+		m.args = append(m.args, "--smtp-require-tls")
 	} else {
-		args = append(args, "--smtp-require-starttls")
+		m.args = append(m.args, "--smtp-require-starttls")
 	}
+	m.bin, m.dir = bin, dir
+	return m
+}
+
+// Start runs mailpit until the test ends and returns once it answers.
+func (m *Mailpit) Start(tb testing.TB) {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, args...)
-	logFile, err := os.Create(filepath.Join(dir, "mailpit.log"))
+	cmd := exec.CommandContext(ctx, m.bin, m.args...)
+	logFile, err := os.Create(filepath.Join(m.dir, "mailpit.log"))
 	if err != nil {
+		cancel()
 		tb.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -125,7 +146,7 @@ func StartMailpit(tb testing.TB, mode MailpitMode) *Mailpit {
 			if resp, err := http.Get(m.APIURL + "/api/v1/info"); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
-					return m
+					return
 				}
 			}
 		}

@@ -2,11 +2,14 @@ package alert_test
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +17,7 @@ import (
 	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
+	"github.com/branchwatch/branchwatch/aggregator/internal/alert/email"
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert/telegram"
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert/webhook"
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
@@ -67,14 +71,72 @@ func (c *counter) snapshot() (map[string]int, []string) {
 	return m, append([]string(nil), c.order...)
 }
 
-// start runs a notifier over dir with both channels until stop is called.
-func start(t *testing.T, dir string, clk *clock, hookURL, tgURL string) (*alert.Notifier, func()) {
+// endpoint is one channel's receiving end in a test: it can refuse, and
+// says which alert texts it received, in order.
+type endpoint struct {
+	channel alert.Channel
+	refuse  func(bool) // set or clear refusing
+	texts   func() []string
+}
+
+// httpEndpoint is a webhook or Telegram endpoint on a loopback counter.
+func httpEndpoint(t *testing.T, kind string) *endpoint {
+	c, srv := newCounter(t)
+	e := &endpoint{refuse: c.refusing.Store, texts: func() []string { _, o := c.snapshot(); return o }}
+	if kind == "telegram" {
+		e.channel = &telegram.Telegram{APIURL: srv.URL, Token: "1:tok", ChatID: "42"}
+	} else {
+		e.channel = &webhook.Webhook{URL: config.Secret(srv.URL)}
+	}
+	return e
+}
+
+// emailEndpoint is mailpit (STARTTLS, test CA, authentication); refusing
+// means not started yet, so it refuses once, until told to stop refusing.
+func emailEndpoint(t *testing.T) *endpoint {
+	mp := testenv.NewMailpit(t, testenv.MailpitSTARTTLS)
+	pem, err := os.ReadFile(mp.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	host, port, _ := net.SplitHostPort(mp.SMTPAddr)
+	p, _ := strconv.Atoi(port)
+	started := false
+	return &endpoint{
+		channel: &email.Email{Server: email.Server{Host: host, Port: p, User: mp.User, Password: config.Secret(mp.Password)},
+			From: "bw@example.com", To: []string{"owner@example.com"}, RootCAs: roots, Timeout: 10 * time.Second},
+		refuse: func(refusing bool) {
+			if !refusing && !started {
+				started = true
+				mp.Start(t)
+			}
+		},
+		texts: func() []string {
+			if !started {
+				return nil
+			}
+			msgs := mp.Messages(t)
+			out := make([]string, 0, len(msgs))
+			for i := len(msgs) - 1; i >= 0; i-- { // the API lists the newest first
+				out = append(out, strings.SplitN(msgs[i].Text, "\n", 2)[0])
+			}
+			return out
+		},
+	}
+}
+
+// start runs a notifier over dir with the endpoints' channels until stop
+// is called.
+func start(t *testing.T, dir string, clk *clock, eps []*endpoint) (*alert.Notifier, func()) {
 	t.Helper()
+	var channels []alert.Channel
+	for _, e := range eps {
+		channels = append(channels, e.channel)
+	}
 	n, err := alert.New(alert.Options{Dir: dir, Now: clk.Now, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
-		Channels: []alert.Channel{
-			&telegram.Telegram{APIURL: tgURL, Token: "1:tok", ChatID: "42"},
-			&webhook.Webhook{URL: config.Secret(hookURL)},
-		}})
+		Channels: channels, Timeout: 15 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,61 +148,79 @@ func start(t *testing.T, dir string, clk *clock, hookURL, tgURL string) (*alert.
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	testenv.WaitFor(t, what, 20*time.Second, cond)
+	testenv.WaitFor(t, what, 30*time.Second, cond)
 }
 
-// TestChannelRefusingAcrossRestart: the webhook refuses for a while (and
-// through a restart) while Telegram works; in the end each channel got
-// every alert exactly once, in order, and Telegram was never held up.
+// TestChannelRefusingAcrossRestart: each channel in turn refuses for a
+// while, through a restart, while the others work; in the end every
+// channel got every alert exactly once, in order, and the working ones
+// were never held up.
 func TestChannelRefusingAcrossRestart(t *testing.T) {
-	dir := t.TempDir()
-	clk := &clock{t: time.Date(2026, 2, 17, 23, 0, 0, 0, time.UTC)}
-	hook, hookSrv := newCounter(t)
-	tg, tgSrv := newCounter(t)
-	hook.refusing.Store(true)
-
-	n1, stop1 := start(t, dir, clk, hookSrv.URL, tgSrv.URL)
-	n1.Observe([]alert.Observation{obs("andheri", "backup", freshness.Down), obs("bandra", "metrics", freshness.Never)})
-	waitFor(t, "telegram to take both alerts while the webhook refuses", func() bool { _, o := tg.snapshot(); return len(o) == 2 })
-	waitFor(t, "a few refused webhook attempts", func() bool {
-		d, _ := n1.History()[1].Delivery("webhook")
-		return d.Attempts >= 3
-	})
-	if r := n1.History()[1]; r.Status != alert.StatusPending || r.Deliveries[0].Status != alert.StatusDelivered {
-		t.Errorf("record %+v: want pending overall, delivered on telegram", r)
-	}
-	stop1()
-
-	// Restart: the outbox in the data directory still holds both for the
-	// webhook; a recovery is raised after the restart.
-	n2, stop2 := start(t, dir, clk, hookSrv.URL, tgSrv.URL)
-	defer stop2()
-	n2.Observe([]alert.Observation{obs("andheri", "backup", freshness.Up), obs("bandra", "metrics", freshness.Never)})
-	waitFor(t, "telegram to take the recovery", func() bool { _, o := tg.snapshot(); return len(o) == 3 })
-	hook.refusing.Store(false)
-	waitFor(t, "the webhook to catch up", func() bool { _, o := hook.snapshot(); return len(o) == 3 })
-	waitFor(t, "nothing pending", func() bool { return n2.Pending() == 0 })
-
-	for name, c := range map[string]*counter{"webhook": hook, "telegram": tg} {
-		got, order := c.snapshot()
-		for text, k := range got {
-			if k != 1 {
-				t.Errorf("%s got %q %d times, want once", name, text, k)
+	for _, refusing := range []string{"email", "telegram", "webhook"} {
+		t.Run(refusing+" refuses", func(t *testing.T) {
+			eps := map[string]*endpoint{"email": emailEndpoint(t), "telegram": httpEndpoint(t, "telegram"), "webhook": httpEndpoint(t, "webhook")}
+			order := []*endpoint{eps["email"], eps["telegram"], eps["webhook"]}
+			for name, e := range eps {
+				e.refuse(name == refusing)
 			}
-		}
-		if len(order) != 3 || !strings.Contains(order[0], "andheri") || !strings.Contains(order[1], "bandra") ||
-			!strings.Contains(order[2], "back UP") {
-			t.Errorf("%s got %q: want andheri down, bandra never, andheri up, in that order", name, order)
-		}
-	}
-	if cs := n2.Channels(); len(cs) != 2 || cs[0].Channel != "telegram" || cs[0].Sent != 1 || cs[1].Channel != "webhook" ||
-		cs[1].Sent != 3 || cs[1].Pending != 0 || cs[0].Pending != 0 {
-		t.Errorf("channel counts after the restart %+v: want telegram 1 sent, webhook 3 sent, none pending", cs)
-	}
-	for _, r := range n2.History() {
-		if r.Status != alert.StatusDelivered {
-			t.Errorf("record %d is %s, want delivered on both channels: %+v", r.ID, r.Status, r.Deliveries)
-		}
+			bad := eps[refusing]
+			working := func(n int) func() bool {
+				return func() bool {
+					for name, e := range eps {
+						if name != refusing && len(e.texts()) < n {
+							return false
+						}
+					}
+					return true
+				}
+			}
+			dir := t.TempDir()
+			clk := &clock{t: time.Date(2026, 2, 17, 23, 0, 0, 0, time.UTC)}
+
+			n1, stop1 := start(t, dir, clk, order)
+			n1.Observe([]alert.Observation{obs("andheri", "backup", freshness.Down), obs("bandra", "metrics", freshness.Never)})
+			waitFor(t, "the working channels to take both alerts", working(2))
+			waitFor(t, "a few refused attempts", func() bool {
+				d, _ := n1.History()[1].Delivery(refusing)
+				return d.Attempts >= 3
+			})
+			if r := n1.History()[1]; r.Status != alert.StatusPending {
+				t.Errorf("record %+v: want pending while %s refuses", r, refusing)
+			}
+			stop1()
+
+			// Restart: the outbox in the data directory still holds both
+			// for the refusing channel; a recovery is raised after it.
+			n2, stop2 := start(t, dir, clk, order)
+			defer stop2()
+			n2.Observe([]alert.Observation{obs("andheri", "backup", freshness.Up), obs("bandra", "metrics", freshness.Never)})
+			waitFor(t, "the working channels to take the recovery", working(3))
+			bad.refuse(false)
+			waitFor(t, "the refusing channel to catch up", func() bool { return len(bad.texts()) == 3 })
+			waitFor(t, "nothing pending", func() bool { return n2.Pending() == 0 })
+
+			for name, e := range eps {
+				got := e.texts()
+				if len(got) != 3 || !strings.Contains(got[0], "andheri") || !strings.Contains(got[0], "DOWN") ||
+					!strings.Contains(got[1], "bandra") || !strings.Contains(got[2], "back UP") {
+					t.Errorf("%s got %q: want andheri down, bandra never, andheri up, once each, in that order", name, got)
+				}
+			}
+			for _, cs := range n2.Channels() {
+				want := int64(1) // after the restart: the recovery
+				if cs.Channel == refusing {
+					want = 3
+				}
+				if cs.Sent != want || cs.Pending != 0 {
+					t.Errorf("%s counts after the restart %+v: want %d sent, none pending", cs.Channel, cs, want)
+				}
+			}
+			for _, r := range n2.History() {
+				if r.Status != alert.StatusDelivered {
+					t.Errorf("record %d is %s, want delivered on every channel: %+v", r.ID, r.Status, r.Deliveries)
+				}
+			}
+		})
 	}
 }
 
