@@ -95,14 +95,11 @@ func NewMailpit(tb testing.TB, mode MailpitMode) *Mailpit {
 	if err := os.WriteFile(authFile, []byte(m.User+":"+string(hash)+"\n"), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	smtpPort, err := FreePort()
+	ports, err := freePorts(2)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	httpPort, err := FreePort()
-	if err != nil {
-		tb.Fatal(err)
-	}
+	smtpPort, httpPort := ports[0], ports[1]
 	m.SMTPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(smtpPort))
 	m.APIURL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
 	m.args = []string{"--smtp", m.SMTPAddr, "--listen", strings.TrimPrefix(m.APIURL, "http://"),
@@ -243,4 +240,19 @@ func writeTestCA(tb testing.TB, dir string) (certFile, keyFile, caFile string) {
 		return p
 	}
 	return write("server.pem", "CERTIFICATE", der), write("server-key.pem", "EC PRIVATE KEY", keyDER), write("ca.pem", "CERTIFICATE", caDER)
+}
+
+// freePorts finds n distinct free loopback ports, holding each until all
+// are found (FreePort twice in a row may hand out the same port).
+func freePorts(n int) ([]int, error) {
+	var out []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
 }
