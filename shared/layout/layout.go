@@ -38,7 +38,21 @@ const (
 	DateFormat = "2006-01-02"
 	// stampFormat is the local timestamp in dump names.
 	stampFormat = "20060102_150405"
+	// MinYear and MaxYear bound the dates accepted in keys and documents.
+	// A date outside them is a malformed key: a year-9999 name must not
+	// reach the aggregator, whose next-due times (a day later) would be
+	// out of the range JSON and RFC 3339 can encode.
+	MinYear = 1970
+	MaxYear = 2999
 )
+
+// CheckYear refuses a time whose year is outside MinYear..MaxYear.
+func CheckYear(t time.Time) error {
+	if y := t.Year(); y < MinYear || y > MaxYear {
+		return fmt.Errorf("%w: year %d is outside %d-%d", ErrBadKey, y, MinYear, MaxYear)
+	}
+	return nil
+}
 
 // ErrBadKey is wrapped by every parse error.
 var ErrBadKey = errors.New("malformed key")
@@ -67,11 +81,15 @@ func ValidateBranchID(id string) error {
 }
 
 // ParseDate parses a business date (YYYY-MM-DD), refusing dates that do not
-// exist (2026-02-30) and any other spelling.
+// exist (2026-02-30), any other spelling, and years outside
+// MinYear..MaxYear.
 func ParseDate(s string) (time.Time, error) {
 	t, err := time.Parse(DateFormat, s)
 	if err != nil || t.Format(DateFormat) != s {
 		return time.Time{}, fmt.Errorf("%w: %q is not a date (YYYY-MM-DD)", ErrBadKey, s)
+	}
+	if err := CheckYear(t); err != nil {
+		return time.Time{}, fmt.Errorf("%w: date %s: year outside %d-%d", ErrBadKey, s, MinYear, MaxYear)
 	}
 	return t, nil
 }
@@ -181,6 +199,9 @@ func ParseDumpName(name string, loc *time.Location) (Dump, error) {
 	if err != nil || t.Format(stampFormat) != stamp {
 		return Dump{}, fmt.Errorf("%w: %q has no valid timestamp", ErrBadKey, name)
 	}
+	if CheckYear(t) != nil {
+		return Dump{}, fmt.Errorf("%w: %q: year %d is outside %d-%d", ErrBadKey, name, t.Year(), MinYear, MaxYear)
+	}
 	d.Taken = t
 	return d, nil
 }
@@ -210,7 +231,7 @@ func ParseKey(key string, loc *time.Location) (Key, error) {
 		}
 		d, err := ParseDate(strings.TrimSuffix(name, MetricsExt))
 		if err != nil {
-			return Key{}, fmt.Errorf("%w: %q: not a date", ErrBadKey, key)
+			return Key{}, fmt.Errorf("%w: %q: %v", ErrBadKey, key, strings.TrimPrefix(err.Error(), ErrBadKey.Error()+": "))
 		}
 		return Key{Branch: branch, Kind: kind, Date: d}, nil
 	case BackupsDir:

@@ -77,6 +77,11 @@ func TestParseDate(t *testing.T) {
 		{"2026-02-03 ", false},
 		{"2026-02-03T00:00:00Z", false},
 		{"", false},
+		{"1970-01-01", true},
+		{"2999-12-31", true},
+		{"1969-12-31", false},
+		{"3000-01-01", false},
+		{"9999-12-31", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -285,5 +290,34 @@ func TestAgentStatusKey(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("AgentStatusKey(%q) = %q, %v; want %q (ok %v)", tc.branch, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestYearHorizon: a key or dump name dated beyond MaxYear is malformed
+// with a reason naming the year, so that nothing a day later (a next-due
+// time) can fall outside what JSON can encode.
+func TestYearHorizon(t *testing.T) {
+	tests := []struct {
+		name, key, want string
+	}{
+		{"metrics 9999", "evil/metrics/9999-12-31.json", "year outside 1970-2999"},
+		{"dump 9999", "x/backups/x_99991231_235959.dump", "year 9999 is outside 1970-2999"},
+		{"dump 1900", "x/backups/x_19000101_000000.dump", "year 1900 is outside 1970-2999"},
+		{"metrics 2999", "ok/metrics/2999-12-31.json", ""},
+		{"dump 2999", "x/backups/x_29991231_235959.dump.age", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseKey(tt.key, time.UTC)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, ErrBadKey) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("ParseKey(%q) = %v, want an ErrBadKey saying %q", tt.key, err, tt.want)
+			}
+		})
 	}
 }

@@ -11,7 +11,8 @@ import (
 
 // Validate checks every rule of the schema: the version, branch_id,
 // branch_name (valid UTF-8), summary_date (a real date), generated_at
-// (RFC 3339 with an offset), currency (three upper-case letters), the
+// (RFC 3339 with an offset; for both, a year within layout.MinYear to
+// layout.MaxYear, so that no time derived from them overflows an encoder), currency (three upper-case letters), the
 // non-negative counts and the five invariants between figures. It reports
 // every violation, each naming its field and rule, in one error wrapping
 // ErrInvalid (and ErrUnsupportedVersion for a wrong version).
@@ -32,10 +33,16 @@ func (d Document) Validate() error {
 		add(fieldErr("branch_name", "is not valid UTF-8"))
 	}
 	if _, err := layout.ParseDate(d.SummaryDate); err != nil {
-		add(fieldErr("summary_date", "%q is not a real date (YYYY-MM-DD)", d.SummaryDate))
+		if t, perr := time.Parse(layout.DateFormat, d.SummaryDate); perr == nil && layout.CheckYear(t) != nil {
+			add(fieldErr("summary_date", "%s: year %d is outside %d-%d", d.SummaryDate, t.Year(), layout.MinYear, layout.MaxYear))
+		} else {
+			add(fieldErr("summary_date", "%q is not a real date (YYYY-MM-DD)", d.SummaryDate))
+		}
 	}
-	if _, err := d.GeneratedTime(); err != nil {
+	if t, err := d.GeneratedTime(); err != nil {
 		add(err)
+	} else if layout.CheckYear(t.UTC()) != nil || layout.CheckYear(t) != nil {
+		add(fieldErr("generated_at", "%s: year is outside %d-%d", d.GeneratedAt, layout.MinYear, layout.MaxYear))
 	}
 	if !isCurrencyCode(d.Currency) {
 		add(fieldErr("currency", "%q is not an ISO 4217 code (three upper-case letters)", d.Currency))

@@ -184,3 +184,32 @@ func TestCheckedAdd(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateYearHorizon: dates a later computation could push past what
+// JSON encodes are refused, each naming its field.
+func TestValidateYearHorizon(t *testing.T) {
+	tests := []struct {
+		name, date, generated, want string
+	}{
+		{"summary 9999", "9999-12-31", "2026-02-16T21:45:00+05:30", "summary_date 9999-12-31: year 9999 is outside 1970-2999"},
+		{"generated 9999", "2026-02-16", "9999-12-31T23:59:59-05:00", "generated_at 9999-12-31T23:59:59-05:00: year is outside"},
+		{"summary 1969", "1969-12-31", "2026-02-16T21:45:00+05:30", "summary_date 1969-12-31: year 1969"},
+		{"in range", "2999-12-31", "2999-12-31T21:45:00+05:30", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := seed(t)
+			d.SummaryDate, d.GeneratedAt = tt.date, tt.generated
+			err := d.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
