@@ -247,3 +247,41 @@ func ParseKey(key string, loc *time.Location) (Key, error) {
 		return Key{}, fmt.Errorf("%w: %q: unknown folder %q", ErrBadKey, key, kind)
 	}
 }
+
+// HasKeyShape reports whether key is shaped like a metrics or backup key
+// of its branch prefix, digits where the date goes, whatever the date's
+// value: "{branch}/metrics/dddd-dd-dd.json" or
+// "{branch}/backups/{branch}_dddddddd_dddddd.dump[.age]". ParseKey then
+// says whether the date is real and in range.
+func HasKeyShape(key string) bool {
+	parts := strings.Split(key, "/")
+	if len(parts) != 3 || ValidateBranchID(parts[0]) != nil {
+		return false
+	}
+	switch name := parts[2]; parts[1] {
+	case MetricsDir:
+		return digitsLike(strings.TrimSuffix(name, MetricsExt), "0000-00-00") && strings.HasSuffix(name, MetricsExt)
+	case BackupsDir:
+		base, ok := strings.CutSuffix(name, EncryptedDumpExt)
+		if !ok {
+			base, ok = strings.CutSuffix(name, DumpExt)
+		}
+		stamp, found := strings.CutPrefix(base, parts[0]+"_")
+		return ok && found && digitsLike(stamp, "00000000_000000")
+	}
+	return false
+}
+
+// digitsLike reports whether s has pattern's shape, a digit wherever
+// pattern has '0' and pattern's byte elsewhere.
+func digitsLike(s, pattern string) bool {
+	if len(s) != len(pattern) {
+		return false
+	}
+	for i := range len(s) {
+		if pattern[i] == '0' && (s[i] < '0' || s[i] > '9') || pattern[i] != '0' && s[i] != pattern[i] {
+			return false
+		}
+	}
+	return true
+}

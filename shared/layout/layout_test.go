@@ -321,3 +321,25 @@ func TestYearHorizon(t *testing.T) {
 		})
 	}
 }
+
+// TestHasKeyShape: the shape of a branch's key, whatever its date.
+func TestHasKeyShape(t *testing.T) {
+	for key, want := range map[string]bool{
+		"evil/metrics/9999-12-31.json":         true,
+		"a/metrics/2026-02-16.json":            true,
+		"x/backups/x_99991231_235959.dump":     true,
+		"x/backups/x_20260216_220005.dump.age": true,
+		"x/backups/y_20260216_220005.dump":     false,
+		"x/backups/x_2026021_220005.dump":      false,
+		"a/metrics/2026-2-16.json":             false,
+		"a/metrics/notes.json":                 false,
+		"archive/.bzEmpty":                     false,
+		"a/b/metrics/2026-02-16.json":          false,
+		"Bad/metrics/2026-02-16.json":          false,
+		"x/backups/x_20260216_220005.manifest": false,
+	} {
+		if got := HasKeyShape(key); got != want {
+			t.Errorf("HasKeyShape(%q) = %v, want %v", key, got, want)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/index"
+	"github.com/branchwatch/branchwatch/shared/layout"
 )
 
 // State is a check's state.
@@ -92,6 +93,9 @@ func (p Policy) MetricsCheck(b *index.Branch, loc *time.Location, now time.Time)
 	}
 	date, _ := time.ParseInLocation("2006-01-02", d.SummaryDate, loc)
 	covered := p.Metrics.on(date)
+	if outOfRange(&c, "final metrics document "+d.SummaryDate, covered) {
+		return c
+	}
 	c.LastSeen, _ = d.GeneratedTime()
 	judge(&c, p.Metrics, covered, now, loc)
 	switch c.State {
@@ -119,6 +123,9 @@ func (p Policy) BackupCheck(b *index.Branch, loc *time.Location, now time.Time) 
 		return c
 	}
 	taken := nb.Taken(loc)
+	if outOfRange(&c, "dump "+nb.Name, taken) {
+		return c
+	}
 	c.LastSeen = taken
 	if med, n, ok := p.sizeMedian(b); ok && nb.Size*2 < med {
 		c.State, c.Since = Down, taken
@@ -190,6 +197,19 @@ func judge(c *Check, s Schedule, covered, now time.Time, loc *time.Location) {
 	default:
 		c.State, c.Since = Down, c.Due.Add(s.Grace)
 	}
+}
+
+// outOfRange guards the encoders: a success dated outside the years the
+// bucket layout accepts (which the syncer already refuses, but a snapshot
+// written by an older version may hold) makes the check down with no
+// times, rather than a next-due time JSON cannot encode.
+func outOfRange(c *Check, what string, t time.Time) bool {
+	if layout.CheckYear(t) == nil {
+		return false
+	}
+	c.State = Down
+	c.Reason = fmt.Sprintf("the latest %s is dated outside the years %d-%d", what, layout.MinYear, layout.MaxYear)
+	return true
 }
 
 func stamp(t time.Time, loc *time.Location) string {

@@ -21,7 +21,8 @@ type Doc struct {
 	Size int64
 }
 
-// BadDoc is an object under a branch's metrics/ that could not be accepted.
+// BadDoc is an object under a branch's metrics/ that could not be
+// accepted, or one under backups/ named like a dump whose name is malformed.
 type BadDoc struct {
 	Key    string
 	Date   string // YYYY-MM-DD of the key; "" when the key holds none
@@ -63,6 +64,9 @@ type Branch struct {
 	Docs     []Doc
 	Bad      []BadDoc
 	Backups  []Backup
+	// BadBackups are objects under backups/ named like a dump
+	// (.dump, .dump.age) whose name could not be read, by key.
+	BadBackups []BadDoc
 	// Ignored counts objects under the prefix that are neither metrics
 	// documents nor backups (as of the last complete listing).
 	Ignored int

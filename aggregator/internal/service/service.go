@@ -85,6 +85,9 @@ func New(o Options) (*Service, error) {
 	if o.Syncer.Now == nil {
 		o.Syncer.Now = o.Now
 	}
+	if o.Syncer.Location == nil {
+		o.Syncer.Location = o.Location
+	}
 	if o.Syncer.Logger == nil {
 		o.Syncer.Logger = o.Logger
 	}
@@ -213,7 +216,8 @@ func (s *Service) Observe() {
 	var obs []alert.Observation
 	for _, b := range s.Branches() {
 		obs = append(obs, alert.Observation{Branch: b.ID, BranchName: b.Name, Check: b.Metrics},
-			alert.Observation{Branch: b.ID, BranchName: b.Name, Check: b.Backup})
+			alert.Observation{Branch: b.ID, BranchName: b.Name, Check: b.Backup},
+			alert.Observation{Branch: b.ID, BranchName: b.Name, Check: b.FutureDated})
 	}
 	s.o.Notifier.Observe(obs)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
 	"github.com/branchwatch/branchwatch/aggregator/internal/index"
+	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/metrics"
 	"github.com/branchwatch/branchwatch/shared/store"
 )
@@ -44,9 +45,14 @@ type BranchStatus struct {
 	Expected bool           `json:"expected"`
 	Zone     string         `json:"zone"`
 	Location *time.Location `json:"-"`
-	// Metrics and Backup are the two checks, judged now.
+	// Metrics and Backup are the two checks, judged now, without the
+	// future-dated objects.
 	Metrics freshness.Check `json:"metrics_check"`
 	Backup  freshness.Check `json:"backup_check"`
+	// FutureDated is down while the branch holds objects dated more than
+	// a day past the aggregator's clock, listed in FutureObjects.
+	FutureDated   freshness.Check `json:"future_dated_check"`
+	FutureObjects []FutureObject  `json:"future_dated_objects,omitempty"`
 	// LastMetricsDate is the newest final document's date; Latest that document.
 	LastMetricsDate string            `json:"last_metrics_date,omitempty"`
 	Latest          *metrics.Document `json:"latest,omitempty"`
@@ -113,15 +119,26 @@ func (s *Service) unknownBranch(id string) BranchStatus {
 	}
 	loc := s.o.Location
 	return BranchStatus{ID: id, Name: id, Expected: true, Zone: loc.String(), Location: loc,
-		Metrics: freshness.Check{Name: freshness.CheckMetrics, State: freshness.Unknown, Reason: reason},
-		Backup:  freshness.Check{Name: freshness.CheckBackup, State: freshness.Unknown, Reason: reason}}
+		Metrics:     freshness.Check{Name: freshness.CheckMetrics, State: freshness.Unknown, Reason: reason},
+		Backup:      freshness.Check{Name: freshness.CheckBackup, State: freshness.Unknown, Reason: reason},
+		FutureDated: freshness.Check{Name: freshness.CheckFutureDated, State: freshness.Unknown, Reason: reason}}
 }
 
-func (s *Service) branchStatus(b *index.Branch, now time.Time) BranchStatus {
-	loc := b.Zone(s.o.Location)
+// FutureObject is an object dated more than a day past the aggregator's
+// clock: Date is its business date, or its dump's start in the branch's zone.
+type FutureObject struct {
+	Key  string `json:"key"`
+	Kind string `json:"kind"` // "metrics", "bad-metrics" or "backup"
+	Date string `json:"date"`
+}
+
+func (s *Service) branchStatus(all *index.Branch, now time.Time) BranchStatus {
+	loc := all.Zone(s.o.Location)
+	b, future := all.Present(now, loc)
 	st := BranchStatus{ID: b.ID, Name: b.Name(), Expected: b.Expected, Zone: loc.String(), Location: loc,
 		Metrics: s.o.Policy.MetricsCheck(b, loc, now), Backup: s.o.Policy.BackupCheck(b, loc, now),
-		Documents: len(b.Docs), BadDocuments: len(b.Bad), Backups: len(b.Backups), IgnoredObjects: b.Ignored}
+		FutureDated: freshness.FutureCheck(future, loc, now), FutureObjects: futureObjects(future, loc),
+		Documents: len(all.Docs), BadDocuments: len(all.Bad) + len(all.BadBackups), Backups: len(all.Backups), IgnoredObjects: all.Ignored}
 	if d := b.LatestFinal(); d != nil {
 		doc := d.Document
 		st.Latest, st.LastMetricsDate = &doc, d.SummaryDate
@@ -131,6 +148,29 @@ func (s *Service) branchStatus(b *index.Branch, now time.Time) BranchStatus {
 		st.LastBackup = &bi
 	}
 	return st
+}
+
+func futureObjects(f index.Future, loc *time.Location) []FutureObject {
+	if f.Len() == 0 {
+		return nil
+	}
+	out := make([]FutureObject, 0, f.Len())
+	for _, d := range f.Docs {
+		key, _ := layout.MetricsKey(d.BranchID, mustDate(d.SummaryDate))
+		out = append(out, FutureObject{Key: key, Kind: "metrics", Date: d.SummaryDate})
+	}
+	for _, bd := range f.Bad {
+		out = append(out, FutureObject{Key: bd.Key, Kind: "bad-metrics", Date: bd.Date})
+	}
+	for _, bk := range f.Backups {
+		out = append(out, FutureObject{Key: bk.Key, Kind: "backup", Date: bk.Taken(loc).Format("2006-01-02 15:04")})
+	}
+	return out
+}
+
+func mustDate(s string) time.Time {
+	t, _ := layout.ParseDate(s)
+	return t
 }
 
 func backupInfo(b index.Backup, loc *time.Location) BackupInfo {
@@ -159,10 +199,13 @@ func (s *Service) Branch(id string) (BranchDetail, bool) {
 	return d, true
 }
 
+// badDocs is the branch's bad documents, then its badly named dumps.
 func badDocs(b *index.Branch) []BadDocument {
-	out := make([]BadDocument, 0, len(b.Bad))
-	for _, bd := range b.Bad {
-		out = append(out, BadDocument{Branch: b.ID, Key: bd.Key, Date: bd.Date, Reason: bd.Reason, Size: bd.Size, LastModified: bd.LastModified})
+	out := make([]BadDocument, 0, len(b.Bad)+len(b.BadBackups))
+	for _, list := range [][]index.BadDoc{b.Bad, b.BadBackups} {
+		for _, bd := range list {
+			out = append(out, BadDocument{Branch: b.ID, Key: bd.Key, Date: bd.Date, Reason: bd.Reason, Size: bd.Size, LastModified: bd.LastModified})
+		}
 	}
 	return out
 }
@@ -224,7 +267,7 @@ func (s *Service) EachMetric(branch string, from, to time.Time) iter.Seq[metrics
 // first).
 func (s *Service) Alerts() (current []alert.Problem, history []alert.Record) {
 	for _, b := range s.Branches() {
-		for _, c := range []freshness.Check{b.Metrics, b.Backup} {
+		for _, c := range []freshness.Check{b.Metrics, b.Backup, b.FutureDated} {
 			if c.State != freshness.Up {
 				current = append(current, alert.Problem{Branch: b.ID, BranchName: b.Name, Check: c.Name, State: c.State, Since: c.Since, Reason: c.Reason})
 			}

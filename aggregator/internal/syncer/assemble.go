@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/index"
+	"github.com/branchwatch/branchwatch/shared/layout"
 )
 
 // assemble builds the branch's new state from its previous one and what
@@ -73,8 +74,15 @@ func (s *Syncer) assemble(w *branchWork, now time.Time, st *Stats) (*index.Branc
 	sortDocs(b.Docs)
 	sortBad(b.Bad)
 
+	for _, bb := range w.badBackups {
+		if !knownBadBackup(prev, bb) {
+			st.NewBad++
+			s.o.Logger.Warn("bad backup name", "branch", w.id, "key", bb.Key, "reason", bb.Reason)
+		}
+	}
 	if w.full {
 		b.Backups = w.backups
+		b.BadBackups = w.badBackups
 		b.Ignored = w.ignored
 		b.FullListedAt = now
 	} else {
@@ -85,6 +93,12 @@ func (s *Syncer) assemble(w *branchWork, now time.Time, st *Stats) (*index.Branc
 			}
 		}
 		b.Backups = append(b.Backups, w.backups...)
+		for _, bb := range prev.BadBackups {
+			if bb.Key <= w.backupsAfter {
+				b.BadBackups = append(b.BadBackups, bb)
+			}
+		}
+		b.BadBackups = append(b.BadBackups, w.badBackups...)
 		b.Ignored = prev.Ignored
 		b.FullListedAt = prev.FullListedAt
 	}
@@ -107,14 +121,20 @@ func (s *Syncer) assemble(w *branchWork, now time.Time, st *Stats) (*index.Branc
 
 // holdsBranchKey reports whether a fully listed prefix holds at least one
 // key of a branch: a metrics document name (good or bad content) or a
-// dump. Only then is a prefix that EXPECTED_BRANCHES does not name a
-// branch.
+// dump, or a key shaped like one whose date is out of range (year 9999:
+// shown as a bad document). Only then is a prefix that EXPECTED_BRANCHES
+// does not name a branch.
 func holdsBranchKey(b *index.Branch) bool {
 	if len(b.Docs) > 0 || len(b.Backups) > 0 {
 		return true
 	}
 	for _, bd := range b.Bad {
-		if bd.Date != "" {
+		if bd.Date != "" || layout.HasKeyShape(bd.Key) {
+			return true
+		}
+	}
+	for _, bb := range b.BadBackups {
+		if layout.HasKeyShape(bb.Key) {
 			return true
 		}
 	}
@@ -125,8 +145,14 @@ func holdsBranchKey(b *index.Branch) bool {
 // identity of its slices.
 func changed(prev, b *index.Branch) bool {
 	if prev.Expected != b.Expected || prev.Ignored != b.Ignored || !prev.FullListedAt.Equal(b.FullListedAt) ||
-		len(prev.Docs) != len(b.Docs) || len(prev.Bad) != len(b.Bad) || len(prev.Backups) != len(b.Backups) {
+		len(prev.Docs) != len(b.Docs) || len(prev.Bad) != len(b.Bad) || len(prev.Backups) != len(b.Backups) ||
+		len(prev.BadBackups) != len(b.BadBackups) {
 		return true
+	}
+	for i := range b.BadBackups {
+		if prev.BadBackups[i].Key != b.BadBackups[i].Key || prev.BadBackups[i].ETag != b.BadBackups[i].ETag {
+			return true
+		}
 	}
 	for i := range b.Docs {
 		if prev.Docs[i].ETag != b.Docs[i].ETag || prev.Docs[i].SummaryDate != b.Docs[i].SummaryDate {
@@ -150,7 +176,7 @@ func changed(prev, b *index.Branch) bool {
 // unchangedIncremental reports that an incremental listing found exactly
 // what the previous index had: no new backup, every document unchanged.
 func unchangedIncremental(w *branchWork) bool {
-	if w.full || w.prev == nil || len(w.backups) != 0 || len(w.metrics) != w.prevSection {
+	if w.full || w.prev == nil || len(w.backups) != 0 || len(w.badBackups) != 0 || len(w.metrics) != w.prevSection {
 		return false
 	}
 	for _, j := range w.metrics {
@@ -159,6 +185,16 @@ func unchangedIncremental(w *branchWork) bool {
 		}
 	}
 	return true
+}
+
+// knownBadBackup reports whether prev already had bb, unchanged.
+func knownBadBackup(prev *index.Branch, bb index.BadDoc) bool {
+	for _, p := range prev.BadBackups {
+		if p.Key == bb.Key && p.ETag == bb.ETag {
+			return true
+		}
+	}
+	return false
 }
 
 // keepPrevious keeps the previous version of an object whose download failed.

@@ -30,6 +30,7 @@ type branchWork struct {
 	backupsAfter string
 	metrics      []*fetchJob // in key order
 	backups      []index.Backup
+	badBackups   []index.BadDoc
 	ignored      int
 	listed       int
 	// stray is set by assemble for a fully listed prefix that holds
@@ -72,17 +73,18 @@ func (s *Syncer) list(ctx context.Context, w *branchWork, jobs chan<- *fetchJob)
 	var metricsObjs []store.ObjectInfo
 	w.backupsAfter = bp
 	page := 1000
-	if nb := w.prev.LatestBackup(); nb != nil {
+	// Objects dated in the future must not move the start: the real
+	// ones after them would wait for the next full sync.
+	present, _ := w.prev.Present(s.o.Now(), w.prev.Zone(s.o.Location))
+	if nb := present.LatestBackup(); nb != nil {
 		w.backupsAfter, page = nb.Key, 4
 	}
 	err := s.walk(ctx, bp, w.backupsAfter, page, func(o store.ObjectInfo) {
 		w.listed++
-		if b, ok := parseBackup(o); ok {
-			w.backups = append(w.backups, b)
-		}
+		w.addBackup(o)
 	})
 	if err == nil {
-		w.metricsAfter, w.metricsCut, w.prevSection = s.metricsWindow(w.id, w.prev)
+		w.metricsAfter, w.metricsCut, w.prevSection = s.metricsWindow(w.id, w.prev, present)
 		page := min(1000, w.prevSection+8)
 		err = s.walk(ctx, mp, w.metricsAfter, page, func(o store.ObjectInfo) {
 			w.listed++
@@ -108,9 +110,7 @@ func (s *Syncer) listedAll(ctx context.Context, w *branchWork, objs []store.Obje
 		case strings.HasPrefix(o.Key, mp):
 			metricsObjs = append(metricsObjs, o)
 		case strings.HasPrefix(o.Key, bp):
-			if b, ok := parseBackup(o); ok {
-				w.backups = append(w.backups, b)
-			} else {
+			if !w.addBackup(o) {
 				w.ignored++
 			}
 		default:
@@ -133,7 +133,7 @@ func (s *Syncer) queue(ctx context.Context, w *branchWork, metricsObjs []store.O
 		switch {
 		case s.reuse(w.prev, j):
 		case j.date == "":
-			j.bad = &index.BadDoc{Key: o.Key, Reason: "not a metrics document name ({YYYY-MM-DD}.json)", ETag: o.ETag, Size: o.Size, LastModified: o.LastModified}
+			j.bad = &index.BadDoc{Key: o.Key, Reason: metricsNameReason(o.Key), ETag: o.ETag, Size: o.Size, LastModified: o.LastModified}
 		case o.Size > metrics.MaxDocumentBytes:
 			// Refused unread: the listing's size is enough.
 			j.bad = &index.BadDoc{Key: o.Key, Date: j.date, ETag: o.ETag, Size: o.Size, LastModified: o.LastModified,
@@ -148,15 +148,27 @@ func (s *Syncer) queue(ctx context.Context, w *branchWork, metricsObjs []store.O
 	}
 }
 
+// metricsNameReason says why a key under metrics/ is not a document name.
+func metricsNameReason(key string) string {
+	const want = "not a metrics document name ({YYYY-MM-DD}.json)"
+	if _, err := layout.ParseKey(key, time.UTC); err != nil && strings.HasSuffix(key, layout.MetricsExt) &&
+		strings.Contains(err.Error(), "year") {
+		return want + ": " + strings.TrimPrefix(err.Error(), layout.ErrBadKey.Error()+": ")
+	}
+	return want
+}
+
 // metricsWindow is the start-after key of an incremental metrics listing,
 // its date, and how many documents (good or bad) the branch had after it.
-func (s *Syncer) metricsWindow(id string, prev *index.Branch) (string, string, int) {
+// The window ends at the newest document of present (prev without its
+// future-dated objects).
+func (s *Syncer) metricsWindow(id string, prev, present *index.Branch) (string, string, int) {
 	mp, _ := layout.MetricsPrefix(id)
 	newest := ""
-	if d := prev.Latest(); d != nil {
+	if d := present.Latest(); d != nil {
 		newest = d.SummaryDate
 	}
-	for _, b := range prev.Bad {
+	for _, b := range present.Bad {
 		if b.Date > newest {
 			newest = b.Date
 		}
@@ -302,15 +314,26 @@ func (s *Syncer) readNewestBackupMeta(ctx context.Context, w *branchWork) {
 	nb.SHA256, nb.MetaRead = strings.ToLower(info.Metadata[SHA256Meta]), true
 }
 
-// parseBackup reads a listed backup; ok is false for a key that is not a
-// dump of its branch.
-func parseBackup(o store.ObjectInfo) (index.Backup, bool) {
+// addBackup files a listed object of the backups folder: a dump of the
+// branch, or a bad one when it is named like a dump (.dump, .dump.age)
+// but the name cannot be read (another branch's, a malformed or
+// out-of-range timestamp). It returns false for any other object.
+func (w *branchWork) addBackup(o store.ObjectInfo) bool {
 	k, err := layout.ParseKey(o.Key, time.UTC)
-	if err != nil || k.Kind != layout.BackupsDir {
-		return index.Backup{}, false
+	if err == nil && k.Kind == layout.BackupsDir {
+		w.backups = append(w.backups, index.Backup{Key: o.Key, Name: k.Dump.Name, Stamp: k.Dump.Taken, Encrypted: k.Dump.Encrypted,
+			Size: o.Size, ETag: o.ETag, LastModified: o.LastModified})
+		return true
 	}
-	return index.Backup{Key: o.Key, Name: k.Dump.Name, Stamp: k.Dump.Taken, Encrypted: k.Dump.Encrypted,
-		Size: o.Size, ETag: o.ETag, LastModified: o.LastModified}, true
+	if !strings.HasSuffix(o.Key, layout.DumpExt) && !strings.HasSuffix(o.Key, layout.EncryptedDumpExt) {
+		return false
+	}
+	reason := "not a dump name of this branch ({branch}_{YYYYMMDD}_{HHMMSS}.dump)"
+	if err != nil {
+		reason = strings.TrimPrefix(err.Error(), layout.ErrBadKey.Error()+": ")
+	}
+	w.badBackups = append(w.badBackups, index.BadDoc{Key: o.Key, Reason: reason, ETag: o.ETag, Size: o.Size, LastModified: o.LastModified})
+	return true
 }
 
 func sortStrings(s []string) { sort.Strings(s) }

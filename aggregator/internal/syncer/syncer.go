@@ -43,8 +43,12 @@ type Options struct {
 	// RelistDays is how far before a branch's newest document an
 	// incremental sync re-lists.
 	RelistDays int
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Location is the zone of a branch without documents (UTC when nil):
+	// objects dated more than index.FutureSlack past Now in the branch's
+	// zone do not move where a refresh starts listing.
+	Location *time.Location
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Syncer turns the bucket into an index.
@@ -64,6 +68,9 @@ func New(st store.Store, o Options) *Syncer {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Location == nil {
+		o.Location = time.UTC
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
