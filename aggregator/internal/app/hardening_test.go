@@ -33,7 +33,7 @@ type branchesAnswer struct {
 		} `json:"future_dated_objects"`
 	} `json:"branches"`
 	Sync struct {
-		Full bool `json:"-"`
+		Full      bool `json:"-"`
 		LastStats struct {
 			Full bool `json:"Full"`
 		} `json:"last_stats"`
