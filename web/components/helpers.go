@@ -57,3 +57,19 @@ func sortArrow(k view.SortKey) string {
 	}
 	return "▼"
 }
+
+// syncProblem is the banner's line for a failed sync: the problem in
+// words, capitalised, ending with a full stop.
+func syncProblem(s view.SyncStatus) string {
+	line := s.Problem
+	if line == "" {
+		line = "The last sync failed: " + s.Error
+	}
+	if r := []rune(line); len(r) > 0 && r[0] >= 'a' && r[0] <= 'z' {
+		line = string(r[0]-'a'+'A') + string(r[1:])
+	}
+	if !strings.HasSuffix(line, ".") {
+		line += "."
+	}
+	return line
+}

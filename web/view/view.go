@@ -101,6 +101,10 @@ type SyncStatus struct {
 	// Error is the last sync's error, "" when it succeeded. The index of
 	// the last good sync is still served.
 	Error string
+	// Problem is that error in one line for people ("cannot list the
+	// bucket salon-backups: access denied"); Error holds the details,
+	// shown behind a disclosure. "" falls back to Error.
+	Problem string
 }
 
 // BranchPath is the dashboard path of a branch's page. The id is escaped as

@@ -69,6 +69,14 @@ func OpenStore(o options.Options) (store.Store, error) {
 	return store.NewDir(o.BucketDir)
 }
 
+// bucketName names the bucket in messages: the S3 bucket, or the directory.
+func bucketName(o options.Options) string {
+	if o.S3Enabled {
+		return o.S3.Bucket
+	}
+	return o.BucketDir
+}
+
 // Build wires the aggregator; the only I/O is reading the snapshot and
 // alert history from the data directory.
 func Build(o options.Options, c Config) (*App, error) {
@@ -108,7 +116,7 @@ func Build(o options.Options, c Config) (*App, error) {
 	svc, err := service.New(service.Options{
 		Store: st,
 		Syncer: syncer.Options{Expected: o.Expected, Concurrency: o.SyncConcurrency, RelistDays: o.RelistDays,
-			Logger: logger.With("component", "sync")},
+			RequestTimeout: o.RequestTimeout, BucketName: bucketName(o), Logger: logger.With("component", "sync")},
 		Policy: freshness.Policy{
 			Metrics: freshness.Schedule{At: o.MetricsExpectedAt, Grace: o.MetricsGrace},
 			Backup:  freshness.Schedule{At: o.BackupExpectedAt, Grace: o.BackupGrace},
@@ -118,6 +126,8 @@ func Build(o options.Options, c Config) (*App, error) {
 		ReadOnlySnapshot: c.ReadOnlySnapshot,
 		RefreshInterval:  o.RefreshInterval,
 		FullSyncInterval: o.FullSyncInterval,
+		SyncTimeout:      o.SyncTimeout,
+		SyncAlertAfter:   o.SyncAlertAfter,
 		Notifier:         a.Notifier,
 		Now:              c.Now,
 		Logger:           logger.With("component", "service"),

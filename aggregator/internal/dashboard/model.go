@@ -18,7 +18,7 @@ import (
 // into view states.
 
 func (d *Dashboard) syncStatus(st service.SyncStatus) view.SyncStatus {
-	v := view.SyncStatus{Error: st.LastError}
+	v := view.SyncStatus{Error: st.LastError, Problem: st.Problem}
 	if !st.LastSuccess.IsZero() {
 		v.Last = st.LastSuccess.In(d.loc)
 	}
@@ -74,7 +74,14 @@ func (d *Dashboard) overviewModel(now time.Time, st service.SyncStatus, sort vie
 	return p
 }
 
+// aggregatorName stands for the branch of the aggregator's own alerts
+// (its syncs of the bucket), which carry no branch id.
+const aggregatorName = "Aggregator (bucket sync)"
+
 func problem(id, name, checkName string, s freshness.State, since time.Time, reason string, loc *time.Location) view.Problem {
+	if id == "" {
+		name = aggregatorName
+	}
 	return view.Problem{BranchID: id, BranchName: name, Check: checkName, State: state(s), Since: inZone(since, loc), Detail: reason}
 }
 
@@ -203,6 +210,9 @@ func alertEvent(r alert.Record, loc *time.Location) view.AlertEvent {
 	e := view.AlertEvent{
 		At: inZone(r.Time, loc), Kind: string(r.Kind), BranchID: r.Branch, BranchName: safetext.Display(r.BranchName), Check: r.Check,
 		From: state(r.Previous), To: state(r.State), Text: safetext.Display(r.Text), Delivery: r.Status, // (records from older versions)
+	}
+	if r.Branch == "" {
+		e.BranchName = aggregatorName
 	}
 	if len(r.Deliveries) == 0 {
 		e.Delivery = "not sent: no alert channel configured"

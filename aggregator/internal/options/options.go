@@ -49,6 +49,9 @@ const (
 	EnvTelegramToken  = "ALERT_TELEGRAM_BOT_TOKEN"
 	EnvTelegramChatID = "ALERT_TELEGRAM_CHAT_ID"
 	EnvTelegramAPIURL = "ALERT_TELEGRAM_API_URL"
+	EnvSyncTimeout    = "AGGREGATOR_SYNC_TIMEOUT"
+	EnvRequestTimeout = "AGGREGATOR_REQUEST_TIMEOUT"
+	EnvSyncAlertAfter = "AGGREGATOR_SYNC_ALERT_AFTER"
 )
 
 // Defaults.
@@ -65,6 +68,9 @@ const (
 	DefaultBackupExpected   = "22:00"
 	DefaultBackupGrace      = 2 * time.Hour
 	DefaultTelegramAPIURL   = "https://api.telegram.org"
+	DefaultSyncTimeout      = 10 * time.Minute
+	DefaultRequestTimeout   = 30 * time.Second
+	DefaultSyncAlertAfter   = 30 * time.Minute
 )
 
 // Options is every setting of the aggregator.
@@ -80,8 +86,15 @@ type Options struct {
 	// incremental refresh re-lists (catch-up pushes, late final versions).
 	RelistDays      int
 	SyncConcurrency int
-	Location        *time.Location // default branch zone
-	Expected        []string
+	// SyncTimeout bounds one sync as a whole; RequestTimeout each request
+	// and download of it. A sync that overruns is cancelled, counted as
+	// failed.
+	SyncTimeout    time.Duration
+	RequestTimeout time.Duration
+	// SyncAlertAfter is how long syncs fail before the sync-failure alert.
+	SyncAlertAfter time.Duration
+	Location       *time.Location // default branch zone
+	Expected       []string
 
 	// S3 is the bucket; BucketDir a local copy of it (exactly one is set).
 	S3        store.S3Options
@@ -129,6 +142,9 @@ func Load(r *config.Reader, need Need) (Options, error) {
 		FullSyncInterval: r.Duration(EnvFullSyncInterval, DefaultFullSyncInterval),
 		RelistDays:       r.Int(EnvRelistDays, DefaultRelistDays, 1),
 		SyncConcurrency:  r.Int(EnvSyncConcurrency, DefaultSyncConcurrency, 1),
+		SyncTimeout:      r.Duration(EnvSyncTimeout, DefaultSyncTimeout),
+		RequestTimeout:   r.Duration(EnvRequestTimeout, DefaultRequestTimeout),
+		SyncAlertAfter:   r.Duration(EnvSyncAlertAfter, DefaultSyncAlertAfter),
 		Location:         r.Location(EnvTimezone, DefaultTimezone),
 		BucketDir:        r.String(EnvBucketDir, ""),
 		MetricsGrace:     r.Duration(EnvMetricsGrace, DefaultMetricsGrace),
@@ -157,6 +173,17 @@ func Load(r *config.Reader, need Need) (Options, error) {
 	}
 	if o.FullSyncInterval < o.RefreshInterval {
 		r.Fail(EnvFullSyncInterval, "%s is shorter than %s (%s)", o.FullSyncInterval, EnvRefreshInterval, o.RefreshInterval)
+	}
+	if o.SyncTimeout < time.Second {
+		r.Fail(EnvSyncTimeout, "%s is too short (at least 1s)", o.SyncTimeout)
+	}
+	if o.RequestTimeout < 100*time.Millisecond {
+		r.Fail(EnvRequestTimeout, "%s is too short (at least 100ms)", o.RequestTimeout)
+	} else if o.RequestTimeout > o.SyncTimeout && o.SyncTimeout >= time.Second {
+		r.Fail(EnvRequestTimeout, "%s is longer than %s (%s)", o.RequestTimeout, EnvSyncTimeout, o.SyncTimeout)
+	}
+	if o.SyncAlertAfter <= 0 {
+		r.Fail(EnvSyncAlertAfter, "%s must be positive", o.SyncAlertAfter)
 	}
 	if o.SyncConcurrency > 256 {
 		r.Fail(EnvSyncConcurrency, "%d is above 256", o.SyncConcurrency)

@@ -16,6 +16,8 @@ type StatusSource interface {
 	LastSync() service.SyncStatus
 	Notifier() *alert.Notifier
 	IgnoredPrefixes() []string
+	// SyncProblem is the aggregator's own sync check, judged now.
+	SyncProblem() freshness.Check
 }
 
 var states = []freshness.State{freshness.Up, freshness.Late, freshness.Down, freshness.Never, freshness.Unknown}
@@ -49,6 +51,12 @@ var (
 		"Syncs that ended with an error since start.", nil, nil)
 	descIgnoredPrefixes = prometheus.NewDesc("branchwatch_ignored_prefixes",
 		"Top-level prefixes of the bucket that are not branches (not a branch id, or no metrics document name and no dump, and not expected); they never alert.", nil, nil)
+	descSyncFailing = prometheus.NewDesc("branchwatch_sync_failing",
+		"1 while syncs are failing (since the first failed sync after the last good one).", nil, nil)
+	descSyncAlert = prometheus.NewDesc("branchwatch_sync_alert",
+		"1 while syncs have failed for AGGREGATOR_SYNC_ALERT_AFTER: the sync-failure alert is raised.", nil, nil)
+	descSyncFailingSince = prometheus.NewDesc("branchwatch_sync_failing_since_timestamp_seconds",
+		"When the syncs began failing (present only while they fail).", nil, nil)
 	descAlertsPending = prometheus.NewDesc("branchwatch_alerts_pending",
 		"Alerts waiting for delivery on at least one alert channel.", nil, nil)
 	descAlertsSent = prometheus.NewDesc("branchwatch_alerts_sent_total",
@@ -70,6 +78,7 @@ type collector struct{ src StatusSource }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descUp, descMetricsDate, descBackupTime, descBackupSize, descDocs, descBad,
 		descSyncSuccess, descSyncAttempt, descSyncDuration, descSyncOK, descSyncs, descSyncFailures, descIgnoredPrefixes,
+		descSyncFailing, descSyncAlert, descSyncFailingSince,
 		descAlertsPending, descAlertsSent, descAlertFailures, descChannelPending, descChannelSent, descChannelFailures} {
 		ch <- d
 	}
@@ -109,6 +118,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descSyncOK, boolf(s.LastError == ""))
 	}
 	gauge(descIgnoredPrefixes, float64(len(c.src.IgnoredPrefixes())))
+	sc := c.src.SyncProblem()
+	gauge(descSyncFailing, boolf(sc.State != freshness.Up))
+	gauge(descSyncAlert, boolf(sc.State == freshness.Down))
+	if !sc.Since.IsZero() {
+		gauge(descSyncFailingSince, float64(sc.Since.Unix()))
+	}
 	ch <- prometheus.MustNewConstMetric(descSyncs, prometheus.CounterValue, float64(s.Syncs))
 	ch <- prometheus.MustNewConstMetric(descSyncFailures, prometheus.CounterValue, float64(s.Failures))
 	if n := c.src.Notifier(); n != nil {

@@ -1,5 +1,5 @@
 // Package server is the aggregator's HTTP front: echo with authentication
-// on every route but /healthz, the JSON API and CSV export, /metrics for
+// on every route but /healthz and /readyz, the JSON API and CSV export, /metrics for
 // Prometheus, and whatever routes the dashboard registers, behind
 // http.Server timeouts and request size limits. Every answer carries the
 // security headers (headers.go), HEAD is answered wherever GET is, and
@@ -25,7 +25,7 @@ import (
 )
 
 // Registrar adds routes (the dashboard's pages and assets). Every route of
-// the server already requires authentication except /healthz; auth may be
+// the server already requires authentication except /healthz and /readyz; auth may be
 // applied again to a route or group, harmlessly.
 type Registrar func(e *echo.Echo, auth echo.MiddlewareFunc)
 
@@ -33,6 +33,8 @@ type Registrar func(e *echo.Echo, auth echo.MiddlewareFunc)
 type Service interface {
 	api.Reader
 	StatusSource
+	// Ready says whether the data served is fresh (for /readyz) and why not.
+	Ready() (bool, string)
 }
 
 // Options configures a Server.
@@ -88,7 +90,7 @@ func New(svc Service, o Options) (*Server, error) {
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		protected := auth.middleware(next)
 		return func(c echo.Context) error {
-			if c.Path() == "/healthz" {
+			if c.Path() == "/healthz" || c.Path() == "/readyz" {
 				return next(c)
 			}
 			return protected(c)
@@ -97,6 +99,15 @@ func New(svc Service, o Options) (*Server, error) {
 
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	// Readiness, for load balancers and external monitors: 503 while the
+	// last good sync is older than three refresh intervals. No
+	// authentication, so the answer names no bucket and no error.
+	e.GET("/readyz", func(c echo.Context) error {
+		if ok, why := svc.Ready(); !ok {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": why})
+		}
+		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 	})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector{src: svc}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

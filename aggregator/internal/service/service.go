@@ -36,6 +36,12 @@ type Options struct {
 	ReadOnlySnapshot bool
 	RefreshInterval  time.Duration
 	FullSyncInterval time.Duration
+	// SyncTimeout bounds one sync as a whole (DefaultSyncTimeout when
+	// zero): one that overruns is cancelled and counts as failed.
+	SyncTimeout time.Duration
+	// SyncAlertAfter is how long syncs must have failed before the
+	// sync-failure alert goes out (DefaultSyncAlertAfter when zero).
+	SyncAlertAfter time.Duration
 	// Notifier receives every check after each refresh; nil for none.
 	Notifier *alert.Notifier
 	Now      func() time.Time
@@ -54,6 +60,15 @@ type SyncStatus struct {
 	FromSnapshot bool `json:"from_snapshot"`
 	Syncs        int  `json:"syncs"`
 	Failures     int  `json:"failures"`
+	// Problem is the last error in one line for people ("cannot list the
+	// bucket salon-backups: access denied"); LastError has the details.
+	Problem string `json:"problem,omitempty"`
+	// FailingSince is when the syncs began failing (the first failed
+	// attempt since the last success); zero while they succeed.
+	FailingSince time.Time `json:"failing_since,omitzero"`
+	// Alerting says the sync-failure alert is raised: syncs have failed
+	// for SyncAlertAfter.
+	Alerting bool `json:"sync_alert"`
 }
 
 // Service is the aggregator's core.
@@ -87,6 +102,15 @@ func New(o Options) (*Service, error) {
 	}
 	if o.Syncer.Location == nil {
 		o.Syncer.Location = o.Location
+	}
+	if o.SyncTimeout <= 0 {
+		o.SyncTimeout = DefaultSyncTimeout
+	}
+	if o.SyncAlertAfter <= 0 {
+		o.SyncAlertAfter = DefaultSyncAlertAfter
+	}
+	if o.RefreshInterval <= 0 {
+		o.RefreshInterval = 5 * time.Minute
 	}
 	if o.Syncer.Logger == nil {
 		o.Syncer.Logger = o.Logger
@@ -162,7 +186,7 @@ func (s *Service) sync(ctx context.Context, full bool) error {
 	full = full || s.fullDue()
 	prev := s.idx.Load()
 	start := s.o.Now()
-	next, st, err := s.syncer.Sync(ctx, prev, full)
+	next, st, err := s.syncWithin(ctx, prev, full)
 	if next != nil && next != prev {
 		s.idx.Store(next)
 	}
@@ -180,11 +204,16 @@ func (s *Service) sync(ctx context.Context, full bool) error {
 	}
 	if err != nil {
 		s.status.Failures++
-		s.status.LastError = err.Error()
+		s.status.LastError, s.status.Problem = err.Error(), explain(err)
+		if s.status.FailingSince.IsZero() {
+			s.status.FailingSince = start
+		}
 	} else {
-		s.status.LastSuccess, s.status.LastError = s.o.Now(), ""
+		s.status.LastSuccess, s.status.LastError, s.status.Problem = s.o.Now(), "", ""
+		s.status.FailingSince = time.Time{}
 	}
 	s.mu.Unlock()
+	s.observeSync()
 	log := s.o.Logger.With("full", st.Full, "branches", st.Branches, "listed", st.Listed, "downloaded", st.Downloaded,
 		"new_bad", st.NewBad, "duration", st.Duration.String())
 	if err != nil {

@@ -263,8 +263,8 @@ func (s *Service) EachMetric(branch string, from, to time.Time) iter.Seq[metrics
 	}
 }
 
-// Alerts is every check not up right now, and the alert history (newest
-// first).
+// Alerts is every check not up right now (the aggregator's own sync
+// check last, with no branch), and the alert history (newest first).
 func (s *Service) Alerts() (current []alert.Problem, history []alert.Record) {
 	for _, b := range s.Branches() {
 		for _, c := range []freshness.Check{b.Metrics, b.Backup, b.FutureDated} {
@@ -272,6 +272,9 @@ func (s *Service) Alerts() (current []alert.Problem, history []alert.Record) {
 				current = append(current, alert.Problem{Branch: b.ID, BranchName: b.Name, Check: c.Name, State: c.State, Since: c.Since, Reason: c.Reason})
 			}
 		}
+	}
+	if c := s.SyncProblem(); c.State != freshness.Up {
+		current = append(current, alert.Problem{Check: c.Name, State: c.State, Since: c.Since, Reason: c.Reason})
 	}
 	if s.o.Notifier != nil {
 		history = s.o.Notifier.History()

@@ -62,7 +62,7 @@ func (s *Syncer) list(ctx context.Context, w *branchWork, jobs chan<- *fetchJob)
 		var objs []store.ObjectInfo
 		err := s.walk(ctx, prefix, prefix, page, func(o store.ObjectInfo) { objs = append(objs, o) })
 		if err != nil {
-			w.listErr = fmt.Errorf("branch %s: %w", w.id, err)
+			w.listErr = &OpError{What: "list the branch " + w.id + " in " + s.o.BucketName, Err: err}
 			return
 		}
 		s.listedAll(ctx, w, objs, jobs)
@@ -92,7 +92,7 @@ func (s *Syncer) list(ctx context.Context, w *branchWork, jobs chan<- *fetchJob)
 		})
 	}
 	if err != nil {
-		w.listErr = fmt.Errorf("branch %s: %w", w.id, err)
+		w.listErr = &OpError{What: "list the branch " + w.id + " in " + s.o.BucketName, Err: err}
 		return
 	}
 	s.queue(ctx, w, metricsObjs, jobs)
@@ -251,7 +251,7 @@ func (s *Syncer) fetch(ctx context.Context, j *fetchJob, buf *bytes.Buffer) {
 			return
 		}
 		if err != nil {
-			j.err = err
+			j.err = &OpError{What: "read " + j.info.Key, Err: err}
 			return
 		}
 		buf.Reset()
@@ -270,7 +270,7 @@ func (s *Syncer) fetch(ctx context.Context, j *fetchJob, buf *bytes.Buffer) {
 		t.Stop()
 	}
 	if err != nil {
-		j.err = fmt.Errorf("get %s: %w", j.info.Key, err) // a read error, not bad content
+		j.err = &OpError{What: "read " + j.info.Key, Err: err} // a read error, not bad content
 		return
 	}
 	// Unmarshal copies what it keeps: buf is reused for the next document.

@@ -47,7 +47,12 @@ type Options struct {
 	// objects dated more than index.FutureSlack past Now in the branch's
 	// zone do not move where a refresh starts listing.
 	Location *time.Location
-	Now      func() time.Time
+	// RequestTimeout bounds each request: a listing page, a HEAD, a
+	// download up to its last byte (DefaultRequestTimeout when zero).
+	RequestTimeout time.Duration
+	// BucketName names the bucket in error messages ("the bucket" when "").
+	BucketName string
+	Now        func() time.Time
 	Logger   *slog.Logger
 }
 
@@ -72,6 +77,14 @@ func New(st store.Store, o Options) *Syncer {
 	if o.Location == nil {
 		o.Location = time.UTC
 	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	if o.BucketName == "" {
+		o.BucketName = "the bucket"
+	} else {
+		o.BucketName = "the bucket " + o.BucketName
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -79,7 +92,7 @@ func New(st store.Store, o Options) *Syncer {
 	for _, id := range o.Expected {
 		exp[id] = true
 	}
-	return &Syncer{st: st, o: o, expected: exp}
+	return &Syncer{st: deadlineStore{Store: st, limit: o.RequestTimeout}, o: o, expected: exp}
 }
 
 // Stats describes one sync.
@@ -207,7 +220,7 @@ func (s *Syncer) branchSet(ctx context.Context, prev *index.Index, full bool) ([
 	if full {
 		prefixes, err := store.Prefixes(ctx, s.st, "")
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, &OpError{What: "list " + s.o.BucketName, Err: err}
 		}
 		for _, p := range prefixes {
 			id := strings.TrimSuffix(p, "/")

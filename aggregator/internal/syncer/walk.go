@@ -2,7 +2,6 @@ package syncer
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/branchwatch/branchwatch/shared/store"
@@ -30,7 +29,7 @@ func (s *Syncer) walkBucket(ctx context.Context, works map[string]*branchWork, d
 	for {
 		page, err := s.st.List(ctx, opts)
 		if err != nil {
-			return handed, fmt.Errorf("list the bucket: %w", err)
+			return handed, &OpError{What: "list " + s.o.BucketName, Err: err}
 		}
 		skip := ""
 		for i, o := range page.Objects {
