@@ -53,7 +53,7 @@ type Options struct {
 	// BucketName names the bucket in error messages ("the bucket" when "").
 	BucketName string
 	Now        func() time.Time
-	Logger   *slog.Logger
+	Logger     *slog.Logger
 }
 
 // Syncer turns the bucket into an index.
