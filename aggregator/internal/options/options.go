@@ -179,8 +179,6 @@ func Load(r *config.Reader, need Need) (Options, error) {
 	}
 	if o.RequestTimeout < 100*time.Millisecond {
 		r.Fail(EnvRequestTimeout, "%s is too short (at least 100ms)", o.RequestTimeout)
-	} else if o.RequestTimeout > o.SyncTimeout && o.SyncTimeout >= time.Second {
-		r.Fail(EnvRequestTimeout, "%s is longer than %s (%s)", o.RequestTimeout, EnvSyncTimeout, o.SyncTimeout)
 	}
 	if o.SyncAlertAfter <= 0 {
 		r.Fail(EnvSyncAlertAfter, "%s must be positive", o.SyncAlertAfter)
