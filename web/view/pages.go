@@ -30,6 +30,11 @@ type BranchPage struct {
 	BadDocs       []BadDocument
 	// CSVURL downloads the same branch and range as CSV.
 	CSVURL string
+	// FutureObjects are the keys of objects dated more than a day past
+	// the aggregator's clock (none: nothing to flag); FutureDated is
+	// their check, which says why they are ignored.
+	FutureObjects []string
+	FutureDated   Check
 }
 
 // RangeTotals sums the figures of every day shown, each with overflow

@@ -129,6 +129,7 @@ func TestFutureDatedObjects(t *testing.T) {
 	r := start(t, st, map[string]string{options.EnvFullSyncInterval: "240h"}, app.Config{
 		Now: func() time.Time { return *clock.Load() },
 	})
+	settled(t, r)
 
 	andheri := func() (branchesAnswer, int) {
 		a := branchesOf(t, r.URL)

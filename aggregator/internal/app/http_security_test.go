@@ -150,7 +150,7 @@ func do(t *testing.T, method, u string, c cred, body io.Reader) (*http.Response,
 // TestEveryRouteNeedsCredentials asks the server itself for its routes
 // (the dashboard's included), so that a route added later is covered:
 // each answers 401 with a Basic challenge without credentials and with
-// wrong ones, except /healthz.
+// wrong ones, except /healthz and /readyz (which name no bucket).
 func TestEveryRouteNeedsCredentials(t *testing.T) {
 	srv := testenv.StartS3(t)
 	dumps := secSeed(t, srv.Store(t), map[string]string{"andheri": "Andheri"})
@@ -179,9 +179,11 @@ func TestEveryRouteNeedsCredentials(t *testing.T) {
 		}
 		path := params.Replace(rt.Path)
 		t.Run(rt.Method+" "+rt.Path, func(t *testing.T) {
-			if path == "/healthz" {
-				if resp, _ := do(t, rt.Method, a.URL+path, noCred, nil); resp.StatusCode != http.StatusOK {
-					t.Errorf("/healthz without credentials: %d", resp.StatusCode)
+			if path == "/healthz" || path == "/readyz" {
+				if resp, body := do(t, rt.Method, a.URL+path, noCred, nil); resp.StatusCode != http.StatusOK {
+					t.Errorf("%s without credentials: %d", path, resp.StatusCode)
+				} else if strings.Contains(string(body), srv.Bucket) {
+					t.Errorf("%s names the bucket without credentials: %s", path, body)
 				}
 				return
 			}

@@ -14,7 +14,6 @@ import (
 	"github.com/branchwatch/branchwatch/aggregator/internal/app"
 	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
 	"github.com/branchwatch/branchwatch/aggregator/internal/options"
-	"github.com/branchwatch/branchwatch/shared/store"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
 
@@ -33,6 +32,19 @@ func s3Env(srv *testenv.S3Server, url string, extra map[string]string) map[strin
 	env[options.EnvBucketDir] = ""
 	maps.Copy(env, extra)
 	return env
+}
+
+// settled waits for the refresh loop's first sync, which starts with the
+// app and would otherwise land among the syncs a test counts.
+func settled(t *testing.T, r *running) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for r.App.Service.LastSync().Syncs < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the refresh loop's first sync did not run within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func readyz(t *testing.T, url string) int {
@@ -62,17 +74,13 @@ func TestStalledResponse(t *testing.T) {
 	direct := srv.Store(t)
 	seed(t, direct)
 	proxy := fixture.StartStallProxy(t, srv.URL)
-	o := srv.Options()
-	o.Endpoint = proxy.URL
-	st, err := store.NewS3(o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := proxy.S3Store(t, srv)
 	clk := newClock(now)
 	const syncTimeout = 2 * time.Second
 	r := start(t, st, s3Env(srv, proxy.URL, map[string]string{
 		options.EnvSyncTimeout: syncTimeout.String(), options.EnvSyncAlertAfter: "30m", options.EnvRefreshInterval: "5m",
 	}), app.Config{Now: clk.now})
+	settled(t, r)
 	if code := readyz(t, r.URL); code != http.StatusOK {
 		t.Fatalf("/readyz after a good sync = %d", code)
 	}
@@ -132,7 +140,7 @@ func TestStalledResponse(t *testing.T) {
 		t.Errorf("alert text = %q", txt)
 	}
 	_, body := get(t, r.URL+"/metrics", bearer)
-	for series, want := range map[string]float64{"branchwatch_sync_alert": 1, "branchwatch_sync_failing": 1, "branchwatch_sync_failures_total": 4} {
+	for series, want := range map[string]float64{"branchwatch_sync_alert": 1, "branchwatch_sync_failing": 1, "branchwatch_sync_failures_total": float64(before.Failures + 4)} {
 		if got := sample(string(body), series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
@@ -178,18 +186,7 @@ func TestStalledResponse(t *testing.T) {
 // line of words, not the SDK's error with its request ids.
 func TestSyncFailureInWords(t *testing.T) {
 	var deny atomic.Bool
-	srv := testenv.StartS3(t, testenv.WithMiddleware(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if deny.Load() {
-				w.Header().Set("Content-Type", "application/xml")
-				w.WriteHeader(http.StatusForbidden)
-				_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>` +
-					`<Message>Access Denied</Message><RequestId>4442587FB7D0A2F9</RequestId><HostId>Uuag1LuByRx9e6j5Onimru9pO4ZVKnJ2Qz7/C1NPcfTWAtRPfTaOFg==</HostId></Error>`))
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}))
+	srv := testenv.StartS3(t, testenv.WithMiddleware(fixture.DenyAccess(&deny)))
 	st := srv.Store(t)
 	seed(t, st)
 	r := start(t, st, s3Env(srv, srv.URL, nil), app.Config{})
@@ -201,7 +198,7 @@ func TestSyncFailureInWords(t *testing.T) {
 	if want := "cannot list the bucket salon-backups: access denied"; s.Problem != want {
 		t.Errorf("problem = %q, want %q", s.Problem, want)
 	}
-	if !strings.Contains(s.LastError, "4442587FB7D0A2F9") {
+	if !strings.Contains(s.LastError, fixture.DeniedRequestID) {
 		t.Errorf("the details lost the request id: %q", s.LastError)
 	}
 }

@@ -63,7 +63,7 @@ func (d *Dashboard) overviewModel(now time.Time, st service.SyncStatus, sort vie
 			r.LastBackup, r.LastBackupSize = inZone(b.LastBackup.Time, b.Location), b.LastBackup.Size
 		}
 		p.Branches = append(p.Branches, r)
-		for _, c := range []freshness.Check{b.Metrics, b.Backup} {
+		for _, c := range []freshness.Check{b.Metrics, b.Backup, b.FutureDated} {
 			if c.State != freshness.Up {
 				p.Problems = append(p.Problems, problem(b.ID, b.Name, c.Name, c.State, c.Since, c.Reason, b.Location))
 			}
@@ -122,6 +122,12 @@ func (d *Dashboard) branchModel(b service.BranchDetail, q url.Values) view.Branc
 	}
 	for _, bd := range b.Bad {
 		p.BadDocs = append(p.BadDocs, view.BadDocument{Key: bd.Key, Date: bd.Date, Reason: bd.Reason})
+	}
+	if len(b.FutureObjects) > 0 {
+		p.FutureDated = check(b.FutureDated)
+		for _, f := range b.FutureObjects {
+			p.FutureObjects = append(p.FutureObjects, f.Key)
+		}
 	}
 	return p
 }

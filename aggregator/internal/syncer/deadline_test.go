@@ -9,7 +9,6 @@ import (
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
 	"github.com/branchwatch/branchwatch/aggregator/internal/syncer"
-	"github.com/branchwatch/branchwatch/shared/store"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
 
@@ -23,12 +22,7 @@ func TestRequestDeadline(t *testing.T) {
 		fixture.PutDoc(t, direct, fixture.Doc("andheri", fixture.Date("2026-02-14", d), int64(d)))
 	}
 	proxy := fixture.StartStallProxy(t, srv.URL)
-	o := srv.Options()
-	o.Endpoint = proxy.URL
-	st, err := store.NewS3(o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := proxy.S3Store(t, srv)
 	const limit = 300 * time.Millisecond
 	s := syncer.New(st, syncer.Options{Concurrency: 4, RequestTimeout: limit, BucketName: srv.Bucket,
 		Now: func() time.Time { return time.Date(2026, 2, 17, 12, 0, 0, 0, time.UTC) }})
