@@ -93,18 +93,6 @@ func Cause(err error) string {
 			return "the server is overloaded (" + ae.ErrorCode() + ")"
 		}
 	}
-	if re, ok := errors.AsType[*smithyhttp.ResponseError](err); ok {
-		switch code := re.HTTPStatusCode(); {
-		case code == 401 || code == 403:
-			return "access denied"
-		case code == 404:
-			return "not found (is the bucket name right?)"
-		case code >= 500:
-			return fmt.Sprintf("the server answered %d (a server error)", code)
-		default:
-			return fmt.Sprintf("the server answered %d", code)
-		}
-	}
 	if de, ok := errors.AsType[*net.DNSError](err); ok {
 		return fmt.Sprintf("the host %s was not found", de.Name)
 	}
@@ -121,6 +109,18 @@ func Cause(err error) string {
 			return "the connection timed out"
 		}
 		return "a network error (" + ne.Op + ")"
+	}
+	if re, ok := errors.AsType[*smithyhttp.ResponseError](err); ok && re.HTTPStatusCode() != 0 {
+		switch code := re.HTTPStatusCode(); {
+		case code == 401 || code == 403:
+			return "access denied"
+		case code == 404:
+			return "not found (is the bucket name right?)"
+		case code >= 500:
+			return fmt.Sprintf("the server answered %d (a server error)", code)
+		default:
+			return fmt.Sprintf("the server answered %d", code)
+		}
 	}
 	msg := err.Error()
 	if i := strings.Index(msg, "RequestID"); i >= 0 || len(msg) > 160 {
