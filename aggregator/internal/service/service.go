@@ -217,7 +217,7 @@ func (s *Service) sync(ctx context.Context, full bool) error {
 	log := s.o.Logger.With("full", st.Full, "branches", st.Branches, "listed", st.Listed, "downloaded", st.Downloaded,
 		"new_bad", st.NewBad, "duration", st.Duration.String())
 	if err != nil {
-		log.Error("sync failed; serving the last good index", "err", err)
+		log.Error("sync failed; serving the last good index", "problem", explain(err), "err", err)
 	} else {
 		log.Info("sync done")
 	}
