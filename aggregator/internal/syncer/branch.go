@@ -150,12 +150,15 @@ func (s *Syncer) queue(ctx context.Context, w *branchWork, metricsObjs []store.O
 
 // metricsNameReason says why a key under metrics/ is not a document name.
 func metricsNameReason(key string) string {
-	const want = "not a metrics document name ({YYYY-MM-DD}.json)"
-	if _, err := layout.ParseKey(key, time.UTC); err != nil && strings.HasSuffix(key, layout.MetricsExt) &&
-		strings.Contains(err.Error(), "year") {
-		return want + ": " + strings.TrimPrefix(err.Error(), layout.ErrBadKey.Error()+": ")
+	if layout.HasKeyShape(key) {
+		if _, err := layout.ParseKey(key, time.UTC); err != nil {
+			msg := err.Error()
+			if i := strings.LastIndex(msg, ": date "); i >= 0 && strings.Contains(msg, "year outside") {
+				return "the name's " + msg[i+2:] // "date 9999-12-31: year outside 1970-2999"
+			}
+		}
 	}
-	return want
+	return "not a metrics document name ({YYYY-MM-DD}.json)"
 }
 
 // metricsWindow is the start-after key of an incremental metrics listing,
