@@ -94,6 +94,23 @@ func ParseDate(s string) (time.Time, error) {
 	return t, nil
 }
 
+// ParseRangeBound parses a date used only as the end of a range (a query's
+// from or to): any real YYYY-MM-DD, clamped into MinYear..MaxYear, so that
+// "to=9999-12-31" still means "open-ended" although no key holds that date.
+func ParseRangeBound(s string) (time.Time, error) {
+	t, err := time.Parse(DateFormat, s)
+	if err != nil || t.Format(DateFormat) != s {
+		return time.Time{}, fmt.Errorf("%w: %q is not a date (YYYY-MM-DD)", ErrBadKey, s)
+	}
+	switch {
+	case t.Year() > MaxYear:
+		t = time.Date(MaxYear, 12, 31, 0, 0, 0, 0, time.UTC)
+	case t.Year() < MinYear:
+		t = time.Date(MinYear, 1, 1, 0, 0, 0, 0, time.UTC)
+	}
+	return t, nil
+}
+
 // BranchPrefix is "{branch}/".
 func BranchPrefix(branch string) (string, error) {
 	if err := ValidateBranchID(branch); err != nil {

@@ -343,3 +343,26 @@ func TestHasKeyShape(t *testing.T) {
 		}
 	}
 }
+
+// TestParseRangeBound: a range's end may lie beyond the accepted years; it
+// is clamped, and still must be a real date.
+func TestParseRangeBound(t *testing.T) {
+	for in, want := range map[string]string{
+		"2026-02-16": "2026-02-16",
+		"9999-12-31": "2999-12-31",
+		"0001-01-01": "1970-01-01",
+		"2026-02-30": "",
+		"tomorrow":   "",
+	} {
+		got, err := ParseRangeBound(in)
+		if want == "" {
+			if err == nil {
+				t.Errorf("ParseRangeBound(%q) accepted: %v", in, got)
+			}
+			continue
+		}
+		if err != nil || got.Format(DateFormat) != want {
+			t.Errorf("ParseRangeBound(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+}

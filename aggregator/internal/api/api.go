@@ -346,7 +346,7 @@ func dateRange(c echo.Context, required bool) (time.Time, time.Time, error) {
 			}
 			continue
 		}
-		t, err := layout.ParseDate(v)
+		t, err := layout.ParseRangeBound(v)
 		if err != nil {
 			return out[0], out[1], echo.NewHTTPError(http.StatusBadRequest, name+": not a date (YYYY-MM-DD)")
 		}

@@ -187,11 +187,11 @@ func flags(cmd string, out io.Writer) (*flag.FlagSet, exportFlags) {
 type usageError struct{ error }
 
 func runExport(ctx context.Context, o options.Options, logger *slog.Logger, ex exportFlags, stdout, stderr io.Writer) error {
-	from, err := layout.ParseDate(*ex.from)
+	from, err := layout.ParseRangeBound(*ex.from)
 	if err != nil {
 		return usageError{fmt.Errorf("--from: %q is not a date (YYYY-MM-DD)", *ex.from)}
 	}
-	to, err := layout.ParseDate(*ex.to)
+	to, err := layout.ParseRangeBound(*ex.to)
 	if err != nil {
 		return usageError{fmt.Errorf("--to: %q is not a date (YYYY-MM-DD)", *ex.to)}
 	}
