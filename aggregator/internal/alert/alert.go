@@ -284,6 +284,9 @@ func subject(r Record) string {
 
 // who names the branch: its display name and its id.
 func who(r Record) string {
+	if r.Branch == "" {
+		return "aggregator" // its own check (the sync of the bucket)
+	}
 	if r.BranchName != "" && r.BranchName != r.Branch {
 		return fmt.Sprintf("%s (%s)", r.BranchName, r.Branch)
 	}
