@@ -76,10 +76,12 @@ func TestStalledResponse(t *testing.T) {
 	proxy := fixture.StartStallProxy(t, srv.URL)
 	st := proxy.S3Store(t, srv)
 	clk := newClock(now)
+	hook, hookURL := newHookCounter(t)
 	const syncTimeout = 2 * time.Second
 	r := start(t, st, s3Env(srv, proxy.URL, map[string]string{
 		options.EnvSyncTimeout: syncTimeout.String(), options.EnvSyncAlertAfter: "30m", options.EnvRefreshInterval: "5m",
-	}), app.Config{Now: clk.now})
+		options.EnvWebhookURL: hookURL,
+	}), app.Config{Now: clk.now, AlertOptions: func(ao *alert.Options) { ao.MinBackoff, ao.MaxBackoff = time.Millisecond, 5*time.Millisecond }})
 	settled(t, r)
 	if code := readyz(t, r.URL); code != http.StatusOK {
 		t.Fatalf("/readyz after a good sync = %d", code)
@@ -177,6 +179,18 @@ func TestStalledResponse(t *testing.T) {
 	if code := readyz(t, r.URL); code != http.StatusOK {
 		t.Errorf("/readyz after recovery = %d, want 200", code)
 	}
+	// Each reached the webhook once.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		down, up := hook.containing("cannot read the bucket"), hook.containing("reads the bucket again")
+		if down == 1 && up == 1 {
+			break
+		}
+		if down > 1 || up > 1 || time.Now().After(deadline) {
+			t.Fatalf("webhook got %d sync-failure and %d recovery alerts, want 1 and 1", down, up)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if d, ok := r.App.Service.Branch("andheri"); !ok || d.LastMetricsDate != "2026-02-17" {
 		t.Errorf("the stalled document was not read after recovery: %+v", d.LastMetricsDate)
 	}
@@ -201,4 +215,17 @@ func TestSyncFailureInWords(t *testing.T) {
 	if !strings.Contains(s.LastError, fixture.DeniedRequestID) {
 		t.Errorf("the details lost the request id: %q", s.LastError)
 	}
+}
+
+// containing counts the alerts taken whose text holds sub.
+func (h *hookCounter) containing(sub string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for text, k := range h.got {
+		if strings.Contains(text, sub) {
+			n += k
+		}
+	}
+	return n
 }
