@@ -110,7 +110,7 @@ func (s *Syncer) listedAll(ctx context.Context, w *branchWork, objs []store.Obje
 		case strings.HasPrefix(o.Key, bp):
 			if b, ok := parseBackup(o); ok {
 				w.backups = append(w.backups, b)
-			} else {
+			} else if !isManifest(o.Key) {
 				w.ignored++
 			}
 		default:
@@ -311,6 +311,13 @@ func parseBackup(o store.ObjectInfo) (index.Backup, bool) {
 	}
 	return index.Backup{Key: o.Key, Name: k.Dump.Name, Stamp: k.Dump.Taken, Encrypted: k.Dump.Encrypted,
 		Size: o.Size, ETag: o.ETag, LastModified: o.LastModified}, true
+}
+
+// isManifest reports whether key is a dump's manifest: it describes a
+// backup and is not one (a dump without one is a backup all the same).
+func isManifest(key string) bool {
+	k, err := layout.ParseKey(key, time.UTC)
+	return err == nil && k.Kind == layout.ManifestKind
 }
 
 func sortStrings(s []string) { sort.Strings(s) }
