@@ -1,0 +1,111 @@
+package backup_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/branchwatch/branchwatch/agent/internal/backup"
+	"github.com/branchwatch/branchwatch/agent/internal/backup/backuptest"
+	"github.com/branchwatch/branchwatch/shared/testenv"
+)
+
+// BenchmarkBackupCounting measures what counting every table's rows in
+// the dump's snapshot (and the day's figures) costs a backup: the wall
+// time of a full backup (dump, checks, upload to a loopback S3 server,
+// manifest) with counting, divided by that of the same backup counting
+// nothing, in the same run, on the pgbench database of at least 1 GB that
+// BenchmarkBackupVsPgDump uses (BRANCHWATCH_BENCH_DIVISOR shrinks it).
+// Counting runs beside pg_dump, which reads the same tables. Bound: ≤ 1.10.
+func BenchmarkBackupCounting(b *testing.B) {
+	div := 1
+	if s := os.Getenv(benchDivisorEnv); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("%s=%q: want a whole number ≥ 1", benchDivisorEnv, s)
+		}
+		div = n
+	}
+	pg := testenv.PG(b)
+	db := pg.CreateDatabase(b)
+	url := pg.URL(db)
+	dbBytes := fillBenchDB(b, pg, db, max(1, 75/div), 0)
+	if div == 1 && dbBytes < 1<<30 {
+		b.Fatalf("benchmark database is %d MiB, below 1 GiB", dbBytes>>20)
+	}
+	srv := testenv.StartS3(b)
+	st := srv.Store(b)
+
+	backupOnce := func(count bool) (took, counting time.Duration) {
+		logs := &syncBuffer{}
+		o := backuptest.Options(b, backuptest.Env(url, b.TempDir(), srv))
+		if !count {
+			o.VerifyCountMaxRows = -1
+		}
+		r, err := backup.New(o, st, slog.New(slog.NewJSONHandler(logs, nil)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		res, err := r.Run(context.Background())
+		took = time.Since(start)
+		if err != nil {
+			b.Fatalf("backup: %v", err)
+		}
+		_ = st.Delete(context.Background(), res.Key)
+		_ = st.Delete(context.Background(), res.Manifest)
+		return took, countingDuration(b, logs.String())
+	}
+
+	var with, without, countingTotal time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		// without, with, with, without: a machine getting busier or quieter
+		// weighs on both sides alike.
+		for _, count := range []bool{false, true, true, false} {
+			took, counting := backupOnce(count)
+			if count {
+				with += took
+				countingTotal += counting
+			} else {
+				without += took
+			}
+		}
+	}
+	b.StopTimer()
+	ratio := with.Seconds() / without.Seconds()
+	b.ReportMetric(ratio, "with/without")
+	b.ReportMetric(with.Seconds()/float64(2*b.N), "with-s")
+	b.ReportMetric(without.Seconds()/float64(2*b.N), "without-s")
+	b.ReportMetric(countingTotal.Seconds()/float64(2*b.N), "counting-s")
+	b.ReportMetric(float64(dbBytes)/(1<<20), "db-MiB")
+	b.Logf("backup with counting %.2fs, without %.2fs (ratio %.3f); counting itself %.2fs beside pg_dump; database %d MiB",
+		with.Seconds()/float64(2*b.N), without.Seconds()/float64(2*b.N), ratio, countingTotal.Seconds()/float64(2*b.N), dbBytes>>20)
+	if div == 1 && ratio > 1.10 {
+		b.Errorf("a backup with counting took %.2f× the time of one without, over the 1.10 bound: set VERIFY_COUNT_MAX_ROWS", ratio)
+	}
+}
+
+// countingDuration reads how long counting took from the backup's log.
+func countingDuration(b *testing.B, logs string) time.Duration {
+	b.Helper()
+	for _, line := range strings.Split(logs, "\n") {
+		var rec struct {
+			Counting string `json:"counting_duration"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Counting != "" {
+			d, err := time.ParseDuration(rec.Counting)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return d
+		}
+	}
+	b.Fatal("the backup's log does not say how long counting took")
+	return 0
+}
