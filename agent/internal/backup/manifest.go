@@ -35,6 +35,9 @@ func (r *Runner) inSnapshot(ctx context.Context, started time.Time, dump func(sn
 		return measured{}, fmt.Errorf("backup: %w", err)
 	}
 	defer snap.Close(ctx)
+	if r.OnSnapshot != nil {
+		r.OnSnapshot(snap.ID)
+	}
 	var (
 		m    measured
 		merr error

@@ -63,11 +63,12 @@ func readManifest(t *testing.T, st store.Store, dumpKey string) manifest.Manifes
 	return m
 }
 
-// TestManifestCountsTheDumpsSnapshot writes to the database while pg_dump
-// runs (it waits for a lock on bill_items, and so does the counting, which
-// takes that table first): rows inserted into bills and deleted from
-// expenses after the snapshot was exported are in neither the counts nor
-// the dump, though the counting of bills ran after they were committed.
+// TestManifestCountsTheDumpsSnapshot writes to the database after the
+// snapshot was exported but before pg_dump started (a pg_dump taking its
+// own snapshot would dump those rows), and again while pg_dump runs (it
+// waits for a lock on bill_items, and so does the counting, which takes
+// that table first, so bills are counted after those writes committed).
+// None of the writes is in the counts or in the dump.
 // The counts equal count(*) at dump time and the restored copy's; the
 // day's figures equal the default query's on the restored copy.
 func TestManifestCountsTheDumpsSnapshot(t *testing.T) {
@@ -85,6 +86,14 @@ func TestManifestCountsTheDumpsSnapshot(t *testing.T) {
 	}
 	if _, err := tx.Exec(ctx, "LOCK TABLE bill_items IN ACCESS EXCLUSIVE MODE"); err != nil {
 		t.Fatal(err)
+	}
+	// Committed after the snapshot was exported, before pg_dump started: a
+	// pg_dump with a snapshot of its own would hold these rows.
+	r.OnSnapshot = func(string) {
+		if _, err := backuptest.Connect(t, url).Exec(ctx, `INSERT INTO bills (bill_number, billed_at, status, subtotal)
+			SELECT 'EARLY' || i, timestamptz '2026-02-17 11:00+05:30', 'paid', 500 FROM generate_series(1, 20) AS i`); err != nil {
+			t.Errorf("write before pg_dump: %v", err)
+		}
 	}
 	wrote := make(chan error, 1)
 	r.OnDumpStart = func(int) {
@@ -108,7 +117,7 @@ func TestManifestCountsTheDumpsSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := countAll(t, url)
-	if after["public.bills"] != atDump["public.bills"]+50 || after["public.expenses"] != atDump["public.expenses"]-10 {
+	if after["public.bills"] != atDump["public.bills"]+70 || after["public.expenses"] != atDump["public.expenses"]-10 {
 		t.Fatalf("the concurrent writes did not land: %v, then %v", atDump, after)
 	}
 

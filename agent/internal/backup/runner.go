@@ -69,6 +69,9 @@ type Runner struct {
 	FreeSpace func(dir string) (uint64, error)
 	// OnDumpStart, if set, is called with pg_dump's process id once it runs.
 	OnDumpStart func(pid int)
+	// OnSnapshot, if set, is called once the dump's snapshot is exported,
+	// before pg_dump starts.
+	OnSnapshot func(id string)
 	// AbortUploadsOlderThan is the age above which unfinished uploads under
 	// the branch's backups prefix are aborted at the start of a run. Zero
 	// aborts them all: a run holds the lock, so none of them is live.

@@ -32,6 +32,9 @@ func openScratch(ctx context.Context, branch pgtools.Conn, scratchURL, secretsDi
 		if err != nil {
 			return pgtools.Conn{}, 0, nil, fmt.Errorf("%s unreachable: %w", options.EnvVerifyDatabaseURL, err)
 		}
+		if err := notSuperuser(ctx, c.URL()); err != nil {
+			return pgtools.Conn{}, 0, nil, err
+		}
 		n, err := countTables(ctx, c.URL())
 		if err != nil {
 			return pgtools.Conn{}, 0, nil, fmt.Errorf("%s: inspect: %w", options.EnvVerifyDatabaseURL, err)
@@ -77,6 +80,26 @@ func openScratch(ctx context.Context, branch pgtools.Conn, scratchURL, secretsDi
 		return nil
 	}
 	return branch.WithDatabase(name), server, drop, nil
+}
+
+// notSuperuser refuses a superuser for the operator's drill database:
+// DROP OWNED BY, which empties it after a drill, would reach objects the
+// system needs.
+func notSuperuser(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("%s unreachable: %w", options.EnvVerifyDatabaseURL, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var role string
+	var super bool
+	if err := conn.QueryRow(ctx, "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&role, &super); err != nil {
+		return fmt.Errorf("%s: %w", options.EnvVerifyDatabaseURL, err)
+	}
+	if super {
+		return fmt.Errorf("%s: the role %q is a superuser; give drills a role of their own that owns the database (a drill empties it afterwards with DROP OWNED BY)", options.EnvVerifyDatabaseURL, role)
+	}
+	return nil
 }
 
 // canCreateDB says plainly when the branch role may not create the

@@ -319,7 +319,7 @@ func TestDrillFails(t *testing.T) {
 				other, _ := age.GenerateX25519Identity()
 				*ids = []age.Identity{other}
 			},
-			wantErr: "no identity matched",
+			wantErr: "identity did not match any of the recipients",
 		},
 	}
 	for _, tc := range cases {
@@ -375,7 +375,25 @@ func editManifest(t *testing.T, f fixture, edit func(*manifest.Manifest)) {
 func TestDrillIntoOperatorDatabase(t *testing.T) {
 	f := backedUp(t, false)
 	o := f.opts
-	o.VerifyDatabaseURL = f.pg.URL(f.pg.CreateDatabase(t))
+	ctx := context.Background()
+	for _, sql := range []string{"CREATE ROLE drill_owner LOGIN", "CREATE DATABASE drill_db OWNER drill_owner"} {
+		if err := f.pg.Exec(ctx, "postgres", sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_ = f.pg.Exec(ctx, "postgres", "DROP DATABASE drill_db WITH (FORCE)")
+		_ = f.pg.Exec(ctx, "postgres", "DROP ROLE drill_owner")
+	})
+	// A superuser is refused before anything is restored: emptying the
+	// database afterwards would reach the system's own objects.
+	o.VerifyDatabaseURL = f.pg.URL("drill_db")
+	if _, err := restoredrill.Run(ctx, o, f.st, restoredrill.Request{
+		VerifyRequest: restore.VerifyRequest{ScratchURL: o.VerifyDatabaseURL}, NoRecord: true,
+	}, nil, drillAt); err == nil || !strings.Contains(err.Error(), "superuser") {
+		t.Fatalf("drill into a superuser's database: %v", err)
+	}
+	o.VerifyDatabaseURL = strings.Replace(o.VerifyDatabaseURL, "://"+testenv.Superuser+"@", "://drill_owner@", 1)
 	res, err := restoredrill.Run(context.Background(), o, f.st, restoredrill.Request{
 		VerifyRequest: restore.VerifyRequest{ScratchURL: o.VerifyDatabaseURL}, NoRecord: true,
 	}, nil, drillAt)
@@ -398,7 +416,7 @@ func TestDrillIntoOperatorDatabase(t *testing.T) {
 		t.Errorf("the operator's database holds %d relations after the drill, want none", n)
 	}
 
-	backuptest.Fill(t, o.VerifyDatabaseURL, 5)
+	backuptest.Fill(t, o.VerifyDatabaseURL, 5) // as drill_owner
 	_, err = restoredrill.Run(context.Background(), o, f.st, restoredrill.Request{
 		VerifyRequest: restore.VerifyRequest{ScratchURL: o.VerifyDatabaseURL}, NoRecord: true,
 	}, nil, drillAt)
