@@ -200,3 +200,82 @@ func TestRunFollowsTheSimulatedClock(t *testing.T) {
 		}
 	}
 }
+
+// TestRunSchedulesDrills: the restore drill runs on VERIFY_SCHEDULE
+// (Sunday 03:00 by default), pings /start and /fail when it fails, and
+// records the failure in the bucket; VERIFY_SCHEDULE=off or local-only
+// mode schedules none.
+func TestRunSchedulesDrills(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, dbURL := testenv.NewDatabase(t)
+	srv := testenv.StartS3(t)
+	var pingMu sync.Mutex
+	var pings []string
+	hc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pingMu.Lock()
+		pings = append(pings, r.URL.Path)
+		pingMu.Unlock()
+	}))
+	defer hc.Close()
+	base := map[string]string{"DATABASE_URL": dbURL, "BRANCH_ID": "branch-andheri", "BACKUP_DIR": t.TempDir(), "AGENT_LISTEN": "off"}
+	kolkata, _ := time.LoadLocation("Asia/Kolkata")
+	start := time.Date(2026, 2, 22, 2, 30, 0, 0, kolkata) // a Sunday, after the 02:00 cleanup
+
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"off", map[string]string{"VERIFY_SCHEDULE": "off"}},
+		{"local-only", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := maps.Clone(base)
+			maps.Copy(env, tc.env)
+			if tc.name == "off" {
+				maps.Copy(env, srv.Env())
+			}
+			a := startAgent(t, env, clockwork.NewFakeClockAt(start))
+			defer a.stop(t)
+			if next, err := a.d.NextRun(JobVerify); err == nil {
+				t.Errorf("a drill is scheduled at %s", next)
+			}
+		})
+	}
+
+	env := maps.Clone(base)
+	maps.Copy(env, srv.Env())
+	env["HEALTHCHECK_VERIFY_URL"] = hc.URL + "/verify"
+	clock := clockwork.NewFakeClockAt(start)
+	a := startAgent(t, env, clock)
+	defer a.stop(t)
+	next, err := a.d.NextRun(JobVerify)
+	if err != nil || !next.Equal(time.Date(2026, 2, 22, 3, 0, 0, 0, kolkata)) {
+		t.Fatalf("verify next run %s (%v), want Sunday 03:00", next, err)
+	}
+	clock.Advance(next.Sub(clock.Now()))
+	for {
+		r := a.next(t)
+		if !strings.HasPrefix(r, JobVerify) {
+			continue // the start-up catch-up
+		}
+		if !strings.Contains(r, "no backup found") {
+			t.Fatalf("verify run: %s, want a failure for want of a backup", r)
+		}
+		break
+	}
+	pingMu.Lock()
+	if got := strings.Join(pings, " "); got != "/verify/start /verify/fail" {
+		t.Errorf("pings %q", got)
+	}
+	pingMu.Unlock()
+	rc, _, err := srv.Store(t).Get(ctx, "branch-andheri/drills/2026-02-22.json")
+	if err != nil {
+		t.Fatalf("no drill record: %v", err)
+	}
+	defer rc.Close()
+	body, _ := io.ReadAll(rc)
+	if !strings.Contains(string(body), `"ok": false`) || !strings.Contains(string(body), "no backup found") {
+		t.Errorf("drill record:\n%s", body)
+	}
+}
