@@ -108,31 +108,21 @@ func (r Record) Marshal() ([]byte, error) {
 // Unmarshal decodes a record strictly (every field of version 1 present,
 // not null, of its type; unknown fields ignored). It does not validate.
 func Unmarshal(data []byte) (Record, error) {
-	var r Record
-	err := docjson.Decode(data, MaxBytes, SchemaVersion, required,
-		docjson.Sentinels{Malformed: ErrMalformed, UnsupportedVersion: ErrUnsupportedVersion, TooLarge: ErrTooLarge}, &r)
-	if err != nil {
-		return Record{}, err
-	}
-	return r, nil
+	return docjson.Unmarshal[Record](data, MaxBytes, SchemaVersion, required, sentinels)
 }
+
+var sentinels = docjson.Sentinels{Malformed: ErrMalformed, UnsupportedVersion: ErrUnsupportedVersion, TooLarge: ErrTooLarge}
 
 // Validate checks every rule, reporting each broken one in one error that
 // wraps ErrInvalid. An ok record has no error, names its backup, and every
 // counted table and the day's figures came back as the manifest says; a
 // failed one says why.
 func (r Record) Validate() error {
-	var errs []error
+	errs := docjson.Header(r.SchemaVersion, SchemaVersion, r.BranchID, ErrUnsupportedVersion)
 	add := func(err error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
-	}
-	if r.SchemaVersion != SchemaVersion {
-		add(fmt.Errorf("%w: schema_version is %d, want %d", ErrUnsupportedVersion, r.SchemaVersion, SchemaVersion))
-	}
-	if err := layout.ValidateBranchID(r.BranchID); err != nil {
-		add(fmt.Errorf("branch_id: %w", err))
 	}
 	_, err := docjson.Timestamp("drilled_at", r.DrilledAt)
 	add(err)

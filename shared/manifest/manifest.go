@@ -98,29 +98,19 @@ func (m Manifest) Marshal() ([]byte, error) {
 // Unmarshal decodes a manifest strictly (every field of version 1 present,
 // not null, of its type; unknown fields ignored). It does not validate.
 func Unmarshal(data []byte) (Manifest, error) {
-	var m Manifest
-	err := docjson.Decode(data, MaxBytes, SchemaVersion, required,
-		docjson.Sentinels{Malformed: ErrMalformed, UnsupportedVersion: ErrUnsupportedVersion, TooLarge: ErrTooLarge}, &m)
-	if err != nil {
-		return Manifest{}, err
-	}
-	return m, nil
+	return docjson.Unmarshal[Manifest](data, MaxBytes, SchemaVersion, required, sentinels)
 }
+
+var sentinels = docjson.Sentinels{Malformed: ErrMalformed, UnsupportedVersion: ErrUnsupportedVersion, TooLarge: ErrTooLarge}
 
 // Validate checks every rule, reporting each broken one in one error that
 // wraps ErrInvalid.
 func (m Manifest) Validate() error {
-	var errs []error
+	errs := docjson.Header(m.SchemaVersion, SchemaVersion, m.BranchID, ErrUnsupportedVersion)
 	add := func(err error) {
 		if err != nil {
 			errs = append(errs, err)
 		}
-	}
-	if m.SchemaVersion != SchemaVersion {
-		add(fmt.Errorf("%w: schema_version is %d, want %d", ErrUnsupportedVersion, m.SchemaVersion, SchemaVersion))
-	}
-	if err := layout.ValidateBranchID(m.BranchID); err != nil {
-		add(fmt.Errorf("branch_id: %w", err))
 	}
 	if k, err := layout.ParseKey(m.DumpKey, nil); err != nil || k.Kind != layout.BackupsDir {
 		add(fmt.Errorf("dump_key %q is not a dump key ({branch}/backups/{branch}_{YYYYMMDD}_{HHMMSS}.dump[.age])", m.DumpKey))

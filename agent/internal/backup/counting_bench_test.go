@@ -2,11 +2,7 @@ package backup_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,14 +19,7 @@ import (
 // BenchmarkBackupVsPgDump uses (BRANCHWATCH_BENCH_DIVISOR shrinks it).
 // Counting runs beside pg_dump, which reads the same tables. Bound: ≤ 1.10.
 func BenchmarkBackupCounting(b *testing.B) {
-	div := 1
-	if s := os.Getenv(benchDivisorEnv); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			b.Fatalf("%s=%q: want a whole number ≥ 1", benchDivisorEnv, s)
-		}
-		div = n
-	}
+	div := benchDivisor(b)
 	pg := testenv.PG(b)
 	db := pg.CreateDatabase(b)
 	url := pg.URL(db)
@@ -59,7 +48,7 @@ func BenchmarkBackupCounting(b *testing.B) {
 		}
 		_ = st.Delete(context.Background(), res.Key)
 		_ = st.Delete(context.Background(), res.Manifest)
-		return took, countingDuration(b, logs.String())
+		return took, logDuration(b, logs.String(), "counting_duration")
 	}
 
 	var with, without, countingTotal time.Duration
@@ -89,23 +78,4 @@ func BenchmarkBackupCounting(b *testing.B) {
 	if div == 1 && ratio > 1.10 {
 		b.Errorf("a backup with counting took %.2f× the time of one without, over the 1.10 bound: set VERIFY_COUNT_MAX_ROWS", ratio)
 	}
-}
-
-// countingDuration reads how long counting took from the backup's log.
-func countingDuration(b *testing.B, logs string) time.Duration {
-	b.Helper()
-	for _, line := range strings.Split(logs, "\n") {
-		var rec struct {
-			Counting string `json:"counting_duration"`
-		}
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Counting != "" {
-			d, err := time.ParseDuration(rec.Counting)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return d
-		}
-	}
-	b.Fatal("the backup's log does not say how long counting took")
-	return 0
 }

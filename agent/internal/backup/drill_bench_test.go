@@ -3,10 +3,8 @@ package backup_test
 import (
 	"context"
 	"log/slog"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -27,14 +25,7 @@ import (
 // the same run, is pg_restore of the same dump file into an empty database
 // (the least any restore test must spend). Bound: drill ≤ 1.5 × that.
 func BenchmarkDrill(b *testing.B) {
-	div := 1
-	if s := os.Getenv(benchDivisorEnv); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			b.Fatalf("%s=%q: want a whole number ≥ 1", benchDivisorEnv, s)
-		}
-		div = n
-	}
+	div := benchDivisor(b)
 	ctx := context.Background()
 	pg := testenv.PG(b)
 	db := pg.CreateDatabase(b)

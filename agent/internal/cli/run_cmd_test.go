@@ -120,10 +120,10 @@ func TestRunSurvivesADatabaseOutage(t *testing.T) {
 		t.Fatalf("summary next run %s (%v)", next, err)
 	}
 	clock.Advance(next.Sub(clock.Now()))
-	// The first attempt failed when the backoff joins the three jobs'
-	// timers, and the checks it triggered (the database fails) wait for
-	// their next round.
-	if err := clock.BlockUntilContext(ctx, 5); err != nil {
+	// The first attempt failed when the backoff joins the four scheduled
+	// jobs' timers (summary, backup, cleanup, verify), and the checks it
+	// triggered (the database fails) wait for their next round.
+	if err := clock.BlockUntilContext(ctx, 6); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(time.Minute)
@@ -210,14 +210,7 @@ func TestRunSchedulesDrills(t *testing.T) {
 	defer cancel()
 	_, dbURL := testenv.NewDatabase(t)
 	srv := testenv.StartS3(t)
-	var pingMu sync.Mutex
-	var pings []string
-	hc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pingMu.Lock()
-		pings = append(pings, r.URL.Path)
-		pingMu.Unlock()
-	}))
-	defer hc.Close()
+	hc := newPingRecorder(t)
 	base := map[string]string{"DATABASE_URL": dbURL, "BRANCH_ID": "branch-andheri", "BACKUP_DIR": t.TempDir(), "AGENT_LISTEN": "off"}
 	kolkata, _ := time.LoadLocation("Asia/Kolkata")
 	start := time.Date(2026, 2, 22, 2, 30, 0, 0, kolkata) // a Sunday, after the 02:00 cleanup
@@ -264,11 +257,9 @@ func TestRunSchedulesDrills(t *testing.T) {
 		}
 		break
 	}
-	pingMu.Lock()
-	if got := strings.Join(pings, " "); got != "/verify/start /verify/fail" {
+	if got := hc.paths(); got != "/verify/start /verify/fail" {
 		t.Errorf("pings %q", got)
 	}
-	pingMu.Unlock()
 	rc, _, err := srv.Store(t).Get(ctx, "branch-andheri/drills/2026-02-22.json")
 	if err != nil {
 		t.Fatalf("no drill record: %v", err)

@@ -105,7 +105,7 @@ func Verify(ctx context.Context, o options.Options, st store.Store, req VerifyRe
 	res.Key, res.Name = src.key, src.name
 	res.StoredSHA256 = src.info.Metadata[backup.MetaSHA256]
 	if st != nil {
-		m, err := readManifest(ctx, st, src.key)
+		m, err := ReadManifest(ctx, st, src.key)
 		if err != nil {
 			return res, fmt.Errorf("verify: %w", err)
 		}
@@ -179,8 +179,9 @@ func Verify(ctx context.Context, o options.Options, st store.Store, req VerifyRe
 	return res, nil
 }
 
-// readManifest reads and checks the manifest beside a dump.
-func readManifest(ctx context.Context, st store.Store, dumpKey string) (manifest.Manifest, error) {
+// ReadManifest reads the manifest beside the dump at dumpKey and checks it
+// (decoding, every rule, its key).
+func ReadManifest(ctx context.Context, st store.Store, dumpKey string) (manifest.Manifest, error) {
 	key, err := layout.ManifestKey(dumpKey)
 	if err != nil {
 		return manifest.Manifest{}, err

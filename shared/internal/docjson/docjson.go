@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/branchwatch/branchwatch/shared/layout"
 )
 
 // Sentinels are the errors a document package reports under.
@@ -65,6 +67,29 @@ func Decode(data []byte, max int, version int, required []string, s Sentinels, v
 		return fmt.Errorf("%w: %v", s.Malformed, err)
 	}
 	return nil
+}
+
+// Unmarshal is Decode into a new T.
+func Unmarshal[T any](data []byte, max, version int, required []string, s Sentinels) (T, error) {
+	var v T
+	if err := Decode(data, max, version, required, s, &v); err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
+}
+
+// Header checks the fields every document starts with: schema_version
+// (reported under unsupported) and branch_id.
+func Header(version, want int, branch string, unsupported error) []error {
+	var errs []error
+	if version != want {
+		errs = append(errs, fmt.Errorf("%w: schema_version is %d, want %d", unsupported, version, want))
+	}
+	if err := layout.ValidateBranchID(branch); err != nil {
+		errs = append(errs, fmt.Errorf("branch_id: %w", err))
+	}
+	return errs
 }
 
 // Encode is the documents' one encoding: two-space indent, a trailing
