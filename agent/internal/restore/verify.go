@@ -88,6 +88,9 @@ func Verify(ctx context.Context, o options.Options, st store.Store, req VerifyRe
 	began := time.Now()
 	defer func() { res.Duration = time.Since(began) }()
 	log := componentLogger(logger).With("step", "verify")
+	if req.Progress != nil {
+		req.Progress = &lockedWriter{w: req.Progress} // the restore and its progress reporter share it
+	}
 	now := req.Now
 	if now == nil {
 		now = time.Now

@@ -168,9 +168,15 @@ func TestDrillPasses(t *testing.T) {
 	if _, err := backuptest.Connect(t, f.source).Exec(context.Background(), "INSERT INTO expenses (spent_on, category, amount) VALUES ('2026-02-02', 'late', 1)"); err != nil {
 		t.Fatal(err)
 	}
-	res, err := f.drill(t, f.opts, []age.Identity{f.id})
+	var progress bytes.Buffer
+	res, err := restoredrill.Run(context.Background(), f.opts, f.st, restoredrill.Request{
+		VerifyRequest: restore.VerifyRequest{Identities: []age.Identity{f.id}, Progress: &progress, ProgressEvery: 5 * time.Millisecond},
+	}, nil, drillAt)
 	if err != nil {
 		t.Fatalf("drill: %v", err)
+	}
+	if !strings.Contains(progress.String(), "elapsed") || !strings.Contains(progress.String(), "restored so far") {
+		t.Errorf("no progress line during the restore:\n%s", progress.String())
 	}
 	if res.Verify.Origin != restore.OriginBucket {
 		t.Errorf("restored from %s, want the bucket's copy", res.Verify.Origin)
