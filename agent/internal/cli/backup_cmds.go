@@ -203,6 +203,8 @@ func printDrill(w io.Writer, res restoredrill.Result) {
 		}
 		if t.Expected != nil {
 			expected = strconv.FormatInt(*t.Expected, 10)
+		} else if v.Manifest == nil {
+			expected = "none, local-only mode"
 		}
 		mark := ""
 		if !t.Matches() {
