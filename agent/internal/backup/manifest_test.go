@@ -2,7 +2,10 @@ package backup_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -179,5 +182,31 @@ func TestManifestCountMaxRows(t *testing.T) {
 	slices.Sort(wantNot)
 	if !slices.Equal(m.NotCounted, wantNot) || len(wantNot) == 0 {
 		t.Errorf("not counted %v, want %v", m.NotCounted, wantNot)
+	}
+}
+
+// TestManifestWhenTheMetricsQueryFails: a metrics query that the server
+// refuses does not fail the backup; the manifest says why it has no day.
+func TestManifestWhenTheMetricsQueryFails(t *testing.T) {
+	_, _, url := backuptest.NewBranchDB(t, 30)
+	srv := testenv.StartS3(t)
+	st := srv.Store(t)
+	q := filepath.Join(t.TempDir(), "q.sql")
+	if err := os.WriteFile(q, []byte("SELECT count(*) AS total_bills FROM no_such_table WHERE $3::date IS NOT NULL"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := backuptest.Env(url, t.TempDir(), srv)
+	env[options.EnvMetricsQueryFile] = q
+	r, _, _ := newRunner(t, env, st)
+	res, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatalf("backup with a broken metrics query: %v", err)
+	}
+	m := readManifest(t, st, res.Key)
+	if m.Day != nil || !strings.Contains(m.DayError, "no_such_table") || !strings.Contains(m.DayError, "2026-02-17") {
+		t.Fatalf("manifest day %+v, day_error %q", m.Day, m.DayError)
+	}
+	if m.Tables["public.bills"] != 30 {
+		t.Errorf("tables %v", m.Tables)
 	}
 }
