@@ -17,8 +17,11 @@ import (
 // manifest) with counting, divided by that of the same backup counting
 // nothing, in the same run, on the pgbench database of at least 1 GB that
 // BenchmarkBackupVsPgDump uses (BRANCHWATCH_BENCH_DIVISOR shrinks it).
-// Counting runs beside pg_dump, which reads the same tables. Bound: 1.10,
-// for the ratio or for counting's own time against a backup without it.
+// Counting runs beside pg_dump, which reads the same tables. Bound: 1.15,
+// the backup's own figure (agent/pg_dump, BenchmarkBackupVsPgDump), for the
+// ratio or for counting's own time against a backup without it: counting
+// must not cost more than the whole agent may add to pg_dump (beyond that,
+// VERIFY_COUNT_MAX_ROWS is the remedy).
 func BenchmarkBackupCounting(b *testing.B) {
 	div := benchDivisor(b)
 	pg := testenv.PG(b)
@@ -83,7 +86,7 @@ func BenchmarkBackupCounting(b *testing.B) {
 		with.Seconds()/float64(2*b.N), without.Seconds()/float64(2*b.N), ratio, countingTotal.Seconds()/float64(2*b.N), countingRatio, dbBytes>>20)
 	// On a busy machine two runs of the same backup differ by more than
 	// the bound, so only both figures over it are a failure.
-	if div == 1 && ratio > 1.10 && countingRatio > 1.10 {
-		b.Errorf("a backup with counting took %.2f× the time of one without (counting alone %.2f×), over the 1.10 bound: set VERIFY_COUNT_MAX_ROWS", ratio, countingRatio)
+	if div == 1 && ratio > 1.15 && countingRatio > 1.15 {
+		b.Errorf("a backup with counting took %.2f× the time of one without (counting alone %.2f×), over the 1.15 bound: set VERIFY_COUNT_MAX_ROWS", ratio, countingRatio)
 	}
 }
