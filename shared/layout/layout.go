@@ -3,8 +3,10 @@
 // The bucket holds, per branch:
 //
 //	{branch}/backups/{branch}_{YYYYMMDD}_{HHMMSS}.dump[.age]
+//	{branch}/backups/{branch}_{YYYYMMDD}_{HHMMSS}.dump[.age].manifest.json
 //	{branch}/metrics/{YYYY-MM-DD}.json
 //	{branch}/agent/status.json
+//	{branch}/drills/{YYYY-MM-DD}.json
 //
 // Nothing else in Branchwatch builds a key by hand.
 package layout
@@ -28,6 +30,14 @@ const (
 	AgentDir = "agent"
 	// AgentStatusName is the agent status object's name in AgentDir.
 	AgentStatusName = "status.json"
+	// DrillsDir is the folder under a branch prefix holding restore drill
+	// records, one per branch-local date.
+	DrillsDir = "drills"
+	// ManifestKind is Key.Kind of a dump's manifest (it sits in BackupsDir
+	// beside its dump, but is not a dump).
+	ManifestKind = "manifest"
+	// ManifestExt follows the dump's file name in its manifest's name.
+	ManifestExt = ".manifest.json"
 	// DumpExt is the extension of a plain custom-format dump.
 	DumpExt = ".dump"
 	// EncryptedDumpExt is the extension of an age-encrypted dump.
@@ -137,6 +147,38 @@ func MetricsPrefix(branch string) (string, error) {
 	return p + MetricsDir + "/", nil
 }
 
+// DrillsPrefix is "{branch}/drills/".
+func DrillsPrefix(branch string) (string, error) {
+	p, err := BranchPrefix(branch)
+	if err != nil {
+		return "", err
+	}
+	return p + DrillsDir + "/", nil
+}
+
+// DrillKey is "{branch}/drills/{YYYY-MM-DD}.json" for the calendar date of d
+// (the branch-local date of the drill).
+func DrillKey(branch string, d time.Time) (string, error) {
+	p, err := DrillsPrefix(branch)
+	if err != nil {
+		return "", err
+	}
+	return p + d.Format(DateFormat) + MetricsExt, nil
+}
+
+// ManifestKey is the key of the manifest of the dump at backupKey:
+// "{branch}/backups/{dump name}.manifest.json". backupKey must be a dump key.
+func ManifestKey(backupKey string) (string, error) {
+	k, err := ParseKey(backupKey, time.UTC)
+	if err != nil {
+		return "", err
+	}
+	if k.Kind != BackupsDir {
+		return "", fmt.Errorf("%w: %q is not a dump key", ErrBadKey, backupKey)
+	}
+	return backupKey + ManifestExt, nil
+}
+
 // DumpName is the file name of a dump taken at local time t:
 // "{branch}_{YYYYMMDD}_{HHMMSS}.dump", or ".dump.age" when encrypted.
 func DumpName(branch string, t time.Time, encrypted bool) (string, error) {
@@ -226,23 +268,29 @@ func ParseDumpName(name string, loc *time.Location) (Dump, error) {
 // Key is a parsed bucket key.
 type Key struct {
 	Branch string
-	Kind   string // BackupsDir or MetricsDir
+	Kind   string // BackupsDir (a dump), ManifestKind, MetricsDir or DrillsDir
 	Date   time.Time
-	Dump   Dump // set when Kind == BackupsDir
+	// Dump is set when Kind is BackupsDir, or ManifestKind (the dump the
+	// manifest describes).
+	Dump Dump
+	// DumpKey is the key of the dump a manifest describes (ManifestKind).
+	DumpKey string
 }
 
-// ParseKey parses a backup or metrics key. Dump timestamps are read in loc.
+// ParseKey parses a backup, manifest, metrics or drill key. Dump
+// timestamps are read in loc. A manifest parses with Kind ManifestKind,
+// never BackupsDir: callers that look for dumps skip it.
 func ParseKey(key string, loc *time.Location) (Key, error) {
 	parts := strings.Split(key, "/")
 	if len(parts) != 3 {
-		return Key{}, fmt.Errorf("%w: %q is not {branch}/{backups|metrics}/{name}", ErrBadKey, key)
+		return Key{}, fmt.Errorf("%w: %q is not {branch}/{backups|metrics|drills}/{name}", ErrBadKey, key)
 	}
 	branch, kind, name := parts[0], parts[1], parts[2]
 	if err := ValidateBranchID(branch); err != nil {
 		return Key{}, fmt.Errorf("%w: %q: %v", ErrBadKey, key, err)
 	}
 	switch kind {
-	case MetricsDir:
+	case MetricsDir, DrillsDir:
 		if !strings.HasSuffix(name, MetricsExt) {
 			return Key{}, fmt.Errorf("%w: %q does not end in %s", ErrBadKey, key, MetricsExt)
 		}
@@ -252,6 +300,16 @@ func ParseKey(key string, loc *time.Location) (Key, error) {
 		}
 		return Key{Branch: branch, Kind: kind, Date: d}, nil
 	case BackupsDir:
+		if dumpName, ok := strings.CutSuffix(name, ManifestExt); ok {
+			d, err := ParseDumpName(dumpName, loc)
+			if err != nil {
+				return Key{}, err
+			}
+			if d.Branch != branch {
+				return Key{}, fmt.Errorf("%w: %q: manifest of branch %q under prefix %q", ErrBadKey, key, d.Branch, branch)
+			}
+			return Key{Branch: branch, Kind: ManifestKind, Date: d.Taken, Dump: d, DumpKey: strings.TrimSuffix(key, ManifestExt)}, nil
+		}
 		d, err := ParseDumpName(name, loc)
 		if err != nil {
 			return Key{}, err

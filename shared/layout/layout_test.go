@@ -178,6 +178,54 @@ func TestMetricsKeyRoundTrip(t *testing.T) {
 	}
 }
 
+func TestManifestKeyRoundTrip(t *testing.T) {
+	taken := time.Date(2026, 2, 17, 22, 0, 5, 0, ist)
+	for _, encrypted := range []bool{false, true} {
+		dump, err := BackupKey("branch-andheri", taken, encrypted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := ManifestKey(dump)
+		if err != nil || key != dump+".manifest.json" {
+			t.Fatalf("ManifestKey(%q) = %q, %v", dump, key, err)
+		}
+		k, err := ParseKey(key, ist)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.Kind != ManifestKind || k.Branch != "branch-andheri" || k.DumpKey != dump ||
+			!k.Dump.Taken.Equal(taken) || k.Dump.Encrypted != encrypted {
+			t.Fatalf("ParseKey(%q) = %+v", key, k)
+		}
+	}
+	for _, bad := range []string{"branch-andheri/metrics/2026-02-16.json", "branch-andheri/backups/x.dump", "branch-andheri/backups/branch-andheri_20260217_220005.dump.manifest.json"} {
+		if _, err := ManifestKey(bad); err == nil {
+			t.Errorf("ManifestKey(%q) accepted a key that is not a dump", bad)
+		}
+	}
+}
+
+func TestDrillKeyRoundTrip(t *testing.T) {
+	d := time.Date(2026, 2, 22, 3, 0, 0, 0, ist)
+	key, err := DrillKey("branch-andheri", d)
+	if err != nil || key != "branch-andheri/drills/2026-02-22.json" {
+		t.Fatalf("DrillKey = %q, %v", key, err)
+	}
+	k, err := ParseKey(key, ist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Kind != DrillsDir || k.Branch != "branch-andheri" || k.Date.Format(DateFormat) != "2026-02-22" {
+		t.Fatalf("ParseKey(%q) = %+v", key, k)
+	}
+	if p, _ := DrillsPrefix("branch-andheri"); !strings.HasPrefix(key, p) {
+		t.Errorf("%q is not under DrillsPrefix %q", key, p)
+	}
+	if _, err := DrillKey("Bad", d); err == nil {
+		t.Error("DrillKey accepted a bad branch")
+	}
+}
+
 func TestParseKeyRejects(t *testing.T) {
 	tests := []struct {
 		name string
@@ -206,6 +254,11 @@ func TestParseKeyRejects(t *testing.T) {
 		{"dump no separator", "a/backups/a20260101_220000.dump"},
 		{"upper branch", "A/metrics/2026-01-01.json"},
 		{"backslash", `a\metrics\2026-01-01.json`},
+		{"drill not a date", "a/drills/latest.json"},
+		{"drill wrong ext", "a/drills/2026-01-01.txt"},
+		{"manifest of no dump", "a/backups/a.manifest.json"},
+		{"manifest of other branch", "a/backups/b_20260101_220000.dump.manifest.json"},
+		{"manifest of a manifest", "a/backups/a_20260101_220000.dump.manifest.json.manifest.json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -244,6 +297,8 @@ func FuzzParseKey(f *testing.F) {
 		"a/metrics/2026-13-01.json",
 		"a/backups/a_20260230_220000.dump",
 		"a/backups/a-b_20260101_220000.dump",
+		"a/backups/a_20260101_220000.dump.age.manifest.json",
+		"a/drills/2026-02-22.json",
 	} {
 		f.Add(s)
 	}
@@ -259,6 +314,10 @@ func FuzzParseKey(f *testing.F) {
 		switch k.Kind {
 		case MetricsDir:
 			rebuilt, err = MetricsKey(k.Branch, k.Date)
+		case DrillsDir:
+			rebuilt, err = DrillKey(k.Branch, k.Date)
+		case ManifestKind:
+			rebuilt, err = ManifestKey(k.DumpKey)
 		case BackupsDir:
 			if k.Dump.Branch != k.Branch {
 				t.Fatalf("ParseKey(%q): dump branch %q under %q", key, k.Dump.Branch, k.Branch)

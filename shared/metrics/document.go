@@ -179,3 +179,21 @@ func (d Document) UTCOffset() (time.Duration, error) {
 	_, secs := t.Zone()
 	return time.Duration(secs) * time.Second, nil
 }
+
+// firstFigure is the index in fields of total_bills: the figures follow
+// the identity fields.
+const firstFigure = 7
+
+// FigureNames lists the figures (total_bills to total_tips) in spec order.
+// Callers must not modify it.
+var FigureNames = FieldNames[firstFigure:]
+
+// Figures returns the document's figures by name (money in paise).
+func (d Document) Figures() map[string]int64 {
+	fs := d.fields()[firstFigure:]
+	out := make(map[string]int64, len(fs))
+	for _, f := range fs {
+		out[f.name] = *f.ptr.(*int64)
+	}
+	return out
+}

@@ -71,3 +71,17 @@ func TestFormatGeneratedAt(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+func TestFigures(t *testing.T) {
+	d := Document{TotalBills: 3, RefundCount: 1, GrossRevenue: 1000, TotalTips: 7}
+	d.Derive()
+	f := d.Figures()
+	if len(f) != len(FigureNames) || FigureNames[0] != "total_bills" || FigureNames[len(FigureNames)-1] != "total_tips" {
+		t.Fatalf("FigureNames = %v, Figures = %v", FigureNames, f)
+	}
+	for name, want := range map[string]int64{"total_bills": 3, "refund_count": 1, "gross_revenue": 1000, "net_revenue": 1000, "total_tips": 7} {
+		if f[name] != want {
+			t.Errorf("%s = %d, want %d", name, f[name], want)
+		}
+	}
+}

@@ -3,7 +3,8 @@ package metrics
 import (
 	"errors"
 	"fmt"
-	"strings"
+
+	"github.com/branchwatch/branchwatch/shared/internal/docjson"
 )
 
 var (
@@ -26,30 +27,9 @@ func fieldErr(name, format string, args ...any) error {
 	return errors.New(name + " " + fmt.Sprintf(format, args...))
 }
 
-// problems is a list of errors reported under one sentinel, as one line:
-// "sentinel: first; second". errors.Is finds the sentinel and every wrapped
+// join returns nil for no errors, else the list under sentinel, as one
+// line: "sentinel: first; second". errors.Is finds the sentinel and every
 // error of the list.
-type problems struct {
-	sentinel error
-	errs     []error
-}
-
-func (p *problems) Error() string {
-	msgs := make([]string, len(p.errs))
-	for i, e := range p.errs {
-		msgs[i] = e.Error()
-	}
-	return p.sentinel.Error() + ": " + strings.Join(msgs, "; ")
-}
-
-func (p *problems) Unwrap() []error {
-	return append([]error{p.sentinel}, p.errs...)
-}
-
-// join returns nil for no errors, else the list under sentinel.
 func join(sentinel error, errs []error) error {
-	if len(errs) == 0 {
-		return nil
-	}
-	return &problems{sentinel: sentinel, errs: errs}
+	return docjson.Join(sentinel, errs)
 }

@@ -38,14 +38,7 @@ const benchDivisorEnv = "BRANCHWATCH_BENCH_DIVISOR"
 // smaller pgbench set, whose dump is a few hundred MB and makes the upload
 // count.
 func BenchmarkBackupVsPgDump(b *testing.B) {
-	div := 1
-	if s := os.Getenv(benchDivisorEnv); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			b.Fatalf("%s=%q: want a whole number ≥ 1", benchDivisorEnv, s)
-		}
-		div = n
-	}
+	div := benchDivisor(b)
 	bin := b.TempDir()
 	agent := goBuild(b, bin, "github.com/branchwatch/branchwatch/agent/cmd/agent")
 	fakes3 := goBuild(b, bin, "github.com/branchwatch/branchwatch/shared/cmd/fakes3")
@@ -172,21 +165,41 @@ func benchBackup(b *testing.B, agent, fakes3 string, scale, hexRows int, full bo
 // pgDumpDuration reads how long the agent's pg_dump ran from its debug log.
 func pgDumpDuration(b *testing.B, logs []byte) time.Duration {
 	b.Helper()
-	for _, line := range strings.Split(string(logs), "\n") {
-		var rec struct {
-			Msg      string `json:"msg"`
-			Duration string `json:"pg_dump_duration"`
+	return logDuration(b, string(logs), "pg_dump_duration")
+}
+
+// logDuration reads the first duration logged under field in a JSON log.
+func logDuration(b *testing.B, logs, field string) time.Duration {
+	b.Helper()
+	for _, line := range strings.Split(logs, "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
 		}
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Duration != "" {
-			d, err := time.ParseDuration(rec.Duration)
+		if s, ok := rec[field].(string); ok && s != "" {
+			d, err := time.ParseDuration(s)
 			if err != nil {
 				b.Fatal(err)
 			}
 			return d
 		}
 	}
-	b.Fatal("the agent's log does not say how long pg_dump ran")
+	b.Fatalf("the log does not say %s", field)
 	return 0
+}
+
+// benchDivisor is BRANCHWATCH_BENCH_DIVISOR, 1 when unset.
+func benchDivisor(b *testing.B) int {
+	b.Helper()
+	s := os.Getenv(benchDivisorEnv)
+	if s == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		b.Fatalf("%s=%q: want a whole number ≥ 1", benchDivisorEnv, s)
+	}
+	return n
 }
 
 // fillBenchDB fills db with pgbench's tables at scale plus hexRows rows of

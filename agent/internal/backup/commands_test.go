@@ -50,7 +50,8 @@ func TestCommands(t *testing.T) {
 	}{
 		{"help lists the commands", nil, []string{"help"}, 0, "verify", ""},
 		{"backup", nil, []string{"backup"}, 0, "uploaded to branch-test/backups/branch-test_", ""},
-		{"verify", nil, []string{"verify"}, 0, "public.bills", ""},
+		{"verify", nil, []string{"verify"}, 0, "record: branch-test/drills/", ""},
+		{"verify without a record", nil, []string{"verify", "--no-record"}, 0, "verify ok", ""},
 		{"restore needs a target", nil, []string{"restore"}, 2, "", "--target-url"},
 		{"key and latest exclude each other", withTarget, []string{"restore", "--key", "k", "--latest"}, 2, "", "exclude"},
 		{"restore of a missing key", withTarget, []string{"restore", "--key", "branch-test_20200101_000000.dump"}, 1, "", "not in the bucket"},

@@ -30,6 +30,8 @@ type dumped struct {
 	tool       pgtools.Tool
 	restore    pgtools.Tool // pg_restore beside tool
 	tables     int
+	tocTables  []string // "schema.table" of the dump's table of contents
+	measured   measured // in the dump's snapshot
 }
 
 func (d dumped) local() LocalDump {
@@ -84,7 +86,8 @@ func (r *Runner) dump(ctx context.Context, started time.Time) (dumped, error) {
 	_ = f.Close()
 	r.log.Info("dump started", "database", r.conn.String(), "file", tmp, "pg_dump", pgDump.Path)
 	began := time.Now()
-	if err := r.runPgDump(ctx, pgDump, tmp); err != nil {
+	m, err := r.inSnapshot(ctx, taken, func(snapshotArg string) error { return r.runPgDump(ctx, pgDump, tmp, snapshotArg) })
+	if err != nil {
 		return dumped{}, err
 	}
 	dumpTime := time.Since(began)
@@ -98,7 +101,7 @@ func (r *Runner) dump(ctx context.Context, started time.Time) (dumped, error) {
 	}
 	promoted = true
 	syncDir(r.opts.BackupDir)
-	d := dumped{path: final, name: name, taken: taken, size: size, sha256: sha, server: server, tool: pgDump, restore: pgRestore, tables: len(toc.Tables())}
+	d := dumped{path: final, name: name, taken: taken, size: size, sha256: sha, server: server, tool: pgDump, restore: pgRestore, tables: len(toc.Tables()), tocTables: toc.Tables(), measured: m}
 	if err := WriteChecksum(final, sha); err != nil {
 		// The dump is good; readers recompute a missing checksum.
 		r.log.Warn("could not write the checksum file", "dump", final, "error", err)
@@ -115,8 +118,8 @@ func (r *Runner) findRestore(ctx context.Context, pgDump pgtools.Tool) (pgtools.
 	return r.finder.Find(ctx, "pg_restore", pgDump.Version)
 }
 
-func (r *Runner) runPgDump(ctx context.Context, tool pgtools.Tool, file string) error {
-	cmd, cleanup, err := r.conn.Command(ctx, tool.Path, "--format=custom", "--file="+file)
+func (r *Runner) runPgDump(ctx context.Context, tool pgtools.Tool, file string, extra ...string) error {
+	cmd, cleanup, err := r.conn.Command(ctx, tool.Path, append([]string{"--format=custom", "--file=" + file}, extra...)...)
 	if err != nil {
 		return fmt.Errorf("backup: pg_dump: %w", err)
 	}

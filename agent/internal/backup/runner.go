@@ -20,6 +20,7 @@ import (
 	"github.com/branchwatch/branchwatch/agent/internal/dirlock"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
+	"github.com/branchwatch/branchwatch/agent/internal/summary"
 	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/store"
 )
@@ -39,7 +40,8 @@ type Result struct {
 	SHA256   string // of the local dump, lower-case hex
 	Started  time.Time
 	Duration time.Duration
-	Uploaded bool // the object is confirmed (size and checksum read back)
+	Uploaded bool   // the object is confirmed (size and checksum read back)
+	Manifest string // the key of the dump's manifest, once uploaded
 
 	Name           string          // file name of the dump
 	ServerVersion  pgtools.Version // of the database server
@@ -52,12 +54,14 @@ type Result struct {
 // Runner takes backups. Create it with New; it is safe to call Run again
 // after it returned, not concurrently (the second call fails on the lock).
 type Runner struct {
-	opts   options.Options
-	st     store.Store // nil: local-only
-	log    *slog.Logger
-	finder pgtools.Finder
-	conn   pgtools.Conn
-	prefix string // the branch's backups prefix in the bucket
+	opts    options.Options
+	st      store.Store // nil: local-only
+	log     *slog.Logger
+	finder  pgtools.Finder
+	conn    pgtools.Conn
+	prefix  string            // the branch's backups prefix in the bucket
+	query   summary.Query     // the day's figures for the manifest
+	finalAt summary.TimeOfDay // when a day's summary is final
 
 	// Now is the clock (the dump's name is its time in the branch's zone).
 	Now func() time.Time
@@ -65,6 +69,9 @@ type Runner struct {
 	FreeSpace func(dir string) (uint64, error)
 	// OnDumpStart, if set, is called with pg_dump's process id once it runs.
 	OnDumpStart func(pid int)
+	// OnSnapshot, if set, is called once the dump's snapshot is exported,
+	// before pg_dump starts.
+	OnSnapshot func(id string)
 	// AbortUploadsOlderThan is the age above which unfinished uploads under
 	// the branch's backups prefix are aborted at the start of a run. Zero
 	// aborts them all: a run holds the lock, so none of them is live.
@@ -95,7 +102,15 @@ func New(o options.Options, st store.Store, logger *slog.Logger) (*Runner, error
 	if o.MinDumpBytes <= 0 {
 		o.MinDumpBytes = options.DefaultMinDumpBytes
 	}
+	q := summary.DefaultQuery()
+	if o.MetricsQueryFile != "" {
+		if q, err = summary.LoadQueryFile(o.MetricsQueryFile); err != nil {
+			return nil, fmt.Errorf("backup: %s: %w", options.EnvMetricsQueryFile, err)
+		}
+	}
 	r := &Runner{
+		query:     q,
+		finalAt:   summary.FinalTimeFromSchedule(o.SummarySchedule),
 		opts:      o,
 		st:        st,
 		log:       logger.With("component", "backup"),
@@ -155,6 +170,9 @@ func (r *Runner) Run(ctx context.Context) (res Result, err error) {
 			return res, err
 		}
 		res.Key, res.Uploaded = up.Key, true
+		if res.Manifest, err = r.uploadManifest(ctx, d, up); err != nil {
+			return res, err
+		}
 		caught, err := r.catchUp(ctx, d.name, d.restore)
 		res.CaughtUp = caught
 		if err != nil {

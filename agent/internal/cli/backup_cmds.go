@@ -4,7 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
+	"strconv"
 
 	"filippo.io/age"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/agent/internal/remote"
 	"github.com/branchwatch/branchwatch/agent/internal/restore"
+	"github.com/branchwatch/branchwatch/agent/internal/restoredrill"
 )
 
 // EnvRestoreTargetURL is where `agent restore` also takes its target from,
@@ -51,12 +55,13 @@ func init() {
 	})
 	Register(&Command{
 		Name:    "verify",
-		Usage:   "agent verify [--identity FILE]",
-		Summary: "restore the latest backup into a scratch database and check it",
+		Usage:   "agent verify [--identity FILE] [--no-record]",
+		Summary: "restore drill, once: restore the newest cloud backup into a scratch database, compare rows and the day's figures with its manifest, record the result",
 		NeedsDB: true,
 		Flags: func(fs *flag.FlagSet) {
-			fs.String("identity", "", "age identity file that decrypts encrypted backups (not needed when the identical local dump is present)")
+			fs.String("identity", "", "age identity file that decrypts encrypted backups (default: "+options.EnvVerifyIdentityFile+")")
 			fs.String("work-dir", "", "directory for the download (default: BACKUP_DIR if it exists, else the temporary directory)")
+			fs.Bool("no-record", false, "do not write the drill record to the bucket ({branch}/drills/YYYY-MM-DD.json)")
 		},
 		Run: runVerify,
 	})
@@ -157,45 +162,74 @@ func runRestore(env *Env, fs *flag.FlagSet) error {
 }
 
 func runVerify(env *Env, fs *flag.FlagSet) error {
-	ids, err := readAgeIdentities(backupFlagString(fs, "identity"))
-	if err != nil {
-		return err
+	ids := env.Opts.VerifyIdentities
+	if file := backupFlagString(fs, "identity"); file != "" {
+		var err error
+		if ids, err = readAgeIdentities(file); err != nil {
+			return err
+		}
 	}
 	st, err := remote.Open(env.Opts)
 	if err != nil {
 		return err
 	}
-	res, err := restore.Verify(env.Ctx, env.Opts, st, restore.VerifyRequest{
-		Identities: ids, WorkDir: backupFlagString(fs, "work-dir"), Progress: backupTerminal(env.Stderr),
-	}, env.Logger)
-	if res.Name != "" {
-		fmt.Fprintf(env.Stdout, "verify %s (%s) in scratch database %s:\n", res.Name, res.Origin, res.Database)
-		for _, t := range res.Tables {
-			fmt.Fprintf(env.Stdout, "  %-40s %12d rows\n", t.Table, t.Rows)
-		}
-		for _, t := range res.Missing {
-			fmt.Fprintf(env.Stdout, "  %-40s MISSING\n", t)
-		}
-	}
+	res, err := restoredrill.Run(env.Ctx, env.Opts, st, restoredrill.Request{
+		VerifyRequest: restore.VerifyRequest{
+			Identities: ids, WorkDir: backupFlagString(fs, "work-dir"), Progress: backupTerminal(env.Stderr),
+			ScratchURL: env.Opts.VerifyDatabaseURL,
+		},
+		NoRecord: backupFlagBool(fs, "no-record"),
+	}, env.Logger, env.Now())
+	printDrill(env.Stdout, res)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "verify ok: %d tables restored\n", len(res.Tables))
+	fmt.Fprintf(env.Stdout, "verify ok: %d tables restored\n", len(res.Verify.Tables))
 	return nil
+}
+
+// printDrill shows what a drill compared, table by table.
+func printDrill(w io.Writer, res restoredrill.Result) {
+	v := res.Verify
+	if v.Name == "" {
+		return
+	}
+	fmt.Fprintf(w, "verify %s (%s) in scratch database %s:\n", v.Name, v.Origin, v.Database)
+	for _, name := range slices.Sorted(maps.Keys(res.Record.Tables)) {
+		t := res.Record.Tables[name]
+		restored, expected := "MISSING", "not counted"
+		if t.Restored != nil {
+			restored = strconv.FormatInt(*t.Restored, 10) + " rows"
+		}
+		if t.Expected != nil {
+			expected = strconv.FormatInt(*t.Expected, 10)
+		} else if v.Manifest == nil {
+			expected = "none, local-only mode"
+		}
+		mark := ""
+		if !t.Matches() {
+			mark = "  MISMATCH"
+		}
+		fmt.Fprintf(w, "  %-40s %14s (manifest: %s)%s\n", name, restored, expected, mark)
+	}
+	if mc := res.Record.MetricsCheck; mc != nil {
+		fmt.Fprintf(w, "  figures of %s: match the manifest: %v, match the pushed document: %v\n", mc.Date, mc.MatchesManifest, mc.MatchesPushed)
+		for _, d := range mc.Differences {
+			fmt.Fprintf(w, "    %s\n", d)
+		}
+	}
+	if res.RecordKey != "" {
+		fmt.Fprintf(w, "  record: %s\n", res.RecordKey)
+	}
 }
 
 func readAgeIdentities(file string) ([]age.Identity, error) {
 	if file == "" {
 		return nil, nil
 	}
-	f, err := os.Open(file)
+	ids, err := options.ReadIdentities(file)
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
-	}
-	defer f.Close()
-	ids, err := age.ParseIdentities(f)
-	if err != nil {
-		return nil, fmt.Errorf("identity %s: %w", file, err)
 	}
 	return ids, nil
 }

@@ -86,7 +86,7 @@ func TestDoctor(t *testing.T) {
 		skip []string
 	}{
 		{"all pass", s3env, nil, nil},
-		{"local-only", base, nil, []string{"BACKUP_S3_BUCKET", "system clock"}},
+		{"local-only", base, nil, []string{"BACKUP_S3_BUCKET", "system clock", "VERIFY_SCHEDULE"}},
 		{"wrong password", with(s3env, "DATABASE_URL", wrongPW),
 			map[string]string{"DATABASE_URL": `password authentication failed for user "` + role + `"`}, []string{"PG_DUMP_PATH", "METRICS_QUERY_FILE"}},
 		{"database down", with(s3env, "DATABASE_URL", downURL),
@@ -153,7 +153,7 @@ func TestDoctor(t *testing.T) {
 				}
 			}
 			for _, s := range []string{"DATABASE_URL", "PG_DUMP_PATH", "METRICS_QUERY_FILE", "BACKUP_DIR", "BRANCH_TIMEZONE",
-				"SUMMARY_SCHEDULE", "BACKUP_SCHEDULE", "CLOUD_CLEANUP_SCHEDULE"} {
+				"SUMMARY_SCHEDULE", "BACKUP_SCHEDULE", "CLOUD_CLEANUP_SCHEDULE", "VERIFY_SCHEDULE"} {
 				if !seen[s] {
 					t.Errorf("no line for %s:\n%s", s, r.stdout)
 				}

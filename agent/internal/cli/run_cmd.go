@@ -17,6 +17,8 @@ import (
 	"github.com/branchwatch/branchwatch/agent/internal/daemon"
 	"github.com/branchwatch/branchwatch/agent/internal/doctor"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
+	"github.com/branchwatch/branchwatch/agent/internal/restore"
+	"github.com/branchwatch/branchwatch/agent/internal/restoredrill"
 	"github.com/branchwatch/branchwatch/agent/internal/summary"
 )
 
@@ -26,6 +28,7 @@ const (
 	JobSummary = "summary"
 	JobBackup  = "backup"
 	JobCleanup = "cleanup"
+	JobVerify  = "verify"
 )
 
 // metricsLane keeps the summary job and the start-up catch-up apart.
@@ -120,7 +123,7 @@ func runDaemon(env *Env, _ *flag.FlagSet) error {
 		}()
 	}
 	env.Logger.Info("agent running", "settings", o.String(), "summary", o.SummarySchedule, "backup", o.BackupSchedule,
-		"cleanup", o.CleanupSchedule, "listen", o.Listen)
+		"cleanup", o.CleanupSchedule, "verify", verifyScheduleText(o, k.st != nil), "listen", o.Listen)
 	return d.Run(env.Ctx)
 }
 
@@ -132,7 +135,7 @@ func jobs(o options.Options, k *metricsKit, runner *backup.Runner, logger *slog.
 		_, _, err := catchup.Run(ctx, k.sum, k.pub, o.SummaryCatchupDays, o.MetricsCatchupDays, logger)
 		return err
 	}
-	return []daemon.Job{
+	js := []daemon.Job{
 		{Name: JobCatchup, Lane: metricsLane, Task: func(ctx context.Context) (daemon.Outcome, error) {
 			return daemon.Outcome{}, catchUp(ctx)
 		}},
@@ -157,6 +160,15 @@ func jobs(o options.Options, k *metricsKit, runner *backup.Runner, logger *slog.
 			return daemon.Outcome{}, err
 		}},
 	}
+	if o.VerifySchedule == "" || k.st == nil {
+		return js // drills prove the bucket's copies: none without one
+	}
+	return append(js, daemon.Job{Name: JobVerify, Schedule: o.VerifySchedule, PingURL: o.PingVerifyURL, Task: func(ctx context.Context) (daemon.Outcome, error) {
+		_, err := restoredrill.Run(ctx, o, k.st, restoredrill.Request{VerifyRequest: restore.VerifyRequest{
+			Identities: o.VerifyIdentities, ScratchURL: o.VerifyDatabaseURL, Now: clock.Now,
+		}}, logger, clock.Now())
+		return daemon.Outcome{}, err
+	}})
 }
 
 // offsetClock is the real clock shifted by offset: the daemon's clock under
@@ -175,3 +187,14 @@ func (c offsetClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
 
 // Until is measured on the simulated clock.
 func (c offsetClock) Until(t time.Time) time.Duration { return t.Sub(c.Now()) }
+
+// verifyScheduleText says when drills run, or why they do not.
+func verifyScheduleText(o options.Options, bucket bool) string {
+	switch {
+	case o.VerifySchedule == "":
+		return "off (VERIFY_SCHEDULE=off)"
+	case !bucket:
+		return "off (local-only mode: drills restore the bucket's copies)"
+	}
+	return o.VerifySchedule
+}

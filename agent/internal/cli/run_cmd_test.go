@@ -120,10 +120,10 @@ func TestRunSurvivesADatabaseOutage(t *testing.T) {
 		t.Fatalf("summary next run %s (%v)", next, err)
 	}
 	clock.Advance(next.Sub(clock.Now()))
-	// The first attempt failed when the backoff joins the three jobs'
-	// timers, and the checks it triggered (the database fails) wait for
-	// their next round.
-	if err := clock.BlockUntilContext(ctx, 5); err != nil {
+	// The first attempt failed when the backoff joins the four scheduled
+	// jobs' timers (summary, backup, cleanup, verify), and the checks it
+	// triggered (the database fails) wait for their next round.
+	if err := clock.BlockUntilContext(ctx, 6); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(time.Minute)
@@ -198,5 +198,75 @@ func TestRunFollowsTheSimulatedClock(t *testing.T) {
 		if next, err := a.d.NextRun(job); err != nil || !next.Equal(want) {
 			t.Errorf("%s next run %s (%v), want %s", job, next, err, want)
 		}
+	}
+}
+
+// TestRunSchedulesDrills: the restore drill runs on VERIFY_SCHEDULE
+// (Sunday 03:00 by default), pings /start and /fail when it fails, and
+// records the failure in the bucket; VERIFY_SCHEDULE=off or local-only
+// mode schedules none.
+func TestRunSchedulesDrills(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, dbURL := testenv.NewDatabase(t)
+	srv := testenv.StartS3(t)
+	hc := newPingRecorder(t)
+	base := map[string]string{"DATABASE_URL": dbURL, "BRANCH_ID": "branch-andheri", "BACKUP_DIR": t.TempDir(), "AGENT_LISTEN": "off"}
+	kolkata, _ := time.LoadLocation("Asia/Kolkata")
+	start := time.Date(2026, 2, 22, 2, 30, 0, 0, kolkata) // a Sunday, after the 02:00 cleanup
+
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"off", map[string]string{"VERIFY_SCHEDULE": "off"}},
+		{"local-only", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := maps.Clone(base)
+			maps.Copy(env, tc.env)
+			if tc.name == "off" {
+				maps.Copy(env, srv.Env())
+			}
+			a := startAgent(t, env, clockwork.NewFakeClockAt(start))
+			defer a.stop(t)
+			if next, err := a.d.NextRun(JobVerify); err == nil {
+				t.Errorf("a drill is scheduled at %s", next)
+			}
+		})
+	}
+
+	env := maps.Clone(base)
+	maps.Copy(env, srv.Env())
+	env["HEALTHCHECK_VERIFY_URL"] = hc.URL + "/verify"
+	clock := clockwork.NewFakeClockAt(start)
+	a := startAgent(t, env, clock)
+	defer a.stop(t)
+	next, err := a.d.NextRun(JobVerify)
+	if err != nil || !next.Equal(time.Date(2026, 2, 22, 3, 0, 0, 0, kolkata)) {
+		t.Fatalf("verify next run %s (%v), want Sunday 03:00", next, err)
+	}
+	clock.Advance(next.Sub(clock.Now()))
+	for {
+		r := a.next(t)
+		if !strings.HasPrefix(r, JobVerify) {
+			continue // the start-up catch-up
+		}
+		if !strings.Contains(r, "no backup found") {
+			t.Fatalf("verify run: %s, want a failure for want of a backup", r)
+		}
+		break
+	}
+	if got := hc.paths(); got != "/verify/start /verify/fail" {
+		t.Errorf("pings %q", got)
+	}
+	rc, _, err := srv.Store(t).Get(ctx, "branch-andheri/drills/2026-02-22.json")
+	if err != nil {
+		t.Fatalf("no drill record: %v", err)
+	}
+	defer rc.Close()
+	body, _ := io.ReadAll(rc)
+	if !strings.Contains(string(body), `"ok": false`) || !strings.Contains(string(body), "no backup found") {
+		t.Errorf("drill record:\n%s", body)
 	}
 }

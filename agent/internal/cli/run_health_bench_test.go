@@ -36,7 +36,7 @@ func BenchmarkHealthyAfterFix(b *testing.B) {
 			b.Fatal("the first round passed with a wrong password")
 		}
 		fx.setPassword(b, "new-pw")
-		took := untilHealthy(b, clock, rounds, 3)
+		took := untilHealthy(b, clock, rounds, 4)
 		if code, problems := health(b, a.d.Addr()); code != 200 {
 			b.Fatalf("/healthz %d %q after a passing round", code, problems)
 		}

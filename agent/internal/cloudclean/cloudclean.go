@@ -160,6 +160,13 @@ func Run(ctx context.Context, o options.Options, st store.Store, logger *slog.Lo
 		}
 		res.Deleted++
 		res.DeletedKeys = append(res.DeletedKeys, c.key)
+		// Its manifest goes with it (a dump of an older agent has none:
+		// deleting a missing key is no error).
+		if mk, err := layout.ManifestKey(c.key); err == nil {
+			if err := st.Delete(ctx, mk); err != nil && !store.IsNotFound(err) {
+				log.Warn("could not delete the manifest of a deleted backup", "key", mk, "error", err)
+			}
+		}
 		log.Info("deleted an old cloud backup", "key", c.key, "taken", c.taken.Format(time.RFC3339), "retention_days", o.CloudRetentionDays)
 	}
 	forgetGone(o.BackupDir, record, listed, res.DeletedKeys, log)

@@ -119,13 +119,18 @@ func TestCloudRetention(t *testing.T) {
 			st := srv.Store(t)
 			dir := t.TempDir()
 			var wantLeft, wantDeleted []string
+			var manifestsGone, manifestsLeft []string
 			for _, a := range tc.ages {
 				o := object{dumpKey(t, branch, day(a), loc), true}
 				put(t, st, dir, o)
+				m := object{o.key + layout.ManifestExt, false} // beside it, as the backup puts it
+				put(t, st, "", m)
 				if tc.wantGone(a) {
 					wantDeleted = append(wantDeleted, o.key)
+					manifestsGone = append(manifestsGone, m.key)
 				} else {
 					wantLeft = append(wantLeft, o.key)
+					manifestsLeft = append(manifestsLeft, m.key)
 				}
 			}
 			for _, a := range tc.unconf {
@@ -164,18 +169,19 @@ func TestCloudRetention(t *testing.T) {
 				}
 				all = append(all, obj.Key)
 			}
-			for _, k := range append(wantLeft, untouched...) {
+			for _, k := range slices.Concat(wantLeft, untouched, manifestsLeft) {
 				if !slices.Contains(all, k) {
 					t.Errorf("%s was deleted", k)
 				}
 			}
-			for _, k := range wantDeleted {
+			for _, k := range slices.Concat(wantDeleted, manifestsGone) {
 				if slices.Contains(all, k) {
 					t.Errorf("%s is still there", k)
 				}
 			}
-			if refused.Load() != 0 || deletes.Load() != int64(len(wantDeleted)) {
-				t.Errorf("%d batch deletes refused, %d single deletes: want 0 and %d", refused.Load(), deletes.Load(), len(wantDeleted))
+			// One delete per dump and one for its manifest (missing or not).
+			if refused.Load() != 0 || deletes.Load() != int64(2*len(wantDeleted)) {
+				t.Errorf("%d batch deletes refused, %d single deletes: want 0 and %d", refused.Load(), deletes.Load(), 2*len(wantDeleted))
 			}
 		})
 	}
@@ -265,9 +271,13 @@ func TestGarbageIsNeitherCountedNorDeleted(t *testing.T) {
 			t.Errorf("%s: %v", k, err)
 		}
 	}
+	// One DELETE for each of the two dumps and one for its manifest.
 	deletes := rec.Requests(func(r testenv.RecordedRequest) bool { return r.Method == http.MethodDelete })
-	if len(deletes) != 2 {
-		t.Errorf("%d DELETE requests, want 2", len(deletes))
+	manifests := rec.Requests(func(r testenv.RecordedRequest) bool {
+		return r.Method == http.MethodDelete && strings.HasSuffix(r.Path, layout.ManifestExt)
+	})
+	if len(deletes) != 4 || len(manifests) != 2 {
+		t.Errorf("%d DELETE requests (%d of manifests), want 2 of dumps and 2 of their manifests", len(deletes), len(manifests))
 	}
 	l, err := ledger.Load(dir)
 	if err != nil || len(l.Uploads) != 3 {

@@ -28,7 +28,16 @@ func (c *checker) schedules() []Result {
 		{options.EnvSummarySchedule, o.SummarySchedule},
 		{options.EnvBackupSchedule, o.BackupSchedule},
 		{options.EnvCleanupSchedule, o.CleanupSchedule},
+		{options.EnvVerifySchedule, o.VerifySchedule},
 	} {
+		if s.setting == options.EnvVerifySchedule && (s.spec == "" || c.cfg.Store == nil) {
+			why := "off"
+			if s.spec != "" {
+				why = "no drills in local-only mode (they restore the bucket's copies)"
+			}
+			out = append(out, skip(CheckSchedule, s.setting, "%s", why))
+			continue
+		}
 		sched, err := cron.ParseStandard(s.spec)
 		if err != nil {
 			out = append(out, fail(CheckSchedule, s.setting, "%q is not a cron expression: %v", s.spec, err))

@@ -117,6 +117,8 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 		EnvCloudRetention:          DefaultCloudRetention,
 		EnvObjectLockMode:          DefaultObjectLockMode,
 		EnvObjectLockDays:          "0",
+		EnvVerifySchedule:          DefaultVerifySchedule,
+		EnvVerifyCountMaxRows:      "0",
 		EnvLogLevel:                "info",
 		config.EnvS3Region:         config.DefaultS3Region,
 		config.EnvS3ForcePathStyle: "false",

@@ -36,6 +36,7 @@ const (
 	DefaultSummaryRetryBackoff  = time.Minute
 	DefaultCloudRetention       = CloudRetentionAgent
 	DefaultObjectLockMode       = ObjectLockCompliance
+	DefaultVerifySchedule       = "0 3 * * 0"
 )
 
 // Who applies cloud retention (BACKUP_CLOUD_RETENTION).
@@ -95,10 +96,24 @@ type Options struct {
 
 	Listen string // /healthz and /metrics; "" (AGENT_LISTEN=off) disables
 
+	// VerifySchedule is the restore drill's cron; "" (VERIFY_SCHEDULE=off) disables.
+	VerifySchedule string
+	// VerifyDatabaseURL is where drills restore (a database that is
+	// replaced); "" creates a temporary database on the branch server.
+	// Holds a password: never log it.
+	VerifyDatabaseURL string
+	// VerifyIdentities decrypt encrypted backups in drills (VERIFY_IDENTITY_FILE).
+	VerifyIdentities   []age.Identity
+	VerifyIdentityFile string
+	// VerifyCountMaxRows leaves tables estimated above it uncounted in the
+	// manifest; 0 counts every table, a negative value none (benchmarks).
+	VerifyCountMaxRows int64
+
 	// Dead-man's-switch URLs (healthchecks.io convention), per job; "" disables.
 	PingSummaryURL string
 	PingBackupURL  string
 	PingCleanupURL string
+	PingVerifyURL  string
 
 	LogLevel string
 }
@@ -131,6 +146,11 @@ const (
 	EnvPingSummaryURL       = "HEALTHCHECK_SUMMARY_URL"
 	EnvPingBackupURL        = "HEALTHCHECK_BACKUP_URL"
 	EnvPingCleanupURL       = "HEALTHCHECK_CLEANUP_URL"
+	EnvPingVerifyURL        = "HEALTHCHECK_VERIFY_URL"
+	EnvVerifySchedule       = "VERIFY_SCHEDULE"
+	EnvVerifyDatabaseURL    = "VERIFY_DATABASE_URL"
+	EnvVerifyIdentityFile   = "VERIFY_IDENTITY_FILE"
+	EnvVerifyCountMaxRows   = "VERIFY_COUNT_MAX_ROWS"
 	EnvLogLevel             = "LOG_LEVEL"
 )
 
@@ -157,10 +177,18 @@ func Load(r *config.Reader, needDB bool) (Options, error) {
 		PingSummaryURL:     r.String(EnvPingSummaryURL, ""),
 		PingBackupURL:      r.String(EnvPingBackupURL, ""),
 		PingCleanupURL:     r.String(EnvPingCleanupURL, ""),
+		PingVerifyURL:      r.String(EnvPingVerifyURL, ""),
+		VerifySchedule:     r.String(EnvVerifySchedule, DefaultVerifySchedule),
+		VerifyDatabaseURL:  r.String(EnvVerifyDatabaseURL, ""),
+		VerifyIdentityFile: r.String(EnvVerifyIdentityFile, ""),
+		VerifyCountMaxRows: int64(r.Int(EnvVerifyCountMaxRows, 0, 0)),
 		LogLevel:           r.String(EnvLogLevel, "info"),
 	}
 	if strings.EqualFold(o.Listen, "off") {
 		o.Listen = "" // no /healthz and /metrics listener
+	}
+	if strings.EqualFold(o.VerifySchedule, "off") {
+		o.VerifySchedule = "" // no scheduled restore drills
 	}
 	o.BranchName = r.String(EnvBranchName, o.BranchID)
 	o.SummaryRetryAttempts = r.Int(EnvSummaryRetryAttempts, DefaultSummaryRetryAttempts, 1)
@@ -182,7 +210,11 @@ func Load(r *config.Reader, needDB bool) (Options, error) {
 	}
 	for _, s := range []struct{ name, spec string }{
 		{EnvSummarySchedule, o.SummarySchedule}, {EnvBackupSchedule, o.BackupSchedule}, {EnvCleanupSchedule, o.CleanupSchedule},
+		{EnvVerifySchedule, o.VerifySchedule},
 	} {
+		if s.spec == "" && s.name == EnvVerifySchedule {
+			continue // off
+		}
 		if _, err := cron.ParseStandard(s.spec); err != nil {
 			r.Fail(s.name, "%q is not a cron expression (minute hour day month weekday): %v", s.spec, err)
 		}
@@ -206,7 +238,19 @@ func Load(r *config.Reader, needDB bool) (Options, error) {
 		o.EncryptionRecipients = append(o.EncryptionRecipients, rec)
 		o.EncryptionRecipientText = append(o.EncryptionRecipientText, txt)
 	}
-	for _, p := range []struct{ name, v string }{{EnvPingSummaryURL, o.PingSummaryURL}, {EnvPingBackupURL, o.PingBackupURL}, {EnvPingCleanupURL, o.PingCleanupURL}} {
+	if o.VerifyDatabaseURL != "" {
+		if err := dburl.Check(o.VerifyDatabaseURL); err != nil {
+			r.Fail(EnvVerifyDatabaseURL, "%v", err) // never quotes the URL
+		}
+	}
+	if o.VerifyIdentityFile != "" {
+		ids, err := ReadIdentities(o.VerifyIdentityFile)
+		if err != nil {
+			r.Fail(EnvVerifyIdentityFile, "%v", err)
+		}
+		o.VerifyIdentities = ids
+	}
+	for _, p := range []struct{ name, v string }{{EnvPingSummaryURL, o.PingSummaryURL}, {EnvPingBackupURL, o.PingBackupURL}, {EnvPingCleanupURL, o.PingCleanupURL}, {EnvPingVerifyURL, o.PingVerifyURL}} {
 		if p.v == "" {
 			continue
 		}
@@ -260,6 +304,21 @@ func (o Options) ObjectLockUntil(now time.Time) time.Time {
 		return time.Time{}
 	}
 	return now.UTC().Add(time.Duration(o.ObjectLockDays) * 24 * time.Hour).Truncate(time.Second)
+}
+
+// ReadIdentities reads an age identity file (the secret keys that decrypt
+// backups). Its errors never quote the file's content.
+func ReadIdentities(file string) ([]age.Identity, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ids, err := age.ParseIdentities(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s holds no age identity (AGE-SECRET-KEY-1...)", file)
+	}
+	return ids, nil
 }
 
 // Encrypted reports whether uploads are encrypted.

@@ -84,6 +84,27 @@ func TestLoad(t *testing.T) {
 		{"object lock mode without days", with(s3Env("BACKUP_S3_OBJECT_LOCK_MODE", "GOVERNANCE")...), true, []string{"BACKUP_S3_OBJECT_LOCK_MODE", "BACKUP_S3_OBJECT_LOCK_DAYS"}, nil},
 		{"object lock without a bucket", with("BACKUP_S3_OBJECT_LOCK_DAYS", "30"), true, []string{"BACKUP_S3_OBJECT_LOCK_DAYS", "no bucket"}, nil},
 		{"missing query file", with("METRICS_QUERY_FILE", "/nonexistent/q.sql"), true, []string{"METRICS_QUERY_FILE"}, nil},
+		{"drills weekly by default", base, true, nil, func(t *testing.T, o Options) {
+			if o.VerifySchedule != "0 3 * * 0" || o.VerifyDatabaseURL != "" || o.VerifyIdentities != nil || o.VerifyCountMaxRows != 0 {
+				t.Errorf("verify defaults: %q %q %v %d", o.VerifySchedule, o.VerifyDatabaseURL, o.VerifyIdentities, o.VerifyCountMaxRows)
+			}
+		}},
+		{"drills off", with("VERIFY_SCHEDULE", "off"), true, nil, func(t *testing.T, o Options) {
+			if o.VerifySchedule != "" {
+				t.Errorf("VerifySchedule = %q, want disabled", o.VerifySchedule)
+			}
+		}},
+		{"identity file read", with("VERIFY_IDENTITY_FILE", "testdata/identity.txt"), true, nil, func(t *testing.T, o Options) {
+			if len(o.VerifyIdentities) != 1 {
+				t.Errorf("%d identities", len(o.VerifyIdentities))
+			}
+		}},
+		{"bad verify cron", with("VERIFY_SCHEDULE", "weekly"), true, []string{"VERIFY_SCHEDULE", "cron"}, nil},
+		{"bad verify database keeps the password out", with("VERIFY_DATABASE_URL", "s3cretpw@host/db"), true, []string{"VERIFY_DATABASE_URL"}, nil},
+		{"missing identity file", with("VERIFY_IDENTITY_FILE", "/nonexistent/key.txt"), true, []string{"VERIFY_IDENTITY_FILE"}, nil},
+		{"identity file without a key", with("VERIFY_IDENTITY_FILE", "options_test.go"), true, []string{"VERIFY_IDENTITY_FILE", "no age identity"}, nil},
+		{"negative count limit", with("VERIFY_COUNT_MAX_ROWS", "-1"), true, []string{"VERIFY_COUNT_MAX_ROWS"}, nil},
+		{"bad verify ping url", with("HEALTHCHECK_VERIFY_URL", "hc-ping.com/x"), true, []string{"HEALTHCHECK_VERIFY_URL"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

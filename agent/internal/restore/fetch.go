@@ -184,6 +184,9 @@ type fetcher struct {
 	workDir    string
 	progress   io.Writer
 	log        *slog.Logger
+	// cloudOnly downloads the bucket's copy even when an identical local
+	// dump exists: a drill proves the bucket's bytes.
+	cloudOnly bool
 }
 
 func (f *fetcher) fetch(ctx context.Context, src source) (fetched, error) {
@@ -206,13 +209,13 @@ func (f *fetcher) fetch(ctx context.Context, src source) (fetched, error) {
 	}
 	dumpVersion, _ := pgtools.ParseVersion(meta[backup.MetaPGDumpVersion])
 	out := fetched{key: src.key, name: src.name, dumpVersion: dumpVersion, cleanup: func() {}}
-	if p, ok := f.identicalLocal(src.name, plainSHA, plainSize); ok {
+	if p, ok := f.identicalLocal(src.name, plainSHA, plainSize); ok && !f.cloudOnly {
 		f.log.Info("using the identical local copy instead of downloading", "key", src.key, "file", p)
 		out.path, out.origin, out.size, out.sha256 = p, OriginLocalCopy, plainSize, plainSHA
 		return out, nil
 	}
 	if encrypted && len(f.identities) == 0 {
-		return fetched{}, fmt.Errorf("%s is age-encrypted: pass --identity FILE with a key of one of its recipients", src.key)
+		return fetched{}, fmt.Errorf("%s is age-encrypted: pass --identity FILE (or set VERIFY_IDENTITY_FILE) with a key of one of its recipients", src.key)
 	}
 	removeStaleWork(f.workDir, f.log)
 	dir, err := os.MkdirTemp(f.workDir, workPrefix)

@@ -134,20 +134,52 @@ func args(date time.Time, loc *time.Location) []any {
 // file cannot write), and returns the figures, derived ones filled or
 // checked; the identity fields of the document are left empty.
 func (q Query) compute(ctx context.Context, conn *pgx.Conn, date time.Time, loc *time.Location) (metrics.Document, error) {
-	sql, nparams, err := q.prepare(ctx, conn)
+	p, err := q.Prepare(ctx, conn)
 	if err != nil {
 		return metrics.Document{}, err
-	}
-	a := args(date, loc)
-	if nparams < len(a) {
-		a = a[:nparams]
 	}
 	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return metrics.Document{}, fmt.Errorf("begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	rows, err := tx.Query(ctx, sql, a...)
+	return p.Run(ctx, tx, date, loc)
+}
+
+// Prepared is a query prepared on one connection, to run in a transaction
+// of that connection: the backup prepares it before opening the dump's
+// snapshot and runs it inside.
+type Prepared struct {
+	q       Query
+	sql     string
+	nparams int
+}
+
+// Preparer prepares a statement: a *pgx.Conn outside a transaction, or
+// something that wraps each attempt in a savepoint inside one (a refused
+// statement must not abort the transaction).
+type Preparer interface {
+	Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error)
+}
+
+// Prepare prepares q with conn.
+func (q Query) Prepare(ctx context.Context, conn Preparer) (Prepared, error) {
+	sql, n, err := q.prepare(ctx, conn)
+	if err != nil {
+		return Prepared{}, err
+	}
+	return Prepared{q: q, sql: sql, nparams: n}, nil
+}
+
+// Run computes date's figures in tx (whose snapshot they then reflect),
+// derived ones filled or checked; the identity fields are left empty.
+func (p Prepared) Run(ctx context.Context, tx pgx.Tx, date time.Time, loc *time.Location) (metrics.Document, error) {
+	q := p.q
+	a := args(date, loc)
+	if p.nparams < len(a) {
+		a = a[:p.nparams]
+	}
+	rows, err := tx.Query(ctx, p.sql, a...)
 	if err != nil {
 		return metrics.Document{}, q.serverErr("failed", err)
 	}
@@ -170,7 +202,17 @@ func (q Query) compute(ctx context.Context, conn *pgx.Conn, date time.Time, loc 
 	if err := rows.Err(); err != nil {
 		return metrics.Document{}, q.serverErr("failed", err)
 	}
-	return q.figures(fields, vals, conn.TypeMap())
+	return q.figures(fields, vals, tx.Conn().TypeMap())
+}
+
+// LastFinalDay is the newest business date whose summary is final at
+// `at`: today once the daily summary time has passed, else yesterday.
+func LastFinalDay(at time.Time, finalAt TimeOfDay, loc *time.Location) time.Time {
+	today := Today(at, loc)
+	if IsFinal(today, at, finalAt, loc) {
+		return today
+	}
+	return today.AddDate(0, 0, -1)
 }
 
 // paramTypes are the contract's parameter types, $1 to $3.
@@ -184,7 +226,7 @@ var undetermined = regexp.MustCompile(`could not determine data type of paramete
 // it never sees, so such a query is wrapped to mention it with its
 // contract type. Preparing outside the transaction keeps a refused
 // statement from aborting it.
-func (q Query) prepare(ctx context.Context, conn *pgx.Conn) (string, int, error) {
+func (q Query) prepare(ctx context.Context, conn Preparer) (string, int, error) {
 	sql := q.sql
 	for range len(paramTypes) + 1 {
 		sd, err := conn.Prepare(ctx, sql, sql)
@@ -314,4 +356,11 @@ func excerpt(s string) string {
 		return string(r[:40]) + "…"
 	}
 	return s
+}
+
+// Compute runs q for date on conn in a read-only REPEATABLE READ
+// transaction and returns the figures, derived ones filled or checked; the
+// identity fields are left empty. A restore drill recomputes a day with it.
+func (q Query) Compute(ctx context.Context, conn *pgx.Conn, date time.Time, loc *time.Location) (metrics.Document, error) {
+	return q.compute(ctx, conn, date, loc)
 }

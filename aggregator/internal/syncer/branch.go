@@ -110,7 +110,7 @@ func (s *Syncer) listedAll(ctx context.Context, w *branchWork, objs []store.Obje
 		case strings.HasPrefix(o.Key, mp):
 			metricsObjs = append(metricsObjs, o)
 		case strings.HasPrefix(o.Key, bp):
-			if !w.addBackup(o) {
+			if !w.addBackup(o) && !isManifest(o.Key) {
 				w.ignored++
 			}
 		default:
@@ -337,6 +337,13 @@ func (w *branchWork) addBackup(o store.ObjectInfo) bool {
 	}
 	w.badBackups = append(w.badBackups, index.BadDoc{Key: o.Key, Reason: reason, ETag: o.ETag, Size: o.Size, LastModified: o.LastModified})
 	return true
+}
+
+// isManifest reports whether key is a dump's manifest: it describes a
+// backup and is not one (a dump without one is a backup all the same).
+func isManifest(key string) bool {
+	k, err := layout.ParseKey(key, time.UTC)
+	return err == nil && k.Kind == layout.ManifestKind
 }
 
 func sortStrings(s []string) { sort.Strings(s) }

@@ -392,3 +392,30 @@ func TestFullSyncSkipsForeignPrefixes(t *testing.T) {
 		t.Errorf("%d listings, want at most 3", n)
 	}
 }
+
+// TestManifestsAreNotBackups: a dump's manifest beside it is neither a
+// backup nor an ignored object, in full and incremental syncs, and a dump
+// without a manifest (an older agent's) is a backup all the same.
+func TestManifestsAreNotBackups(t *testing.T) {
+	st, _ := startS3(t)
+	fixture.PutDoc(t, st, fixture.Doc("andheri", "2026-02-01", 1))
+	old := fixture.PutBackup(t, st, "andheri", time.Date(2026, 2, 1, 22, 0, 0, 0, time.UTC), 50)
+	withManifest := fixture.PutBackup(t, st, "andheri", time.Date(2026, 2, 2, 22, 0, 0, 0, time.UTC), 60)
+	fixture.Put(t, st, withManifest+".manifest.json", []byte(`{"schema_version": 1}`), nil)
+	s := newSyncer(st)
+	x, _ := sync(t, s, nil, true)
+	b := branch(t, x, "andheri")
+	if len(b.Backups) != 2 || b.Backups[0].Key != old || b.Backups[1].Key != withManifest || b.Ignored != 0 {
+		t.Fatalf("full sync: backups %+v, %d ignored; want the two dumps and nothing ignored", b.Backups, b.Ignored)
+	}
+	if b.LatestBackup().SHA256 == "" {
+		t.Error("the newest backup's checksum was not read")
+	}
+	newest := fixture.PutBackup(t, st, "andheri", time.Date(2026, 2, 3, 22, 0, 0, 0, time.UTC), 70)
+	fixture.Put(t, st, newest+".manifest.json", []byte(`{"schema_version": 1}`), nil)
+	y, _ := sync(t, s, x, false)
+	b = branch(t, y, "andheri")
+	if len(b.Backups) != 3 || b.LatestBackup().Key != newest || b.LatestBackup().Size != 70 {
+		t.Fatalf("incremental sync: backups %+v, want 3 ending with %s", b.Backups, newest)
+	}
+}

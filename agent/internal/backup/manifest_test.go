@@ -1,0 +1,212 @@
+package backup_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/branchwatch/branchwatch/agent/internal/backup"
+	"github.com/branchwatch/branchwatch/agent/internal/backup/backuptest"
+	"github.com/branchwatch/branchwatch/agent/internal/options"
+	"github.com/branchwatch/branchwatch/agent/internal/restore"
+	"github.com/branchwatch/branchwatch/agent/internal/summary"
+	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/shared/manifest"
+	"github.com/branchwatch/branchwatch/shared/store"
+	"github.com/branchwatch/branchwatch/shared/testenv"
+)
+
+// countAll counts each reference table's rows now.
+func countAll(t *testing.T, url string) map[string]int64 {
+	t.Helper()
+	conn := backuptest.Connect(t, url)
+	out := map[string]int64{}
+	for _, tbl := range backuptest.Tables {
+		var n int64
+		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM "+pgx.Identifier{"public", tbl}.Sanitize()).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		out["public."+tbl] = n
+	}
+	return out
+}
+
+// readManifest reads the manifest of the dump at key as a drill does, and
+// checks that it is stored as plain JSON.
+func readManifest(t *testing.T, st store.Store, dumpKey string) manifest.Manifest {
+	t.Helper()
+	m, err := restore.ReadManifest(context.Background(), st, dumpKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Stat(context.Background(), dumpKey+layout.ManifestExt)
+	if err != nil || info.ContentType != manifest.ContentType {
+		t.Errorf("manifest content type %q (%v)", info.ContentType, err)
+	}
+	return m
+}
+
+// TestManifestCountsTheDumpsSnapshot writes to the database after the
+// snapshot was exported but before pg_dump started (a pg_dump taking its
+// own snapshot would dump those rows), and again while pg_dump runs (it
+// waits for a lock on bill_items, and so does the counting, which takes
+// that table first, so bills are counted after those writes committed).
+// None of the writes is in the counts or in the dump.
+// The counts equal count(*) at dump time and the restored copy's; the
+// day's figures equal the default query's on the restored copy.
+func TestManifestCountsTheDumpsSnapshot(t *testing.T) {
+	_, _, url := backuptest.NewBranchDB(t, 300)
+	srv := testenv.StartS3(t)
+	st := srv.Store(t)
+	r, _, _ := newRunner(t, backuptest.Env(url, t.TempDir(), srv), st)
+	ctx := context.Background()
+
+	atDump := countAll(t, url)
+	lock := backuptest.Connect(t, url)
+	tx, err := lock.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE bill_items IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	// Committed after the snapshot was exported, before pg_dump started: a
+	// pg_dump with a snapshot of its own would hold these rows.
+	r.OnSnapshot = func(string) {
+		if _, err := backuptest.Connect(t, url).Exec(ctx, `INSERT INTO bills (bill_number, billed_at, status, subtotal)
+			SELECT 'EARLY' || i, timestamptz '2026-02-17 11:00+05:30', 'paid', 500 FROM generate_series(1, 20) AS i`); err != nil {
+			t.Errorf("write before pg_dump: %v", err)
+		}
+	}
+	wrote := make(chan error, 1)
+	r.OnDumpStart = func(int) {
+		go func() {
+			err := waitDumpBlocked(t, url)
+			if err == nil {
+				_, err = backuptest.Connect(t, url).Exec(ctx, `
+					INSERT INTO bills (bill_number, billed_at, status, subtotal, discount, cgst, sgst, tip)
+					SELECT 'LATE' || i, timestamptz '2026-02-17 12:00+05:30', 'paid', 1000, 0, 90, 90, 0 FROM generate_series(1, 50) AS i;
+					DELETE FROM expenses WHERE id IN (SELECT id FROM expenses ORDER BY id LIMIT 10)`)
+			}
+			_ = tx.Rollback(ctx) // the dump and the counting go on
+			wrote <- err
+		}()
+	}
+	res, err := r.Run(ctx)
+	if werr := <-wrote; werr != nil {
+		t.Fatalf("concurrent writes: %v", werr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := countAll(t, url)
+	if after["public.bills"] != atDump["public.bills"]+70 || after["public.expenses"] != atDump["public.expenses"]-10 {
+		t.Fatalf("the concurrent writes did not land: %v, then %v", atDump, after)
+	}
+
+	m := readManifest(t, st, res.Key)
+	if res.Manifest == "" || m.DumpKey != res.Key || m.BranchID != backuptest.Branch || m.Encrypted {
+		t.Fatalf("manifest %+v for %s (result says %q)", m, res.Key, res.Manifest)
+	}
+	info, _ := st.Stat(ctx, res.Key)
+	if m.SHA256 != info.Metadata[backup.MetaSHA256] || m.Size != info.Size || m.PlainSHA256 != res.SHA256 {
+		t.Errorf("manifest checksum %s/%d, object %s/%d", m.SHA256, m.Size, info.Metadata[backup.MetaSHA256], info.Size)
+	}
+	if m.StartedAt != "2026-02-17T22:00:05+05:30" || m.ServerVersion == "" || m.PGDumpVersion == "" || m.AgentVersion == "" {
+		t.Errorf("manifest identity: %+v", m)
+	}
+	for name, n := range atDump {
+		if m.Tables[name] != n {
+			t.Errorf("manifest %s: %d rows, count(*) at dump time %d (now %d)", name, m.Tables[name], n, after[name])
+		}
+	}
+
+	target := testenv.PG(t).URL(testenv.PG(t).CreateDatabase(t))
+	if _, err := restore.Run(ctx, r.Options(), st, restore.Request{Key: res.Key, TargetURL: target}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for name, n := range countAll(t, target) {
+		if m.Tables[name] != n {
+			t.Errorf("restored %s: %d rows, manifest %d", name, n, m.Tables[name])
+		}
+	}
+	if m.Day == nil || m.Day.Date != "2026-02-17" {
+		t.Fatalf("manifest day %+v (error %q), want 2026-02-17: the newest final day at 22:00", m.Day, m.DayError)
+	}
+	d, _ := layout.ParseDate(m.Day.Date)
+	doc, err := summary.DefaultQuery().Compute(ctx, backuptest.Connect(t, target), d, kolkata(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range doc.Figures() {
+		if m.Day.Figures[name] != v {
+			t.Errorf("day figure %s: manifest %d, restored copy %d", name, m.Day.Figures[name], v)
+		}
+	}
+	if live, _ := summary.DefaultQuery().Compute(ctx, backuptest.Connect(t, url), d, kolkata(t)); live.TotalBills == doc.TotalBills {
+		t.Errorf("the 50 late bills of %s should change the live figures (%d bills) but not the snapshot's (%d)", m.Day.Date, live.TotalBills, doc.TotalBills)
+	}
+}
+
+// TestManifestCountMaxRows: tables estimated above VERIFY_COUNT_MAX_ROWS
+// are listed as not counted; the others are counted.
+func TestManifestCountMaxRows(t *testing.T) {
+	_, _, url := backuptest.NewBranchDB(t, 300)
+	if _, err := backuptest.Connect(t, url).Exec(context.Background(), "ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	srv := testenv.StartS3(t)
+	st := srv.Store(t)
+	env := backuptest.Env(url, t.TempDir(), srv)
+	env[options.EnvVerifyCountMaxRows] = "100"
+	r, _, _ := newRunner(t, env, st)
+	res, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := readManifest(t, st, res.Key)
+	live := countAll(t, url)
+	var wantNot []string
+	for name, n := range live {
+		if n > 100 {
+			wantNot = append(wantNot, name)
+		} else if m.Tables[name] != n {
+			t.Errorf("%s: %d rows counted, has %d", name, m.Tables[name], n)
+		}
+	}
+	slices.Sort(wantNot)
+	if !slices.Equal(m.NotCounted, wantNot) || len(wantNot) == 0 {
+		t.Errorf("not counted %v, want %v", m.NotCounted, wantNot)
+	}
+}
+
+// TestManifestWhenTheMetricsQueryFails: a metrics query that the server
+// refuses does not fail the backup; the manifest says why it has no day.
+func TestManifestWhenTheMetricsQueryFails(t *testing.T) {
+	_, _, url := backuptest.NewBranchDB(t, 30)
+	srv := testenv.StartS3(t)
+	st := srv.Store(t)
+	q := filepath.Join(t.TempDir(), "q.sql")
+	if err := os.WriteFile(q, []byte("SELECT count(*) AS total_bills FROM no_such_table WHERE $3::date IS NOT NULL"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := backuptest.Env(url, t.TempDir(), srv)
+	env[options.EnvMetricsQueryFile] = q
+	r, _, _ := newRunner(t, env, st)
+	res, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatalf("backup with a broken metrics query: %v", err)
+	}
+	m := readManifest(t, st, res.Key)
+	if m.Day != nil || !strings.Contains(m.DayError, "no_such_table") || !strings.Contains(m.DayError, "2026-02-17") {
+		t.Fatalf("manifest day %+v, day_error %q", m.Day, m.DayError)
+	}
+	if m.Tables["public.bills"] != 30 {
+		t.Errorf("tables %v", m.Tables)
+	}
+}
