@@ -40,13 +40,14 @@ func init() {
 	})
 	Register(&Command{
 		Name:    "restore",
-		Usage:   "agent restore [--key K | --latest] --target-url URL [--yes] [--identity FILE] [--no-privileges]",
+		Usage:   "agent restore [--key K | --latest] [--from-branch ID] [--target-url URL] [--yes] [--identity FILE] [--no-privileges] [--work-dir DIR]",
 		Summary: "fetch a backup (latest by default, falling back past newer ones that fail their checksum), check it, restore it into a database",
 		Flags: func(fs *flag.FlagSet) {
 			fs.String("key", "", "bucket key or dump file name to restore")
 			fs.Bool("latest", false, "restore the newest good backup (the default)")
 			fs.String("target-url", "", "postgres:// URL of the database to restore into (or "+EnvRestoreTargetURL+", which keeps a password off the command line)")
-			fs.Bool("yes", false, "replace the tables of a target that already has some")
+			fs.Bool("yes", false, "replace the tables of a target that already has some: the confirmation when standard input is not a terminal (on a terminal the agent lists the tables with their row counts and asks in any case)")
+			fs.String("from-branch", "", "restore a backup of this other branch (its newest good one, or --key under its prefix); without it a --key of another branch is refused")
 			fs.String("identity", "", "age identity file that decrypts encrypted backups")
 			fs.String("work-dir", "", "directory for the download (default: BACKUP_DIR if it exists, else the temporary directory)")
 			fs.Bool("no-privileges", false, "skip the dump's GRANTs and REVOKEs (a server without the branch's roles)")
@@ -146,7 +147,8 @@ func runRestore(env *Env, fs *flag.FlagSet) error {
 	res, err := restore.Run(env.Ctx, env.Opts, st, restore.Request{
 		Key: key, TargetURL: target, Yes: backupFlagBool(fs, "yes"), Identities: ids,
 		WorkDir: backupFlagString(fs, "work-dir"), Progress: backupTerminal(env.Stderr),
-		NoPrivileges: backupFlagBool(fs, "no-privileges"),
+		NoPrivileges: backupFlagBool(fs, "no-privileges"), FromBranch: backupFlagString(fs, "from-branch"),
+		Confirm: confirmReplacement(env.Stderr, backupFlagBool(fs, "yes")),
 	}, env.Logger)
 	if err != nil {
 		return err

@@ -66,6 +66,14 @@ func choose(ctx context.Context, o options.Options, st store.Store, key string) 
 	}
 	if key != "" {
 		if !strings.Contains(key, "/") {
+			// A bare dump name: under the prefix of the branch it names
+			// (Run has refused another branch's unless asked for).
+			if b := dumpBranch(key); b != "" {
+				prefix, err = layout.BackupsPrefix(b)
+				if err != nil {
+					return source{}, err
+				}
+			}
 			key = prefix + key
 		}
 		k, err := layout.ParseKey(key, o.Location)

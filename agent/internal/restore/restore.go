@@ -20,6 +20,7 @@ import (
 	"github.com/branchwatch/branchwatch/agent/internal/backup"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
+	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/store"
 )
 
@@ -43,6 +44,14 @@ type Request struct {
 	WorkDir string
 	// Progress, when not nil, receives a progress line (a terminal).
 	Progress io.Writer
+	// FromBranch, when set, restores that branch's backups instead of
+	// BRANCH_ID's: the newest good one of its prefix, or a Key under it. A
+	// Key of another branch than the one restored from is refused.
+	FromBranch string
+	// Confirm, when set, is called before anything is fetched when the
+	// target has tables, with what the restore would replace; an error stops
+	// the restore. When nil, Yes alone decides.
+	Confirm func(Replacement) error
 	// NoPrivileges skips the dump's GRANTs and REVOKEs: for a server that
 	// lacks the branch's roles (a restore onto a new machine), where they
 	// would fail the whole single-transaction restore.
@@ -78,12 +87,32 @@ func Run(ctx context.Context, o options.Options, st store.Store, req Request, lo
 	if err != nil {
 		return Result{}, fmt.Errorf("restore: target database unreachable: %w", err)
 	}
-	n, err := countTables(ctx, target.URL())
+	if req.FromBranch != "" {
+		if err := layout.ValidateBranchID(req.FromBranch); err != nil {
+			return Result{}, fmt.Errorf("restore: --from-branch: %w", err)
+		}
+		o.BranchID = req.FromBranch
+	}
+	if b := dumpBranch(req.Key); req.Key != "" && b != "" {
+		if err := checkBranch(b, o.BranchID, req.FromBranch != ""); err != nil {
+			return Result{}, fmt.Errorf("restore: %s: %w", req.Key, err)
+		}
+	}
+	tables, err := targetTables(ctx, target.URL())
 	if err != nil {
 		return Result{}, fmt.Errorf("restore: inspect target: %w", err)
 	}
-	if n > 0 && !req.Yes {
-		return Result{}, fmt.Errorf("restore: %w: %s has %d tables; pass --yes to replace them with the backup", ErrTargetNotEmpty, target, n)
+	if len(tables) > 0 {
+		rep := Replacement{Database: target.Database(), Tables: tables, Backup: req.Key}
+		switch {
+		case req.Confirm != nil:
+			if err := req.Confirm(rep); err != nil {
+				return Result{}, fmt.Errorf("restore: %w", err)
+			}
+		case !req.Yes:
+			return Result{}, fmt.Errorf("restore: %w: %s has %d tables with %d rows; pass --yes to replace them with the backup",
+				ErrTargetNotEmpty, target, len(tables), rep.Rows())
+		}
 	}
 	f := &fetcher{o: o, st: st, identities: req.Identities, workDir: workDir(req.WorkDir, o), progress: req.Progress, log: log}
 	got, tool, toc, skipped, err := fetchGood(ctx, o, st, f, req.Key, server, log, req.Progress)
@@ -224,11 +253,6 @@ const userTablesSQL = `SELECT n.nspname, c.relname FROM pg_class c JOIN pg_names
 WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
 ORDER BY 1, 2`
-
-func countTables(ctx context.Context, url string) (int, error) {
-	tables, err := listTables(ctx, url)
-	return len(tables), err
-}
 
 // listTables returns "schema.table" for each user table of the database.
 func listTables(ctx context.Context, url string) ([]string, error) {

@@ -310,10 +310,9 @@ func compareTables(ctx context.Context, url string, want []string) ([]TableCount
 			missing = append(missing, t)
 			continue
 		}
-		schema, name, _ := strings.Cut(t, ".")
-		var n int64
-		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{schema, name}.Sanitize()).Scan(&n); err != nil {
-			return nil, nil, fmt.Errorf("count rows of %s: %w", t, err)
+		n, err := rowCount(ctx, conn, t)
+		if err != nil {
+			return nil, nil, err
 		}
 		counts = append(counts, TableCount{Table: t, Rows: n})
 	}
