@@ -48,6 +48,8 @@ type Handlers struct {
 // Register adds every route to e (authentication is the caller's).
 func (h Handlers) Register(e *echo.Echo) {
 	g := e.Group("/api/v1")
+	e.GET("/api/v1", h.index)
+	g.GET("/openapi.json", h.openAPI)
 	g.GET("/branches", h.branches)
 	g.GET("/branches/:id", h.branch)
 	g.GET("/branches/:id/metrics", h.branchMetrics)

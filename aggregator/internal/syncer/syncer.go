@@ -16,6 +16,7 @@ package syncer
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -107,6 +108,21 @@ type Stats struct {
 	// new snapshot).
 	Changed  bool
 	Duration time.Duration
+}
+
+// MarshalJSON writes the stats with snake_case keys and the duration in
+// seconds (the API's conventions), not Go field names and nanoseconds.
+func (s Stats) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Full            bool    `json:"full"`
+		Branches        int     `json:"branches"`
+		Listed          int     `json:"listed"`
+		Downloaded      int     `json:"downloaded"`
+		NewBad          int     `json:"new_bad"`
+		Failures        int     `json:"failures"`
+		Changed         bool    `json:"changed"`
+		DurationSeconds float64 `json:"duration_seconds"`
+	}{s.Full, s.Branches, s.Listed, s.Downloaded, s.NewBad, s.Failures, s.Changed, s.Duration.Seconds()})
 }
 
 // maxReportedErrors bounds the errors joined into Sync's error.
