@@ -8,12 +8,14 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 
 	"filippo.io/age"
 
 	"github.com/branchwatch/branchwatch/agent/internal/backup"
 	"github.com/branchwatch/branchwatch/agent/internal/cloudclean"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
+	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
 	"github.com/branchwatch/branchwatch/agent/internal/remote"
 	"github.com/branchwatch/branchwatch/agent/internal/restore"
 	"github.com/branchwatch/branchwatch/agent/internal/restoredrill"
@@ -40,12 +42,13 @@ func init() {
 	})
 	Register(&Command{
 		Name:    "restore",
-		Usage:   "agent restore [--key K | --latest] [--from-branch ID] [--target-url URL] [--yes] [--identity FILE] [--no-privileges] [--work-dir DIR]",
+		Usage:   "agent restore [--key K | --latest] [--from-branch ID] [--target-url URL | --target-database NAME] [--yes] [--identity FILE] [--no-privileges] [--work-dir DIR]",
 		Summary: "fetch a backup (latest by default, falling back past newer ones that fail their checksum), check it, restore it into a database",
 		Flags: func(fs *flag.FlagSet) {
 			fs.String("key", "", "bucket key or dump file name to restore")
 			fs.Bool("latest", false, "restore the newest good backup (the default)")
 			fs.String("target-url", "", "postgres:// URL of the database to restore into (or "+EnvRestoreTargetURL+", which keeps a password off the command line)")
+			fs.String("target-database", "", "restore into this database on the server of DATABASE_URL, as its user (no password to type: the agent's settings have it)")
 			fs.Bool("yes", false, "replace the tables of a target that already has some: the confirmation when standard input is not a terminal (on a terminal the agent lists the tables with their row counts and asks in any case)")
 			fs.String("from-branch", "", "restore a backup of this other branch (its newest good one, or --key under its prefix); without it a --key of another branch is refused")
 			fs.String("identity", "", "age identity file that decrypts encrypted backups")
@@ -129,12 +132,9 @@ func runRestore(env *Env, fs *flag.FlagSet) error {
 	if key != "" && backupFlagBool(fs, "latest") {
 		return fmt.Errorf("%w: --key and --latest exclude each other", ErrUsage)
 	}
-	target := backupFlagString(fs, "target-url")
-	if target == "" && env.Lookup != nil {
-		target, _ = env.Lookup(EnvRestoreTargetURL)
-	}
-	if target == "" {
-		return fmt.Errorf("%w: --target-url (or %s) is required", ErrUsage, EnvRestoreTargetURL)
+	target, err := restoreTarget(env, backupFlagString(fs, "target-url"), backupFlagString(fs, "target-database"))
+	if err != nil {
+		return err
 	}
 	ids, err := readAgeIdentities(backupFlagString(fs, "identity"))
 	if err != nil {
@@ -161,6 +161,35 @@ func runRestore(env *Env, fs *flag.FlagSet) error {
 	}
 	fmt.Fprintf(env.Stdout, "restored %s (%s, sha256 %s): %d tables\n", res.Name, res.Origin, res.SHA256, len(res.Tables))
 	return nil
+}
+
+// restoreTarget is the URL restore restores into: --target-url, else
+// --target-database on DATABASE_URL's server, else RESTORE_TARGET_URL.
+func restoreTarget(env *Env, targetURL, database string) (string, error) {
+	switch {
+	case targetURL != "" && database != "":
+		return "", fmt.Errorf("%w: --target-url and --target-database exclude each other", ErrUsage)
+	case targetURL != "":
+		return targetURL, nil
+	case database != "":
+		if strings.ContainsAny(database, "/?#%") || strings.TrimSpace(database) != database {
+			return "", fmt.Errorf("%w: --target-database %q is not a plain database name", ErrUsage, database)
+		}
+		if env.Opts.DatabaseURL == "" {
+			return "", fmt.Errorf("%w: --target-database needs %s (the server and user to restore with)", ErrUsage, options.EnvDatabaseURL)
+		}
+		c, err := pgtools.ParseConn(env.Opts.DatabaseURL)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", options.EnvDatabaseURL, err)
+		}
+		return c.WithDatabase(database).URL(), nil
+	}
+	if env.Lookup != nil {
+		if t, _ := env.Lookup(EnvRestoreTargetURL); t != "" {
+			return t, nil
+		}
+	}
+	return "", fmt.Errorf("%w: --target-url, --target-database or %s is required", ErrUsage, EnvRestoreTargetURL)
 }
 
 func runVerify(env *Env, fs *flag.FlagSet) error {
