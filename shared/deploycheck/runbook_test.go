@@ -7,11 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"gopkg.in/yaml.v3"
 
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
@@ -258,4 +260,103 @@ func sameCounts(a, b map[string]int64) bool {
 		}
 	}
 	return true
+}
+
+// composeUse is one `docker compose` command of a runbook and the service
+// it names.
+var composeUse = regexp.MustCompile(`docker compose (exec(?: -T)?|run --rm|stop|start|up -d|restart|logs) ([a-z][a-z0-9_-]*)|docker compose cp \S+ ([a-z][a-z0-9_-]*):(\S+)`)
+
+// TestComposeRunbookNamesWhatExists: every `docker compose` command of
+// deploy/docs/restore-compose.md names a service of the branch compose file
+// (resolved by `docker-compose config` in a copy laid out as on a branch,
+// with COMPOSE_FILE as the runbook sets it and deploy/branch/agent.env
+// where the runbook reads it), the paths it uses inside the agent are that
+// service's volume, and what it reads in the postgres container is set.
+func TestComposeRunbookNamesWhatExists(t *testing.T) {
+	root := repoRoot(t)
+	runbook := filepath.Join(root, "deploy/docs/restore-compose.md")
+	var blocks []string
+	for _, tag := range []string{"runbook-compose", "runbook-compose-switch", "runbook-compose-live"} {
+		blocks = append(blocks, runbookBlocks(t, runbook, tag)...)
+	}
+	text := strings.Join(blocks, "")
+	m := regexp.MustCompile(`(?m)^export COMPOSE_FILE=(\S+)$`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatal("the runbook does not export COMPOSE_FILE")
+	}
+	composeFile := m[1]
+
+	// A branch's checkout: the compose file, its Dockerfile, agent.env and the password file.
+	dir := t.TempDir()
+	copies := map[string]string{
+		composeFile:                      composeFile,
+		"deploy/docker/agent.Dockerfile": "deploy/docker/agent.Dockerfile",
+		"deploy/env/agent.env.example":   "deploy/branch/agent.env",
+	}
+	for from, to := range copies {
+		b, err := os.ReadFile(filepath.Join(root, from))
+		if err != nil {
+			t.Fatalf("the runbook's %s: %v", from, err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, to)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, to), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "deploy/branch/postgres_password.txt"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	argv := append(composeCommand(t), "config")
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "COMPOSE_FILE=" + composeFile}
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("docker-compose config with COMPOSE_FILE=%s from the branch checkout: %v\n%s", composeFile, err, stderr)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	services := keys(dig(doc, "services"))
+	if env := envOf(dig(doc, "services", "agent")); env["BRANCH_ID"] == "" {
+		t.Errorf("the agent does not read deploy/branch/agent.env (the file the runbook reads BRANCH_TIMEZONE from): env %v", env)
+	}
+
+	uses := composeUse.FindAllStringSubmatch(text, -1)
+	if len(uses) < 10 {
+		t.Fatalf("only %d docker compose commands found in the runbook", len(uses))
+	}
+	for _, u := range uses {
+		svc := u[2]
+		if svc == "" {
+			svc = u[3]
+			if u[3] == "agent" && !strings.HasPrefix(u[4], "/backups/") {
+				t.Errorf("%q copies into the agent outside its writable /backups volume", u[0])
+			}
+		}
+		if !contains(services, svc) {
+			t.Errorf("%q names service %q; the compose file has %v", u[0], svc, services)
+		}
+	}
+	if strings.Contains(text, "/backups") && !contains(volumeTargets(dig(doc, "services", "agent")), "/backups") {
+		t.Errorf("the runbook uses /backups in the agent, which mounts %v", volumeTargets(dig(doc, "services", "agent")))
+	}
+	pgEnv := envOf(dig(doc, "services", "postgres"))
+	for _, v := range regexp.MustCompile(`exec -T postgres printenv (\w+)`).FindAllStringSubmatch(text, -1) {
+		if _, ok := pgEnv[v[1]]; !ok {
+			t.Errorf("the runbook reads %s in the postgres container, which does not set it (%v)", v[1], pgEnv)
+		}
+	}
+	// `exec agent agent …` runs the binary by name: the image must put it on PATH.
+	df, _ := os.ReadFile(filepath.Join(root, "deploy/docker/agent.Dockerfile"))
+	if strings.Contains(text, "exec agent agent ") && !strings.Contains(string(df), " /usr/local/bin/agent") {
+		t.Error("the runbook runs `agent` in the container, but the Dockerfile does not install /usr/local/bin/agent")
+	}
 }
