@@ -279,6 +279,8 @@ func TestComposeRunbookNamesWhatExists(t *testing.T) {
 	for _, tag := range []string{"runbook-compose", "runbook-compose-switch", "runbook-compose-live"} {
 		blocks = append(blocks, runbookBlocks(t, runbook, tag)...)
 	}
+	// The shared page's compose commands (the machine is gone) too.
+	blocks = append(blocks, runbookBlocks(t, filepath.Join(root, "deploy/docs/restore-runbook.md"), "runbook-compose-gone")...)
 	text := strings.Join(blocks, "")
 	m := regexp.MustCompile(`(?m)^export COMPOSE_FILE=(\S+)$`).FindStringSubmatch(text)
 	if m == nil {
