@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/branchwatch/branchwatch/agent/internal/backup"
 	"github.com/branchwatch/branchwatch/agent/internal/inventory"
 	"github.com/branchwatch/branchwatch/agent/internal/remote"
 )
@@ -86,7 +87,7 @@ func printBackups(w io.Writer, branch string, loc *time.Location, bucket bool, l
 		if sum == "" {
 			sum = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Taken.Format("2006-01-02 15:04:05 -07:00"), inventory.HumanSize(b.Size),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Taken.Format("2006-01-02 15:04:05 -07:00"), backup.HumanBytes(b.Size),
 			yesNo(b.Encrypted), yesNo(b.Local), drill, key, sum)
 	}
 	tw.Flush()

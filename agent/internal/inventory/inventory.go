@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/branchwatch/branchwatch/agent/internal/backup"
@@ -147,18 +146,4 @@ func plainName(d layout.Dump) string {
 		return d.Name
 	}
 	return d.Name[:len(d.Name)-len(layout.EncryptedDumpExt)] + layout.DumpExt
-}
-
-// HumanSize is n bytes in binary units, e.g. "1.5 MiB".
-func HumanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatInt(n, 10) + " B"
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
