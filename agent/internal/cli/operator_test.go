@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/branchwatch/branchwatch/agent/internal/backup"
 	"github.com/branchwatch/branchwatch/agent/internal/backup/backuptest"
 	"github.com/branchwatch/branchwatch/shared/store"
@@ -112,6 +114,52 @@ func TestBackupsCommand(t *testing.T) {
 		!regexp.MustCompile(`^2026-02-17 22:00:00 \+05:30 .* no +yes +- +.*not in the bucket`).MatchString(lines[2]) ||
 		!strings.Contains(lines[4], "branch-test/backups/branch-test_20260215_220000.dump") {
 		t.Errorf("agent backups table:\n%s", text.stdout)
+	}
+}
+
+// TestBackupsCommandEncrypted: an encrypted upload is listed as such, with
+// the stored object's checksum and the plain dump's, which is the local
+// copy's; after encryption is turned on a night uploaded both ways is two
+// objects, both listed.
+func TestBackupsCommandEncrypted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	_, _, url := backuptest.NewBranchDB(t, 30)
+	srv := testenv.StartS3(t)
+	dir := t.TempDir()
+	env := backuptest.Env(url, dir, srv)
+	backupAt(t, ctx, env, "2026-02-16T16:30:00Z")
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	backupAt(t, ctx, with(env, "BACKUP_ENCRYPTION_RECIPIENTS", id.Recipient().String()), "2026-02-17T16:30:00Z")
+	r := agent(t, ctx, env, "backups", "--json")
+	if r.code != 0 {
+		t.Fatalf("agent backups --json: %d\n%s", r.code, r.stderr)
+	}
+	var got backupsJSON
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, b := range got.Backups {
+		keys = append(keys, b.Key)
+		if !b.Local || !b.Confirmed {
+			t.Errorf("%s: local %v, confirmed %v", b.Key, b.Local, b.Confirmed)
+		}
+		side, err := backup.ReadChecksum(filepath.Join(dir, b.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if enc := strings.HasSuffix(b.Key, ".age"); b.Encrypted != enc || enc && (b.PlainSHA256 != side || b.SHA256 == side) || !enc && b.SHA256 != side {
+			t.Errorf("%s: encrypted %v, sha256 %s, plain_sha256 %s; the local copy's is %s", b.Key, b.Encrypted, b.SHA256, b.PlainSHA256, side)
+		}
+	}
+	want := []string{"branch-test/backups/branch-test_20260217_220000.dump.age",
+		"branch-test/backups/branch-test_20260216_220000.dump.age", "branch-test/backups/branch-test_20260216_220000.dump"}
+	if strings.Join(keys, " ") != strings.Join(want, " ") {
+		t.Errorf("listed %v, want %v", keys, want)
 	}
 }
 

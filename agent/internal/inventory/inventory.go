@@ -62,11 +62,15 @@ type Lister struct {
 }
 
 // List returns the branch's backups, newest first: every backup object
-// under its prefix and every local dump, merged by dump name.
+// under its prefix (a night uploaded both plain and encrypted, after
+// encryption was turned on, is two objects and two entries), and every
+// local dump, which is the local copy of the objects of its name or, when
+// the bucket has none, an entry of its own.
 func (l Lister) List(ctx context.Context) ([]Backup, error) {
-	byName := map[string]*Backup{}
+	var out []Backup
 	if l.Store != nil {
-		if err := l.listBucket(ctx, byName); err != nil {
+		var err error
+		if out, err = l.listBucket(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -75,45 +79,45 @@ func (l Lister) List(ctx context.Context) ([]Backup, error) {
 		return nil, err
 	}
 	for _, d := range local {
-		b, ok := byName[d.Name]
-		if !ok {
-			b = &Backup{Name: d.Name, Taken: d.Taken, Size: d.Size, SHA256: d.SHA256}
-			byName[d.Name] = b
+		found := false
+		for i := range out {
+			if out[i].Name == d.Name {
+				out[i].Local, out[i].LocalPath, found = true, d.Path, true
+			}
 		}
-		b.Local, b.LocalPath = true, d.Path
+		if !found {
+			out = append(out, Backup{Name: d.Name, Taken: d.Taken, Size: d.Size, SHA256: d.SHA256, Local: true, LocalPath: d.Path})
+		}
 	}
 	if l.Drills != nil {
 		drills, err := l.Drills(ctx)
 		if err != nil {
 			return nil, err
 		}
-		for name, d := range drills {
-			if b, ok := byName[name]; ok {
-				b.LastDrill = &d
+		for i := range out {
+			if d, ok := drills[out[i].Name]; ok {
+				out[i].LastDrill = &d
 			}
 		}
-	}
-	out := make([]Backup, 0, len(byName))
-	for _, b := range byName {
-		out = append(out, *b)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Taken.Equal(out[j].Taken) {
 			return out[i].Taken.After(out[j].Taken)
 		}
-		return out[i].Name > out[j].Name
+		return out[i].Key > out[j].Key
 	})
 	return out, nil
 }
 
-func (l Lister) listBucket(ctx context.Context, byName map[string]*Backup) error {
+func (l Lister) listBucket(ctx context.Context) ([]Backup, error) {
 	prefix, err := layout.BackupsPrefix(l.Branch)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var out []Backup
 	for obj, err := range store.All(ctx, l.Store, store.ListOptions{Prefix: prefix}) {
 		if err != nil {
-			return fmt.Errorf("list %s: %w", prefix, err)
+			return nil, fmt.Errorf("list %s: %w", prefix, err)
 		}
 		k, err := layout.ParseKey(obj.Key, l.Location)
 		if err != nil || k.Kind != layout.BackupsDir || k.Branch != l.Branch {
@@ -124,7 +128,7 @@ func (l Lister) listBucket(ctx context.Context, byName map[string]*Backup) error
 			continue // removed while listing
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		b := Backup{Name: plainName(k.Dump), Key: obj.Key, Taken: k.Dump.Taken, Size: info.Size,
 			SHA256: info.Metadata[backup.MetaSHA256], Encrypted: k.Dump.Encrypted || info.Metadata[backup.MetaEncryption] == "age",
@@ -132,12 +136,9 @@ func (l Lister) listBucket(ctx context.Context, byName map[string]*Backup) error
 		if b.Encrypted {
 			b.PlainSHA256 = info.Metadata[backup.MetaPlainSHA256]
 		}
-		if prev, ok := byName[b.Name]; ok && prev.Confirmed && !b.Confirmed {
-			continue // a plain and an encrypted object of one dump: the confirmed one
-		}
-		byName[b.Name] = &b
+		out = append(out, b)
 	}
-	return nil
+	return out, nil
 }
 
 // plainName is the name of the plain dump of d.
