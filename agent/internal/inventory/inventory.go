@@ -48,6 +48,8 @@ type Drill struct {
 	Date string `json:"date"` // branch-local date of the drill (YYYY-MM-DD)
 	Key  string `json:"key"`  // its record in the bucket
 	OK   bool   `json:"ok"`
+	// Error is why it failed; "" when OK.
+	Error string `json:"error,omitempty"`
 }
 
 // Lister lists one branch's backups.
@@ -57,7 +59,7 @@ type Lister struct {
 	Location *time.Location // the branch's zone
 	// Store is the bucket; nil in local-only mode.
 	Store store.Store
-	// Drills, when set, returns the newest drill per dump name.
+	// Drills, when set, returns the newest drill per backup (bucket key).
 	Drills func(ctx context.Context) (map[string]Drill, error)
 }
 
@@ -95,7 +97,7 @@ func (l Lister) List(ctx context.Context) ([]Backup, error) {
 			return nil, err
 		}
 		for i := range out {
-			if d, ok := drills[out[i].Name]; ok {
+			if d, ok := drills[out[i].Key]; ok && out[i].Key != "" {
 				out[i].LastDrill = &d
 			}
 		}
