@@ -129,10 +129,19 @@ func TestSystemdRunbookRuns(t *testing.T) {
 		}
 	}
 
+	// A branch zone whose date differs from the host's (UTC) now, so that a
+	// runbook step taking the host's date names its database wrongly.
+	zone := "Etc/GMT+12" // UTC-12: yesterday before 12:00 UTC
+	if time.Now().UTC().Hour() >= 12 {
+		zone = "Etc/GMT-14" // UTC+14: tomorrow from 10:00 UTC
+	}
+	if time.Now().In(mustZone(t, zone)).Format("20060102") == time.Now().UTC().Format("20060102") {
+		t.Fatalf("zone %s has today's UTC date", zone)
+	}
 	db := pg.CreateDatabase(t)
 	backupDir := t.TempDir()
 	envFile := filepath.Join(t.TempDir(), "agent.env")
-	lines := []string{"DATABASE_URL=" + pg.URL(db), "BRANCH_ID=branch-andheri", "BRANCH_TIMEZONE=Asia/Kolkata",
+	lines := []string{"DATABASE_URL=" + pg.URL(db), "BRANCH_ID=branch-andheri", "BRANCH_TIMEZONE=" + zone,
 		"BACKUP_DIR=" + backupDir, "LOG_LEVEL=warn"}
 	for k, v := range srv.Env() {
 		lines = append(lines, k+"="+v)
@@ -143,7 +152,7 @@ func TestSystemdRunbookRuns(t *testing.T) {
 	shell := func(script string) string {
 		t.Helper()
 		cmd := exec.CommandContext(ctx, "bash", "-c", "set -euo pipefail\n"+script)
-		cmd.Env = []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "ENV_FILE=" + envFile}
+		cmd.Env = []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "ENV_FILE=" + envFile, "TZ=UTC"}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("runbook failed: %v\n--- script ---\n%s\n--- output ---\n%s", err, script, out)
@@ -173,7 +182,7 @@ run_agent backup`)
 	if got := countRows(t, ctx, pg.URL(db)); !sameCounts(got, before) {
 		t.Errorf("after the runbook %s holds %v, want the backup's rows %v", db, got, before)
 	}
-	date := time.Now().In(mustZone(t, "Asia/Kolkata")).Format("20060102")
+	date := time.Now().In(mustZone(t, zone)).Format("20060102")
 	damagedDB, err := queryString(ctx, pg.URL("postgres"), "SELECT datname FROM pg_database WHERE datname LIKE $1", db+"_damaged_"+date+"_%")
 	if err != nil {
 		t.Fatalf("no database %s_damaged_%s_HHMM (branch date) after the runbook: %v\n%s", db, date, err, out)
