@@ -34,6 +34,10 @@ func confirmReplacement(w io.Writer, yes bool) func(restore.Replacement) error {
 		}
 		fmt.Fprintf(w, "database %s is not empty: restoring %s replaces these %d tables (%d rows in all):\n", rep.Database, what, len(rep.Tables), rep.Rows())
 		for _, t := range rep.Tables {
+			if t.Rows == restore.RowsUnknown {
+				fmt.Fprintf(w, "  %-40s %12s rows (no SELECT right to count them)\n", t.Table, "?")
+				continue
+			}
 			fmt.Fprintf(w, "  %-40s %12d rows\n", t.Table, t.Rows)
 		}
 		if !stdinIsTerminal() {

@@ -61,6 +61,14 @@ func (c Conn) Database() string {
 	return strings.TrimPrefix(c.safe.Path, "/")
 }
 
+// User is the URL's user name ("" when it names none).
+func (c Conn) User() string {
+	if c.safe == nil || c.safe.User == nil {
+		return ""
+	}
+	return c.safe.User.Username()
+}
+
 // WithDatabase is the same connection to another database.
 func (c Conn) WithDatabase(db string) Conn {
 	u := *c.safe

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/branchwatch/branchwatch/shared/layout"
 )
@@ -22,14 +23,19 @@ type Replacement struct {
 	Backup   string       // the requested key or dump name; "" for the newest good backup
 }
 
-// Rows is the total of the tables' rows.
+// Rows is the total of the tables' rows (of those it could count).
 func (r Replacement) Rows() int64 {
 	var n int64
 	for _, t := range r.Tables {
-		n += t.Rows
+		if t.Rows > 0 {
+			n += t.Rows
+		}
 	}
 	return n
 }
+
+// RowsUnknown marks a TableCount whose rows the target's role may not read.
+const RowsUnknown = -1
 
 // checkBranch refuses a backup of branch dumped when the restore is for
 // branch own (BRANCH_ID, or --from-branch).
@@ -70,6 +76,9 @@ func targetTables(ctx context.Context, url string) ([]TableCount, error) {
 	out := make([]TableCount, 0, len(tables))
 	for _, t := range tables {
 		n, err := rowCount(ctx, conn, t)
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "42501" {
+			n, err = RowsUnknown, nil // no SELECT right: listed, not counted
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -53,3 +53,25 @@ func TestRestoreOntoAServerWithoutTheRoles(t *testing.T) {
 	}
 	backuptest.SameRows(t, backuptest.Snapshot(t, target), backuptest.Snapshot(t, source))
 }
+
+// TestRestoreOverTablesOfAnotherOwner: a restore over tables the target
+// URL's role does not own fails whole, saying so.
+func TestRestoreOverTablesOfAnotherOwner(t *testing.T) {
+	ctx := context.Background()
+	f := backedUp(t, false, "")
+	db := f.pg.CreateDatabase(t)
+	backuptest.Fill(t, f.pg.URL(db), 5) // tables owned by the superuser
+	before := backuptest.Snapshot(t, f.pg.URL(db))
+	if err := f.pg.Exec(ctx, "postgres", "CREATE ROLE restore_not_owner LOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = f.pg.Exec(ctx, "postgres", "DROP ROLE IF EXISTS restore_not_owner")
+	})
+	target := strings.Replace(f.pg.URL(db), "://postgres@", "://restore_not_owner@", 1)
+	_, err := restore.Run(ctx, f.opts, nil, restore.Request{TargetURL: target, Yes: true}, nil)
+	if err == nil || !strings.Contains(err.Error(), "restore_not_owner does not own the tables") || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("restore over another role's tables: %v, want a failure naming the ownership", err)
+	}
+	backuptest.SameRows(t, backuptest.Snapshot(t, f.pg.URL(db)), before)
+}

@@ -240,8 +240,11 @@ func pgRestore(ctx context.Context, target pgtools.Conn, tool pgtools.Tool, f fe
 	log.Info("pg_restore started", "target", target.String(), "pg_restore", tool.Path, "file", f.path)
 	if err := pgtools.Run(cmd, nil); err != nil {
 		hint := ""
-		if !noPrivileges && strings.Contains(stderr.String(), "role") && strings.Contains(stderr.String(), "does not exist") {
+		switch msg := stderr.String(); {
+		case !noPrivileges && strings.Contains(msg, "role") && strings.Contains(msg, "does not exist"):
 			hint = " (the target server lacks a role the dump grants to: create it, or pass --no-privileges)"
+		case strings.Contains(msg, "must be owner of"):
+			hint = fmt.Sprintf(" (the role %s does not own the tables it would replace: restore into a new database it owns, or as the tables' owner)", target.User())
 		}
 		return fmt.Errorf("nothing was changed (single transaction)%s: %w", hint, pgtools.ExitError(ctx, "pg_restore", err, stderr))
 	}
