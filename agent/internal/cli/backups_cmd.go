@@ -58,7 +58,7 @@ func runBackups(env *Env, fs *flag.FlagSet) error {
 }
 
 func printBackups(w io.Writer, branch string, loc *time.Location, bucket bool, list []inventory.Backup) {
-	where := "bucket and " + "local disk"
+	where := "bucket and local disk"
 	if !bucket {
 		where = "local disk only (no S3 settings)"
 	}
