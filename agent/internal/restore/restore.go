@@ -257,6 +257,12 @@ WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_s
   AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
 ORDER BY 1, 2`
 
+// countTables is how many user tables the database has.
+func countTables(ctx context.Context, url string) (int, error) {
+	tables, err := listTables(ctx, url)
+	return len(tables), err
+}
+
 // listTables returns "schema.table" for each user table of the database.
 func listTables(ctx context.Context, url string) ([]string, error) {
 	conn, err := pgx.Connect(ctx, url)
