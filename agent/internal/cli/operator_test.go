@@ -247,3 +247,47 @@ func notTerminal(t *testing.T) {
 	Stdin, stdinIsTerminal = strings.NewReader(""), func() bool { return false }
 	t.Cleanup(func() { Stdin, stdinIsTerminal = oldIn, oldTTY })
 }
+
+// TestRestoreTarget: where restore restores to, and the refusals naming
+// the flag or setting at fault; the password of DATABASE_URL carries over
+// to --target-database and never appears in an error.
+func TestRestoreTarget(t *testing.T) {
+	const dbURL = "postgres://salon_user:s3cr%40t@db.example:5432/salon_db?sslmode=disable"
+	cases := []struct {
+		name                string
+		dbURL, envURL       string
+		targetURL, database string
+		want, wantErr       string
+	}{
+		{name: "target url", dbURL: dbURL, targetURL: "postgres://u@h/x", want: "postgres://u@h/x"},
+		{name: "target database", dbURL: dbURL, database: "salon_db_restored_20260217",
+			want: "postgres://salon_user:s3cr%40t@db.example:5432/salon_db_restored_20260217?sslmode=disable"},
+		{name: "flag beats environment", dbURL: dbURL, envURL: "postgres://u@h/env", database: "x",
+			want: "postgres://salon_user:s3cr%40t@db.example:5432/x?sslmode=disable"},
+		{name: "environment", envURL: "postgres://u@h/env", want: "postgres://u@h/env"},
+		{name: "both flags", dbURL: dbURL, targetURL: "postgres://u@h/x", database: "x", wantErr: "--target-url and --target-database exclude each other"},
+		{name: "not a name", dbURL: dbURL, database: "x/../y", wantErr: "--target-database \"x/../y\" is not a plain database name"},
+		{name: "no DATABASE_URL", database: "x", wantErr: "--target-database needs DATABASE_URL"},
+		{name: "nothing", dbURL: dbURL, wantErr: "--target-url, --target-database or RESTORE_TARGET_URL is required"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := &Env{Lookup: func(k string) (string, bool) {
+				if k == EnvRestoreTargetURL && tc.envURL != "" {
+					return tc.envURL, true
+				}
+				return "", false
+			}}
+			env.Opts.DatabaseURL = tc.dbURL
+			got, err := restoreTarget(env, tc.targetURL, tc.database)
+			switch {
+			case tc.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || strings.Contains(err.Error(), "s3cr") {
+					t.Fatalf("error %v, want one containing %q (and no password)", err, tc.wantErr)
+				}
+			case err != nil || got != tc.want:
+				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
