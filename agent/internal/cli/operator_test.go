@@ -105,6 +105,16 @@ func TestBackupsCommand(t *testing.T) {
 		t.Errorf("JSON lacks last_drill or branch_id:\n%s", raw)
 	}
 
+	// Local-only mode: the dumps on disk, no bucket.
+	lo := agent(t, ctx, local, "backups", "--json")
+	var loGot backupsJSON
+	if err := json.Unmarshal([]byte(lo.stdout), &loGot); lo.code != 0 || err != nil {
+		t.Fatalf("agent backups --json, local-only: %d %v\n%s", lo.code, err, lo.stderr)
+	}
+	if loGot.Bucket || len(loGot.Backups) != 2 || loGot.Backups[0].Name != "branch-test_20260217_220000.dump" || loGot.Backups[1].Key != "" || !loGot.Backups[1].Local {
+		t.Errorf("local-only listing: %s", lo.stdout)
+	}
+
 	text := agent(t, ctx, roEnv, "backups")
 	if text.code != 0 {
 		t.Fatalf("agent backups: %d\n%s", text.code, text.stderr)
