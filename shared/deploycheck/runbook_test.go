@@ -190,7 +190,12 @@ run_agent backup`)
 	if got := countRows(t, ctx, pg.URL(damagedDB)); !sameCounts(got, damaged) {
 		t.Errorf("%s holds %v, want the damaged rows %v", damagedDB, got, damaged)
 	}
-	for _, want := range []string{"verify ok", "branch-andheri: 1 backups", "restored branch-andheri_", "bills", "last_bill"} {
+	// The drill of step 1 shows beside the backup in step 2.
+	drillDate := time.Now().In(mustZone(t, zone)).Format("2006-01-02")
+	if !regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [-+]\d\d:\d\d .* ` + drillDate + ` ok +branch-andheri/backups/`).MatchString(out) {
+		t.Errorf("agent backups does not show the drill of %s beside the backup:\n%s", drillDate, out)
+	}
+	for _, want := range []string{"branch-andheri: 1 backups", "restored branch-andheri_", "bills", "last_bill"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("runbook output lacks %q:\n%s", want, out)
 		}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/backup"
 	"github.com/branchwatch/branchwatch/agent/internal/backup/backuptest"
+	"github.com/branchwatch/branchwatch/shared/drill"
 	"github.com/branchwatch/branchwatch/shared/store"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
@@ -63,6 +65,30 @@ func TestBackupsCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Drills of the 16th's backup: a failed one, then a good one; another
+	// of a key that is gone; a record that does not decode.
+	drilled := "branch-test/backups/branch-test_20260216_220000.dump"
+	for _, d := range []drill.Record{
+		{SchemaVersion: 1, BranchID: "branch-test", DrilledAt: "2026-02-17T03:00:00+05:30", BackupKey: drilled,
+			BackupSHA256: strings.Repeat("a", 64), OK: false, Error: "table bills: 0 rows restored, the manifest says 50"},
+		{SchemaVersion: 1, BranchID: "branch-test", DrilledAt: "2026-02-18T03:00:00+05:30", BackupKey: drilled,
+			BackupSHA256: strings.Repeat("a", 64), OK: true},
+		{SchemaVersion: 1, BranchID: "branch-test", DrilledAt: "2026-02-10T03:00:00+05:30",
+			BackupKey: "branch-test/backups/branch-test_20260209_220000.dump", BackupSHA256: strings.Repeat("b", 64), OK: true},
+	} {
+		b, err := d.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := "branch-test/drills/" + d.DrilledAt[:10] + ".json"
+		if _, err := st.Put(ctx, key, bytes.NewReader(b), store.PutOptions{Size: int64(len(b))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Put(ctx, "branch-test/drills/2026-02-19.json", strings.NewReader("{not json"), store.PutOptions{Size: 9}); err != nil {
+		t.Fatal(err)
+	}
+
 	ro := testenv.StartS3(t, testenv.WithBackend(srv.Backend), testenv.WithMiddleware(readOnly))
 	roEnv := backuptest.Env(url, dir, ro)
 	delete(roEnv, "DATABASE_URL") // listing needs no database
@@ -101,6 +127,16 @@ func TestBackupsCommand(t *testing.T) {
 			}
 		}
 	}
+	for i, b := range got.Backups {
+		switch {
+		case b.Key == drilled:
+			if d := b.LastDrill; d == nil || d.Date != "2026-02-18" || !d.OK || d.Key != "branch-test/drills/2026-02-18.json" {
+				t.Errorf("backup %d: last drill %+v, want the good one of 2026-02-18", i, d)
+			}
+		case b.LastDrill != nil:
+			t.Errorf("backup %d (%s): last drill %+v, want none", i, b.Key, b.LastDrill)
+		}
+	}
 	if raw := r.stdout; !strings.Contains(raw, `"last_drill": null`) || !strings.Contains(raw, `"branch_id": "branch-test"`) {
 		t.Errorf("JSON lacks last_drill or branch_id:\n%s", raw)
 	}
@@ -122,6 +158,7 @@ func TestBackupsCommand(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(text.stdout), "\n")
 	if len(lines) != 5 || !strings.HasPrefix(lines[1], "TAKEN") ||
 		!regexp.MustCompile(`^2026-02-17 22:00:00 \+05:30 .* no +yes +- +.*not in the bucket`).MatchString(lines[2]) ||
+		!regexp.MustCompile(`^2026-02-16 22:00:00 \+05:30 .* no +yes +2026-02-18 ok +branch-test/backups/`).MatchString(lines[3]) ||
 		!strings.Contains(lines[4], "branch-test/backups/branch-test_20260215_220000.dump") {
 		t.Errorf("agent backups table:\n%s", text.stdout)
 	}
