@@ -43,7 +43,8 @@ func backupAt(t *testing.T, ctx context.Context, env map[string]string, at strin
 
 // TestBackupsCommand: `agent backups --json` with a read-only key lists the
 // bucket's backups and the local-only one, newest first, with branch-local
-// times, sizes and checksums, and says which have a local copy.
+// times, sizes and checksums, says which have a local copy, and gives each
+// backup its newest drill record (none for the others).
 func TestBackupsCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
