@@ -119,7 +119,14 @@ func (r *Runner) findRestore(ctx context.Context, pgDump pgtools.Tool) (pgtools.
 }
 
 func (r *Runner) runPgDump(ctx context.Context, tool pgtools.Tool, file string, extra ...string) error {
-	cmd, cleanup, err := r.conn.Command(ctx, tool.Path, append([]string{"--format=custom", "--file=" + file}, extra...)...)
+	// A table locked by someone else (ACCESS EXCLUSIVE) makes pg_dump fail
+	// after this wait rather than hang the backup.
+	wait := r.LockWaitTimeout
+	if wait <= 0 {
+		wait = DefaultLockWaitTimeout
+	}
+	args := append([]string{"--format=custom", "--file=" + file, fmt.Sprintf("--lock-wait-timeout=%d", wait.Milliseconds())}, extra...)
+	cmd, cleanup, err := r.conn.Command(ctx, tool.Path, args...)
 	if err != nil {
 		return fmt.Errorf("backup: pg_dump: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/branchwatch/branchwatch/agent/internal/dirlock"
+	"github.com/branchwatch/branchwatch/agent/internal/jobretry"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
 	"github.com/branchwatch/branchwatch/agent/internal/summary"
@@ -28,6 +29,10 @@ import (
 // AgentVersion goes into each upload's metadata; package cli sets it to
 // its build-time version.
 var AgentVersion = "dev"
+
+// DefaultLockWaitTimeout is how long pg_dump waits for a table that
+// someone else holds locked (pg_dump --lock-wait-timeout).
+const DefaultLockWaitTimeout = 10 * time.Minute
 
 // LockName is the lock file in BACKUP_DIR held for a whole backup.
 const LockName = ".backup.lock"
@@ -62,6 +67,8 @@ type Runner struct {
 	prefix  string            // the branch's backups prefix in the bucket
 	query   summary.Query     // the day's figures for the manifest
 	finalAt summary.TimeOfDay // when a day's summary is final
+	// branchPrefix is "<branch>/", where the bucket check lists.
+	branchPrefix string
 
 	// Now is the clock (the dump's name is its time in the branch's zone).
 	Now func() time.Time
@@ -72,6 +79,9 @@ type Runner struct {
 	// OnSnapshot, if set, is called once the dump's snapshot is exported,
 	// before pg_dump starts.
 	OnSnapshot func(id string)
+	// LockWaitTimeout is how long pg_dump waits for a table lock before it
+	// fails (DefaultLockWaitTimeout when 0).
+	LockWaitTimeout time.Duration
 	// AbortUploadsOlderThan is the age above which unfinished uploads under
 	// the branch's backups prefix are aborted at the start of a run. Zero
 	// aborts them all: a run holds the lock, so none of them is live.
@@ -99,6 +109,10 @@ func New(o options.Options, st store.Store, logger *slog.Logger) (*Runner, error
 	if err != nil {
 		return nil, fmt.Errorf("backup: BRANCH_ID: %w", err)
 	}
+	branchPrefix, err := layout.BranchPrefix(o.BranchID)
+	if err != nil {
+		return nil, fmt.Errorf("backup: BRANCH_ID: %w", err)
+	}
 	if o.MinDumpBytes <= 0 {
 		o.MinDumpBytes = options.DefaultMinDumpBytes
 	}
@@ -109,16 +123,17 @@ func New(o options.Options, st store.Store, logger *slog.Logger) (*Runner, error
 		}
 	}
 	r := &Runner{
-		query:     q,
-		finalAt:   summary.FinalTimeFromSchedule(o.SummarySchedule),
-		opts:      o,
-		st:        st,
-		log:       logger.With("component", "backup"),
-		finder:    pgtools.NewFinder(o.PGDumpPath, options.EnvPGDumpPath),
-		conn:      conn,
-		prefix:    prefix,
-		Now:       time.Now,
-		FreeSpace: FreeSpace,
+		query:        q,
+		finalAt:      summary.FinalTimeFromSchedule(o.SummarySchedule),
+		opts:         o,
+		st:           st,
+		log:          logger.With("component", "backup"),
+		finder:       pgtools.NewFinder(o.PGDumpPath, options.EnvPGDumpPath),
+		conn:         conn,
+		prefix:       prefix,
+		Now:          time.Now,
+		FreeSpace:    FreeSpace,
+		branchPrefix: branchPrefix,
 	}
 	if st == nil {
 		r.log.Info("no S3 settings: backups stay local", "dir", o.BackupDir)
@@ -128,12 +143,15 @@ func New(o options.Options, st store.Store, logger *slog.Logger) (*Runner, error
 	return r, nil
 }
 
-// Run takes one full backup: dump, check, promote, upload and confirm,
-// catch-up uploads, local retention. Retention runs only when everything
-// before it succeeded; a failed catch-up upload fails the run (the new dump
-// is then uploaded all the same: Result.Uploaded says so). Cancelling ctx kills pg_dump, removes its temporary
-// file and aborts an upload in flight. The Result is filled as far as the
-// run got, also on error.
+// Run takes one full backup: check the bucket, dump, check, promote,
+// upload and confirm, catch-up uploads, local retention. Retention runs
+// only when everything before it succeeded; a failed catch-up upload fails
+// the run (the new dump is then uploaded all the same: Result.Uploaded says
+// so). With a jobretry.Retrier in ctx, the bucket check, the upload and the
+// catch-up are tried again after transient failures; the dump is made once.
+// Cancelling ctx kills pg_dump, removes its temporary file and aborts an
+// upload in flight. The Result is filled as far as the run got, also on
+// error.
 func (r *Runner) Run(ctx context.Context) (res Result, err error) {
 	res.Started = r.Now()
 	began := time.Now() // monotonic, whatever Now is
@@ -154,6 +172,17 @@ func (r *Runner) Run(ctx context.Context) (res Result, err error) {
 	defer lock.Release()
 
 	r.removeStaleTemp()
+	// A missing bucket or a refused key is found before the dump, by one
+	// cheap request; an outage here is waited out (job retries), not
+	// dumped through.
+	rt := jobretry.FromContext(ctx)
+	if r.st != nil {
+		if err := rt.Do(ctx, "check bucket", func(ctx context.Context) error {
+			return store.CheckAccess(ctx, r.st, r.branchPrefix)
+		}); err != nil {
+			return res, fmt.Errorf("backup: %w", err)
+		}
+	}
 	d, err := r.dump(ctx, res.Started)
 	if err != nil {
 		return res, err
@@ -165,16 +194,29 @@ func (r *Runner) Run(ctx context.Context) (res Result, err error) {
 	if r.st != nil {
 		res.Encrypted = r.opts.Encrypted()
 		res.AbortedUploads = r.abortUnfinished(ctx)
-		up, err := r.upload(ctx, d.local())
+		// The dump was made and checked once; only its upload is tried
+		// again after a transient failure.
+		var up store.ObjectInfo
+		err := rt.Do(ctx, "upload", func(ctx context.Context) (err error) {
+			up, err = r.upload(ctx, d.local())
+			return err
+		})
 		if err != nil {
 			return res, err
 		}
 		res.Key, res.Uploaded = up.Key, true
-		if res.Manifest, err = r.uploadManifest(ctx, d, up); err != nil {
+		err = rt.Do(ctx, "manifest", func(ctx context.Context) (err error) {
+			res.Manifest, err = r.uploadManifest(ctx, d, up)
+			return err
+		})
+		if err != nil {
 			return res, err
 		}
-		caught, err := r.catchUp(ctx, d.name, d.restore)
-		res.CaughtUp = caught
+		err = rt.Do(ctx, "catch-up uploads", func(ctx context.Context) error {
+			caught, err := r.catchUp(ctx, d.name, d.restore)
+			res.CaughtUp = append(res.CaughtUp, caught...)
+			return err
+		})
 		if err != nil {
 			return res, err
 		}

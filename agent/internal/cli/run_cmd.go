@@ -16,6 +16,7 @@ import (
 	"github.com/branchwatch/branchwatch/agent/internal/cloudclean"
 	"github.com/branchwatch/branchwatch/agent/internal/daemon"
 	"github.com/branchwatch/branchwatch/agent/internal/doctor"
+	"github.com/branchwatch/branchwatch/agent/internal/jobretry"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/agent/internal/restore"
 	"github.com/branchwatch/branchwatch/agent/internal/restoredrill"
@@ -106,6 +107,7 @@ func runDaemon(env *Env, _ *flag.FlagSet) error {
 		OnRunDone:  runHooks.onRunDone,
 		Collectors: []prometheus.Collector{backup.UnreadableCollector(o.BackupDir, o.BranchID, o.Location)},
 		Health:     watch,
+		JobTimeout: o.JobTimeout,
 	}, env.Logger)
 	if err != nil {
 		return err
@@ -135,13 +137,14 @@ func jobs(o options.Options, k *metricsKit, runner *backup.Runner, logger *slog.
 		_, _, err := catchup.Run(ctx, k.sum, k.pub, o.SummaryCatchupDays, o.MetricsCatchupDays, logger)
 		return err
 	}
+	retry := jobretry.For(o.JobRetryFor)
 	js := []daemon.Job{
 		{Name: JobCatchup, Lane: metricsLane, Task: func(ctx context.Context) (daemon.Outcome, error) {
 			return daemon.Outcome{}, catchUp(ctx)
 		}},
 		{
 			Name: JobSummary, Schedule: o.SummarySchedule, Lane: metricsLane, PingURL: o.PingSummaryURL,
-			Retry: daemon.Retry{Attempts: o.SummaryRetryAttempts, Backoff: o.SummaryRetryBackoff, MaxBackoff: 16 * o.SummaryRetryBackoff},
+			Retry: jobretry.Policy{First: o.SummaryRetryBackoff, Max: jobretry.DefaultMax, For: o.JobRetryFor, MaxAttempts: o.SummaryRetryAttempts},
 			Task: func(ctx context.Context) (daemon.Outcome, error) {
 				doc, _, err := k.pub.PushDate(ctx, k.sum, k.sum.Today(), false)
 				if err != nil {
@@ -151,11 +154,12 @@ func jobs(o options.Options, k *metricsKit, runner *backup.Runner, logger *slog.
 				return daemon.Outcome{Size: int64(len(body))}, catchUp(ctx)
 			},
 		},
-		{Name: JobBackup, Schedule: o.BackupSchedule, PingURL: o.PingBackupURL, Task: func(ctx context.Context) (daemon.Outcome, error) {
-			res, err := runner.Run(ctx)
-			return daemon.Outcome{Size: res.Size}, err
-		}},
-		{Name: JobCleanup, Schedule: o.CleanupSchedule, PingURL: o.PingCleanupURL, Task: func(ctx context.Context) (daemon.Outcome, error) {
+		{Name: JobBackup, Schedule: o.BackupSchedule, PingURL: o.PingBackupURL, Retry: retry, RetriesInside: true,
+			Task: func(ctx context.Context) (daemon.Outcome, error) {
+				res, err := runner.Run(ctx) // retries its bucket check and upload, never its dump
+				return daemon.Outcome{Size: res.Size}, err
+			}},
+		{Name: JobCleanup, Schedule: o.CleanupSchedule, PingURL: o.PingCleanupURL, Retry: retry, Task: func(ctx context.Context) (daemon.Outcome, error) {
 			_, err := cloudclean.Run(ctx, o, k.st, logger, clock.Now())
 			return daemon.Outcome{}, err
 		}},
