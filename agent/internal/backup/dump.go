@@ -140,6 +140,10 @@ func (r *Runner) runPgDump(ctx context.Context, tool pgtools.Tool, file string, 
 		if strings.Contains(stderr.String(), "No space left on device") {
 			return r.writeError("pg_dump", syscall.ENOSPC)
 		}
+		if ctx.Err() == nil && strings.Contains(stderr.String(), "LOCK TABLE") && strings.Contains(stderr.String(), "timeout") {
+			return fmt.Errorf("backup: pg_dump gave up after waiting %s for a table that another session holds locked (lock wait timeout): %s",
+				wait, pgtools.ExitError(ctx, "pg_dump", err, stderr))
+		}
 		return fmt.Errorf("backup: %w", pgtools.ExitError(ctx, "pg_dump", err, stderr))
 	}
 	return nil
