@@ -21,6 +21,7 @@ import (
 	"github.com/branchwatch/branchwatch/agent/internal/restore"
 	"github.com/branchwatch/branchwatch/agent/internal/restoredrill"
 	"github.com/branchwatch/branchwatch/agent/internal/summary"
+	"github.com/branchwatch/branchwatch/shared/store"
 )
 
 // Job names, as they appear on /metrics and in the log.
@@ -59,9 +60,13 @@ var runHooks struct {
 	onRunDone func(job string, err error)
 	ready     func(*daemon.Daemon)
 	onChecks  func(failing []doctor.Result) // after each round of the doctor checks
+	s3        func(*store.S3Options)        // shrinks the S3 client's backoff
 }
 
 func runDaemon(env *Env, _ *flag.FlagSet) error {
+	if runHooks.s3 != nil {
+		runHooks.s3(&env.Opts.S3)
+	}
 	o := env.Opts
 	clock := runHooks.clock
 	if clock == nil {

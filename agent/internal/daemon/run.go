@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jonboulle/clockwork"
-
 	"github.com/branchwatch/branchwatch/agent/internal/jobretry"
 )
 
@@ -67,15 +65,21 @@ func (d *Daemon) run(ctx context.Context, j *Job) error {
 	return err
 }
 
+// errJobTimeout cancels a run that overran Config.JobTimeout.
+var errJobTimeout = errors.New("job timeout")
+
 // attempts runs the task under the job's deadline (Config.JobTimeout) and
 // retry policy, on the daemon's clock: the daemon retries the whole task,
 // or hands the retrier to a task that retries its own steps.
 func (d *Daemon) attempts(ctx context.Context, j *Job, logger *slog.Logger) (Outcome, error) {
-	runCtx := ctx
+	// The deadline is a timer on the daemon's clock that cancels the run,
+	// not a context deadline: a fake clock's deadline would look long past
+	// to the network code below.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	if d.cfg.JobTimeout > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = clockwork.WithTimeout(ctx, d.clock, d.cfg.JobTimeout)
-		defer cancel()
+		timer := d.clock.AfterFunc(d.cfg.JobTimeout, func() { cancel(errJobTimeout) })
+		defer timer.Stop()
 	}
 	rt := jobretry.New(j.Retry, d.clock, logger)
 	rt.OnRetry = func(string, int, time.Duration, error) { d.metrics.retries.WithLabelValues(j.Name).Inc() }
@@ -90,7 +94,7 @@ func (d *Daemon) attempts(ctx context.Context, j *Job, logger *slog.Logger) (Out
 			return err
 		})
 	}
-	if err != nil && ctx.Err() == nil && errors.Is(runCtx.Err(), context.DeadlineExceeded) {
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(runCtx), errJobTimeout) {
 		err = fmt.Errorf("did not finish within JOB_TIMEOUT %s: %w", d.cfg.JobTimeout, err)
 	}
 	return out, err
