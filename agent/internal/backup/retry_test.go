@@ -1,10 +1,12 @@
 package backup_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -17,7 +19,9 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/backup"
 	"github.com/branchwatch/branchwatch/agent/internal/backup/backuptest"
+	"github.com/branchwatch/branchwatch/agent/internal/cli"
 	"github.com/branchwatch/branchwatch/agent/internal/jobretry"
+	"github.com/branchwatch/branchwatch/shared/config"
 	"github.com/branchwatch/branchwatch/shared/store"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
@@ -269,5 +273,54 @@ func TestLockedTableFailsTheDump(t *testing.T) {
 	assertNoTemp(t, dir)
 	if got := dumpsIn(t, dir); len(got) != 0 {
 		t.Errorf("dumps %v after a failed dump", got)
+	}
+}
+
+// TestOneShotErrorsInWords: `agent backup` against a missing bucket ends
+// with one line naming the operation, the key and the cause, before any
+// dump, with no retry; the SDK's own text is in the log at debug level
+// only. A wrong database password is not retried by push-metrics either.
+func TestOneShotErrorsInWords(t *testing.T) {
+	pg, db, _ := backuptest.NewBranchDB(t, 50)
+	srv := testenv.StartS3(t)
+	dir := t.TempDir()
+	run := func(extra map[string]string, args ...string) (int, string) {
+		t.Helper()
+		env := backuptest.Env(pg.URL(db), dir, srv)
+		maps.Copy(env, extra)
+		var stdout, stderr bytes.Buffer
+		code := cli.Main(context.Background(), args, &stdout, &stderr, config.MapLookup(env))
+		return code, stderr.String()
+	}
+	wantLine := "agent backup: backup: check bucket access: list branch-test/: bucket salon-backups-typo does not exist (NoSuchBucket): check BACKUP_S3_BUCKET"
+	for _, level := range []string{"info", "debug"} {
+		code, stderr := run(map[string]string{"BACKUP_S3_BUCKET": "salon-backups-typo", "LOG_LEVEL": level}, "backup")
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if code != 1 || lines[len(lines)-1] != wantLine {
+			t.Fatalf("LOG_LEVEL=%s: exit %d, last line %q, want %q", level, code, lines[len(lines)-1], wantLine)
+		}
+		sdk := strings.Contains(stderr, "RequestID:")
+		if sdk != (level == "debug") {
+			t.Errorf("LOG_LEVEL=%s: SDK detail in the output: %v\n%s", level, sdk, stderr)
+		}
+		if strings.Contains(stderr, `failed, retrying"`) || strings.Contains(stderr, "dump started") {
+			t.Errorf("LOG_LEVEL=%s: retried or dumped:\n%s", level, stderr)
+		}
+	}
+	if got := dumpsIn(t, dir); len(got) != 0 {
+		t.Errorf("dumps %v", got)
+	}
+	if code, stderr := run(nil, "backup", "--retry-for", "-1m"); code != 2 || !strings.Contains(stderr, "--retry-for") {
+		t.Errorf("negative --retry-for: exit %d, %s", code, stderr)
+	}
+
+	badURL := pg.CreatePasswordUser(t, db, "branch_pw", "right-password")
+	badURL = strings.Replace(badURL, "right-password", "wrong-password", 1)
+	code, stderr := run(map[string]string{"DATABASE_URL": badURL}, "push-metrics", "--date", "2026-02-10")
+	if code != 1 || !strings.Contains(stderr, "password authentication failed") || strings.Contains(stderr, "step failed, retrying") {
+		t.Errorf("push-metrics with a wrong password: exit %d\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "retrying cannot cure") {
+		t.Errorf("the permanent error is not named as such:\n%s", stderr)
 	}
 }
