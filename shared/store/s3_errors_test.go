@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -242,44 +241,13 @@ func TestBackoffShape(t *testing.T) {
 	}
 }
 
-// blackHole accepts connections and never reads or answers.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return "http://" + l.Addr().String()
-}
-
 // TestS3EndpointThatNeverAnswers: each attempt ends at the stall timeout,
 // each retry is logged, and the call fails in bounded time with an error
 // in words.
 func TestS3EndpointThatNeverAnswers(t *testing.T) {
 	srv := testenv.StartS3(t) // only for its options
 	o := srv.Options()
-	o.Endpoint = blackHole(t)
+	o.Endpoint = testenv.BlackHole(t)
 	o.MaxAttempts, o.BackoffBase, o.MaxBackoff, o.StallTimeout = 3, 10*time.Millisecond, 20*time.Millisecond, 300*time.Millisecond
 	logs := &lockedBuffer{}
 	o.Logger = slog.New(slog.NewJSONHandler(logs, nil))

@@ -7,10 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -202,42 +200,18 @@ func TestPermanentErrorsFoundBeforeTheDump(t *testing.T) {
 // up in bounded time with an error in words, and makes no dump.
 func TestBackupAgainstAnEndpointThatNeverAnswers(t *testing.T) {
 	_, _, url := backuptest.NewBranchDB(t, 50)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c) // accepted, never read, never answered
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			_ = c.Close()
-		}
-	})
+	hole := testenv.BlackHole(t)
 	srv := testenv.StartS3(t)
 	logs := &syncBuffer{}
 	st := scaledStore(t, srv, func(o *store.S3Options) {
-		o.Endpoint = "http://" + l.Addr().String()
+		o.Endpoint = hole
 		o.MaxAttempts, o.StallTimeout = 3, 300*time.Millisecond
 	}, logs)
 	dir := t.TempDir()
 	r, _, _ := newRunner(t, backuptest.Env(url, dir, srv), st)
 	dumps := countDumps(r)
 	began := time.Now()
-	_, err = r.Run(jobretry.WithRetrier(context.Background(), jobretry.New(jobretry.For(0), nil, nil)))
+	_, err := r.Run(jobretry.WithRetrier(context.Background(), jobretry.New(jobretry.For(0), nil, nil)))
 	took := time.Since(began)
 	if err == nil || !strings.Contains(err.Error(), "did not answer in time (timeout), after 3 attempts") {
 		t.Fatalf("backup error: %v", err)
