@@ -288,7 +288,7 @@ func TestOneShotErrorsInWords(t *testing.T) {
 		t.Errorf("negative --retry-for: exit %d, %s", code, stderr)
 	}
 
-	badURL := pg.CreatePasswordUser(t, db, "branch_pw", "right-password")
+	badURL := pg.CreatePasswordUser(t, db, "oneshot_pw", "right-password")
 	badURL = strings.Replace(badURL, "right-password", "wrong-password", 1)
 	code, stderr := run(map[string]string{"DATABASE_URL": badURL}, "push-metrics", "--date", "2026-02-10")
 	if code != 1 || !strings.Contains(stderr, "password authentication failed") || strings.Contains(stderr, "step failed, retrying") {
