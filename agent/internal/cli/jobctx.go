@@ -17,8 +17,9 @@ const DefaultRetryFor = 10 * time.Minute
 
 // retryForFlag declares --retry-for on a one-shot command.
 func retryForFlag(fs *flag.FlagSet) {
-	fs.Duration("retry-for", DefaultRetryFor, "keep retrying transient failures (S3 outage, database down) for this long, "+
-		"waiting 1m doubling to 15m between attempts; 0 disables. Permanent errors (missing bucket, refused key, wrong password) are never retried")
+	fs.Duration("retry-for", DefaultRetryFor, "keep retrying transient failures (an S3 outage, timeouts; for push-metrics also a database that is down) for this long, "+
+		"waiting 1m doubling to 15m between attempts; 0 disables. A backup retries its bucket check and upload, never its dump. "+
+		"Permanent errors (missing bucket, refused key, wrong password) are never retried")
 }
 
 // oneShotJob is a one-shot command's context and retrier: the run ends at
