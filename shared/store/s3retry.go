@@ -114,7 +114,12 @@ var nameAttempts = middleware.FinalizeMiddlewareFunc("NameAttempt",
 		return out, md, err
 	})
 
+// addNameAttempts puts nameAttempts inside the retry loop; stacks
+// without one (presigning) are left alone.
 func addNameAttempts(stack *middleware.Stack) error {
+	if _, ok := stack.Finalize.Get("Retry"); !ok {
+		return nil
+	}
 	return stack.Finalize.Insert(nameAttempts, "Retry", middleware.After)
 }
 
