@@ -79,6 +79,13 @@ type Runner struct {
 	// OnSnapshot, if set, is called once the dump's snapshot is exported,
 	// before pg_dump starts.
 	OnSnapshot func(id string)
+	// KeepLocalOnBucketError (the daemon) takes the dump even when the
+	// bucket check before it fails, so that a night with a broken bucket
+	// still leaves a local copy for the catch-up: a permanent error skips
+	// the upload and fails the run, a transient one leaves it to the
+	// upload's retries. Unset (the one-shot command), the check is retried
+	// and a failure ends the run before any dump.
+	KeepLocalOnBucketError bool
 	// LockWaitTimeout is how long pg_dump waits for a table lock before it
 	// fails (DefaultLockWaitTimeout when 0).
 	LockWaitTimeout time.Duration
@@ -147,8 +154,9 @@ func New(o options.Options, st store.Store, logger *slog.Logger) (*Runner, error
 // upload and confirm, catch-up uploads, local retention. Retention runs
 // only when everything before it succeeded; a failed catch-up upload fails
 // the run (the new dump is then uploaded all the same: Result.Uploaded says
-// so). With a jobretry.Retrier in ctx, the bucket check, the upload and the
-// catch-up are tried again after transient failures; the dump is made once.
+// so). With a jobretry.Retrier in ctx, the bucket check (see
+// KeepLocalOnBucketError), the upload and the catch-up are tried again
+// after transient failures; the dump is made once.
 // Cancelling ctx kills pg_dump, removes its temporary file and aborts an
 // upload in flight. The Result is filled as far as the run got, also on
 // error.
@@ -173,14 +181,22 @@ func (r *Runner) Run(ctx context.Context) (res Result, err error) {
 
 	r.removeStaleTemp()
 	// A missing bucket or a refused key is found before the dump, by one
-	// cheap request; an outage here is waited out (job retries), not
-	// dumped through.
+	// cheap request.
 	rt := jobretry.FromContext(ctx)
+	var bucketErr error // permanent: the dump stays local
 	if r.st != nil {
-		if err := rt.Do(ctx, "check bucket", func(ctx context.Context) error {
-			return store.CheckAccess(ctx, r.st, r.branchPrefix)
-		}); err != nil {
-			return res, fmt.Errorf("backup: %w", err)
+		check := func(ctx context.Context) error { return store.CheckAccess(ctx, r.st, r.branchPrefix) }
+		if !r.KeepLocalOnBucketError {
+			// One-shot: an outage is waited out (job retries) and a
+			// permanent error ends the run, both before any dump.
+			if err := rt.Do(ctx, "check bucket", check); err != nil {
+				return res, fmt.Errorf("backup: %w", err)
+			}
+		} else if err := check(ctx); err != nil && ctx.Err() == nil {
+			r.log.Error("the bucket check failed before the dump: the dump is taken all the same and kept locally", "error", err)
+			if jobretry.Permanent(err) {
+				bucketErr = err
+			}
 		}
 	}
 	d, err := r.dump(ctx, res.Started)
@@ -191,6 +207,9 @@ func (r *Runner) Run(ctx context.Context) (res Result, err error) {
 	r.log.Info("dump checked and promoted", "dump", d.path, "size", d.size, "sha256", d.sha256,
 		"tables", d.tables, "pg_dump", d.tool.Version.String(), "server", d.server.String())
 
+	if bucketErr != nil {
+		return res, fmt.Errorf("backup: dump kept locally, not uploaded: %w", bucketErr)
+	}
 	if r.st != nil {
 		res.Encrypted = r.opts.Encrypted()
 		res.AbortedUploads = r.abortUnfinished(ctx)

@@ -97,7 +97,8 @@ func runDaemon(env *Env, _ *flag.FlagSet) error {
 	if err != nil {
 		return err
 	}
-	runner.Now = clock.Now // dump names follow the daemon's clock (BRANCHWATCH_FAKE_NOW too)
+	runner.Now = clock.Now               // dump names follow the daemon's clock (BRANCHWATCH_FAKE_NOW too)
+	runner.KeepLocalOnBucketError = true // a night with a broken bucket still leaves a local dump
 	watch := &doctor.Watch{Effects: checkEffects(o), Clock: clock, Logger: env.Logger.With("component", "doctor"), OnRound: runHooks.onChecks}
 	js := jobs(o, k, runner, env.Logger, clock)
 	for i := range js {

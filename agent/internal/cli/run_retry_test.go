@@ -56,8 +56,9 @@ func backupAgentEnv(t *testing.T, ctx context.Context, mw func(http.Handler) htt
 // TestRunBackupJobOutlastsAnOutage: from 22:00 to 22:01 (the fake clock)
 // every S3 request answers 503. The 22:00 backup job's bucket check fails
 // (the S3 client gives up quickly here: its backoff is shrunk), the job
-// waits one minute on the daemon's clock, checks again, dumps once and
-// uploads. One retry is counted on /metrics and no /fail ping is sent.
+// dumps all the same (once), its upload fails, waits one minute on the
+// daemon's clock and goes through. One retry is counted on /metrics and no
+// /fail ping is sent.
 func TestRunBackupJobOutlastsAnOutage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -110,7 +111,7 @@ func TestRunBackupJobOutlastsAnOutage(t *testing.T) {
 	if got := hc.paths(); got != "/backup/start /backup" {
 		t.Errorf("pings %q, want start and success only", got)
 	}
-	if !strings.Contains(log, `"job":"backup","step":"check bucket","attempt":1,"retry_in":"1m0s"`) {
+	if !strings.Contains(log, `"job":"backup","step":"upload","attempt":1,"retry_in":"1m0s"`) {
 		t.Errorf("no retry line with attempt and wait:\n%s", log)
 	}
 	if n := strings.Count(log, `"msg":"dump started"`); n != 1 {

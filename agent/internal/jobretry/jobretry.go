@@ -102,6 +102,9 @@ func (r *Retrier) Do(ctx context.Context, step string, fn func(context.Context) 
 			return err
 		case Permanent(err):
 			r.Log.Error("step failed with an error that retrying cannot cure", "step", step, "attempt", attempt, "error", err)
+			if attempt > 1 {
+				return fmt.Errorf("after %d attempts: %w", attempt, err)
+			}
 			return err
 		case r.Policy.For <= 0,
 			r.Policy.MaxAttempts > 0 && attempt >= r.Policy.MaxAttempts,
@@ -123,6 +126,20 @@ func (r *Retrier) Do(ctx context.Context, step string, fn func(context.Context) 
 		}
 	}
 }
+
+// NoRetry marks err as not worth retrying at this level (something else
+// runs the job again, e.g. the doctor's watch once a setting is fixed).
+func NoRetry(err error) error {
+	if err == nil {
+		return nil
+	}
+	return noRetry{err}
+}
+
+type noRetry struct{ error }
+
+func (e noRetry) Unwrap() error   { return e.error }
+func (e noRetry) Permanent() bool { return true }
 
 type ctxKey struct{}
 
@@ -152,14 +169,15 @@ var permanentTexts = regexp.MustCompile(`password authentication failed|no pg_hb
 
 // Permanent reports whether err is a failure that trying again cannot
 // cure: a refused or missing bucket, an unknown or refused key, a wrong
-// region (store.Permanent), a wrong database password, a missing database,
+// region (store.Permanent), an error marked with NoRetry, a wrong database password, a missing database,
 // a cancelled context, an invalid key. Everything else (timeouts, 5xx,
 // cut connections, a database that is down) counts as transient.
 func Permanent(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, store.ErrBadKey) || store.Permanent(err) {
+	var p interface{ Permanent() bool } // store.S3Error, NoRetry
+	if errors.Is(err, context.Canceled) || errors.Is(err, store.ErrBadKey) || errors.As(err, &p) && p.Permanent() {
 		return true
 	}
 	var pe *pgconn.PgError
