@@ -6,20 +6,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	tm "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	tmtypes "github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
@@ -38,12 +34,23 @@ type S3Options struct {
 	// Memory held by one upload of unknown length is about
 	// PartSize × (Concurrency+1).
 	Concurrency int
-	// MaxAttempts per request, retries included (default 6).
+	// MaxAttempts per request, retries included (DefaultS3MaxAttempts).
 	MaxAttempts int
-	// MaxBackoff between retries (default 20 s).
+	// BackoffBase is the wait before the first retry of a request, before
+	// jitter (DefaultS3BackoffBase); it doubles up to MaxBackoff.
+	BackoffBase time.Duration
+	// MaxBackoff caps the wait between retries (DefaultS3MaxBackoff).
 	MaxBackoff time.Duration
-	// HTTPClient overrides the default client (tests).
+	// StallTimeout fails an attempt whose connection neither sends nor
+	// receives a byte for this long (DefaultS3StallTimeout): a server that
+	// accepts and never answers costs one timeout per attempt.
+	StallTimeout time.Duration
+	// HTTPClient overrides the default client (tests); StallTimeout then
+	// does not apply.
 	HTTPClient *http.Client
+	// Logger receives a warning before each retry and, at debug level,
+	// the SDK's full error text (request and host ids). nil logs nothing.
+	Logger *slog.Logger
 }
 
 // LogValue keeps the secret key out of logs.
@@ -69,10 +76,13 @@ func (o S3Options) String() string {
 // key per branch) is enough. Checksums are only sent when an operation
 // requires them (B2 rejects the SDK's default CRC32 headers).
 type S3 struct {
-	client  *s3.Client
-	tm      *tm.Client
-	presign *s3.PresignClient
-	bucket  string
+	client   *s3.Client
+	tm       *tm.Client
+	presign  *s3.PresignClient
+	bucket   string
+	region   string
+	endpoint string
+	log      *slog.Logger
 }
 
 var (
@@ -99,23 +109,32 @@ func NewS3(o S3Options) (*S3, error) {
 		o.Concurrency = 3
 	}
 	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 6
+		o.MaxAttempts = DefaultS3MaxAttempts
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = DefaultS3BackoffBase
 	}
 	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = 20 * time.Second
+		o.MaxBackoff = DefaultS3MaxBackoff
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = DefaultS3StallTimeout
 	}
 	hc := o.HTTPClient
 	if hc == nil {
 		hc = &http.Client{Transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   10 * time.Second,
+			DialContext:           stallDialer(o.StallTimeout),
+			TLSHandshakeTimeout:   min(10*time.Second, o.StallTimeout),
 			ResponseHeaderTimeout: 2 * time.Minute,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   64,
-			ForceAttemptHTTP2:     true,
+			// Below the stall timeout, so that the pool drops an idle
+			// connection before its pending read times out.
+			IdleConnTimeout:     o.StallTimeout / 2,
+			MaxIdleConnsPerHost: 64,
+			ForceAttemptHTTP2:   true,
 		}}
 	}
+	st := &S3{bucket: o.Bucket, region: o.Region, endpoint: o.Endpoint, log: o.Logger}
 	client := s3.New(s3.Options{
 		BaseEndpoint:               aws.String(o.Endpoint),
 		Region:                     o.Region,
@@ -124,13 +143,9 @@ func NewS3(o S3Options) (*S3, error) {
 		HTTPClient:                 hc,
 		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-		Retryer: retry.NewStandard(func(so *retry.StandardOptions) {
-			so.MaxAttempts = o.MaxAttempts
-			so.MaxBackoff = o.MaxBackoff
-			// No client-side retry quota: a flaky night must not turn
-			// into "retry quota exceeded" for the rest of the run.
-			so.RateLimiter = ratelimit.None
-		}),
+		Retryer: newRetryer(o.MaxAttempts, Backoff{Base: o.BackoffBase, Max: o.MaxBackoff}, o.Logger,
+			func(err error) string { return st.explain(err).Error() }),
+		APIOptions: []func(*middleware.Stack) error{addNameAttempts},
 	})
 	tmc := tm.New(client, func(to *tm.Options) {
 		to.PartSizeBytes = o.PartSize
@@ -140,7 +155,8 @@ func NewS3(o S3Options) (*S3, error) {
 		to.DisableChecksumValidation = true
 		to.FailTimeout = 30 * time.Second
 	})
-	return &S3{client: client, tm: tmc, presign: s3.NewPresignClient(client), bucket: o.Bucket}, nil
+	st.client, st.tm, st.presign = client, tmc, s3.NewPresignClient(client)
+	return st, nil
 }
 
 // Client exposes the SDK client for callers with needs beyond the contract.
@@ -184,7 +200,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) 
 		tmOpts = append(tmOpts, func(o *tm.Options) { o.S3 = contentMD5Client{s.client} })
 	}
 	if _, err := s.tm.UploadObject(ctx, in, tmOpts...); err != nil {
-		return ObjectInfo{}, fmt.Errorf("put %s: %w", key, mapS3Err(err))
+		return ObjectInfo{}, fmt.Errorf("put %s: %w", key, s.describe("put", key, err))
 	}
 	info, err := s.Stat(ctx, key)
 	if err != nil {
@@ -224,7 +240,7 @@ func (s *S3) Get(ctx context.Context, key string) (io.ReadCloser, ObjectInfo, er
 	}
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil {
-		return nil, ObjectInfo{}, fmt.Errorf("get %s: %w", key, mapS3Err(err))
+		return nil, ObjectInfo{}, fmt.Errorf("get %s: %w", key, s.describe("get", key, err))
 	}
 	return out.Body, headInfo(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType, out.Metadata), nil
 }
@@ -236,7 +252,7 @@ func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	}
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
 	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, mapS3Err(err))
+		return ObjectInfo{}, fmt.Errorf("stat %s: %w", key, s.describe("stat", key, err))
 	}
 	return headInfo(key, out.ContentLength, out.ETag, out.LastModified, out.ContentType, out.Metadata), nil
 }
@@ -257,7 +273,7 @@ func (s *S3) List(ctx context.Context, opts ListOptions) (Page, error) {
 	}
 	out, err := s.client.ListObjectsV2(ctx, in)
 	if err != nil {
-		return Page{}, fmt.Errorf("list %s: %w", opts.Prefix, mapS3Err(err))
+		return Page{}, fmt.Errorf("list %s: %w", opts.Prefix, s.describe("list", opts.Prefix, err))
 	}
 	var page Page
 	for _, o := range out.Contents {
@@ -287,8 +303,8 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
-	if err != nil && !errors.Is(mapS3Err(err), ErrNotFound) {
-		return fmt.Errorf("delete %s: %w", key, mapS3Err(err))
+	if err != nil && !IsNotFound(s.explain(err)) {
+		return fmt.Errorf("delete %s: %w", key, s.describe("delete", key, err))
 	}
 	return nil
 }
@@ -314,7 +330,7 @@ func (s *S3) AbortIncompleteUploads(ctx context.Context, prefix string, olderTha
 	for {
 		out, err := s.client.ListMultipartUploads(ctx, in)
 		if err != nil {
-			return n, fmt.Errorf("list uploads %s: %w", prefix, mapS3Err(err))
+			return n, fmt.Errorf("list uploads %s: %w", prefix, s.describe("list uploads", prefix, err))
 		}
 		for _, u := range out.Uploads {
 			if olderThan > 0 && u.Initiated != nil && time.Since(*u.Initiated) < olderThan {
@@ -323,8 +339,8 @@ func (s *S3) AbortIncompleteUploads(ctx context.Context, prefix string, olderTha
 			_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
 				Bucket: aws.String(s.bucket), Key: u.Key, UploadId: u.UploadId,
 			})
-			if err != nil && !errors.Is(mapS3Err(err), ErrNotFound) {
-				return n, fmt.Errorf("abort upload %s: %w", aws.ToString(u.Key), mapS3Err(err))
+			if err != nil && !IsNotFound(s.explain(err)) {
+				return n, fmt.Errorf("abort upload %s: %w", aws.ToString(u.Key), s.describe("abort upload", aws.ToString(u.Key), err))
 			}
 			n++
 		}
@@ -349,19 +365,4 @@ func headInfo(key string, size *int64, etag *string, modified *time.Time, ctype 
 		info.Metadata = map[string]string{}
 	}
 	return info
-}
-
-// mapS3Err turns the SDK's not-found shapes into ErrNotFound.
-func mapS3Err(err error) error {
-	var nsk *s3types.NoSuchKey
-	var nf *s3types.NotFound
-	var nsu *s3types.NoSuchUpload
-	if errors.As(err, &nsk) || errors.As(err, &nf) || errors.As(err, &nsu) {
-		return fmt.Errorf("%w (%v)", ErrNotFound, err)
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) && (ae.ErrorCode() == "NotFound" || ae.ErrorCode() == "NoSuchKey") {
-		return fmt.Errorf("%w (%v)", ErrNotFound, err)
-	}
-	return err
 }

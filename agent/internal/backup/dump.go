@@ -119,7 +119,14 @@ func (r *Runner) findRestore(ctx context.Context, pgDump pgtools.Tool) (pgtools.
 }
 
 func (r *Runner) runPgDump(ctx context.Context, tool pgtools.Tool, file string, extra ...string) error {
-	cmd, cleanup, err := r.conn.Command(ctx, tool.Path, append([]string{"--format=custom", "--file=" + file}, extra...)...)
+	// A table locked by someone else (ACCESS EXCLUSIVE) makes pg_dump fail
+	// after this wait rather than hang the backup.
+	wait := r.LockWaitTimeout
+	if wait <= 0 {
+		wait = DefaultLockWaitTimeout
+	}
+	args := append([]string{"--format=custom", "--file=" + file, fmt.Sprintf("--lock-wait-timeout=%d", wait.Milliseconds())}, extra...)
+	cmd, cleanup, err := r.conn.Command(ctx, tool.Path, args...)
 	if err != nil {
 		return fmt.Errorf("backup: pg_dump: %w", err)
 	}
@@ -132,6 +139,10 @@ func (r *Runner) runPgDump(ctx context.Context, tool pgtools.Tool, file string, 
 		}
 		if strings.Contains(stderr.String(), "No space left on device") {
 			return r.writeError("pg_dump", syscall.ENOSPC)
+		}
+		if ctx.Err() == nil && strings.Contains(stderr.String(), "LOCK TABLE") && strings.Contains(stderr.String(), "timeout") {
+			return fmt.Errorf("backup: pg_dump gave up after waiting %s for a table that another session holds locked (lock wait timeout): %s",
+				wait, pgtools.ExitError(ctx, "pg_dump", err, stderr))
 		}
 		return fmt.Errorf("backup: %w", pgtools.ExitError(ctx, "pg_dump", err, stderr))
 	}

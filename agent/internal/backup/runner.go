@@ -18,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/branchwatch/branchwatch/agent/internal/dirlock"
+	"github.com/branchwatch/branchwatch/agent/internal/jobretry"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
 	"github.com/branchwatch/branchwatch/agent/internal/summary"
@@ -28,6 +29,10 @@ import (
 // AgentVersion goes into each upload's metadata; package cli sets it to
 // its build-time version.
 var AgentVersion = "dev"
+
+// DefaultLockWaitTimeout is how long pg_dump waits for a table that
+// someone else holds locked (pg_dump --lock-wait-timeout).
+const DefaultLockWaitTimeout = 10 * time.Minute
 
 // LockName is the lock file in BACKUP_DIR held for a whole backup.
 const LockName = ".backup.lock"
@@ -62,6 +67,8 @@ type Runner struct {
 	prefix  string            // the branch's backups prefix in the bucket
 	query   summary.Query     // the day's figures for the manifest
 	finalAt summary.TimeOfDay // when a day's summary is final
+	// branchPrefix is "<branch>/", where the bucket check lists.
+	branchPrefix string
 
 	// Now is the clock (the dump's name is its time in the branch's zone).
 	Now func() time.Time
@@ -72,6 +79,16 @@ type Runner struct {
 	// OnSnapshot, if set, is called once the dump's snapshot is exported,
 	// before pg_dump starts.
 	OnSnapshot func(id string)
+	// KeepLocalOnBucketError (the daemon) takes the dump even when the
+	// bucket check before it fails, so that a night with a broken bucket
+	// still leaves a local copy for the catch-up: a permanent error skips
+	// the upload and fails the run, a transient one leaves it to the
+	// upload's retries. Unset (the one-shot command), the check is retried
+	// and a failure ends the run before any dump.
+	KeepLocalOnBucketError bool
+	// LockWaitTimeout is how long pg_dump waits for a table lock before it
+	// fails (DefaultLockWaitTimeout when 0).
+	LockWaitTimeout time.Duration
 	// AbortUploadsOlderThan is the age above which unfinished uploads under
 	// the branch's backups prefix are aborted at the start of a run. Zero
 	// aborts them all: a run holds the lock, so none of them is live.
@@ -99,6 +116,10 @@ func New(o options.Options, st store.Store, logger *slog.Logger) (*Runner, error
 	if err != nil {
 		return nil, fmt.Errorf("backup: BRANCH_ID: %w", err)
 	}
+	branchPrefix, err := layout.BranchPrefix(o.BranchID)
+	if err != nil {
+		return nil, fmt.Errorf("backup: BRANCH_ID: %w", err)
+	}
 	if o.MinDumpBytes <= 0 {
 		o.MinDumpBytes = options.DefaultMinDumpBytes
 	}
@@ -109,16 +130,17 @@ func New(o options.Options, st store.Store, logger *slog.Logger) (*Runner, error
 		}
 	}
 	r := &Runner{
-		query:     q,
-		finalAt:   summary.FinalTimeFromSchedule(o.SummarySchedule),
-		opts:      o,
-		st:        st,
-		log:       logger.With("component", "backup"),
-		finder:    pgtools.NewFinder(o.PGDumpPath, options.EnvPGDumpPath),
-		conn:      conn,
-		prefix:    prefix,
-		Now:       time.Now,
-		FreeSpace: FreeSpace,
+		query:        q,
+		finalAt:      summary.FinalTimeFromSchedule(o.SummarySchedule),
+		opts:         o,
+		st:           st,
+		log:          logger.With("component", "backup"),
+		finder:       pgtools.NewFinder(o.PGDumpPath, options.EnvPGDumpPath),
+		conn:         conn,
+		prefix:       prefix,
+		Now:          time.Now,
+		FreeSpace:    FreeSpace,
+		branchPrefix: branchPrefix,
 	}
 	if st == nil {
 		r.log.Info("no S3 settings: backups stay local", "dir", o.BackupDir)
@@ -128,12 +150,16 @@ func New(o options.Options, st store.Store, logger *slog.Logger) (*Runner, error
 	return r, nil
 }
 
-// Run takes one full backup: dump, check, promote, upload and confirm,
-// catch-up uploads, local retention. Retention runs only when everything
-// before it succeeded; a failed catch-up upload fails the run (the new dump
-// is then uploaded all the same: Result.Uploaded says so). Cancelling ctx kills pg_dump, removes its temporary
-// file and aborts an upload in flight. The Result is filled as far as the
-// run got, also on error.
+// Run takes one full backup: check the bucket, dump, check, promote,
+// upload and confirm, catch-up uploads, local retention. Retention runs
+// only when everything before it succeeded; a failed catch-up upload fails
+// the run (the new dump is then uploaded all the same: Result.Uploaded says
+// so). With a jobretry.Retrier in ctx, the bucket check (see
+// KeepLocalOnBucketError), the upload and the catch-up are tried again
+// after transient failures; the dump is made once.
+// Cancelling ctx kills pg_dump, removes its temporary file and aborts an
+// upload in flight. The Result is filled as far as the run got, also on
+// error.
 func (r *Runner) Run(ctx context.Context) (res Result, err error) {
 	res.Started = r.Now()
 	began := time.Now() // monotonic, whatever Now is
@@ -154,6 +180,25 @@ func (r *Runner) Run(ctx context.Context) (res Result, err error) {
 	defer lock.Release()
 
 	r.removeStaleTemp()
+	// A missing bucket or a refused key is found before the dump, by one
+	// cheap request.
+	rt := jobretry.FromContext(ctx)
+	var bucketErr error // permanent: the dump stays local
+	if r.st != nil {
+		check := func(ctx context.Context) error { return store.CheckAccess(ctx, r.st, r.branchPrefix) }
+		if !r.KeepLocalOnBucketError {
+			// One-shot: an outage is waited out (job retries) and a
+			// permanent error ends the run, both before any dump.
+			if err := rt.Do(ctx, "check bucket", check); err != nil {
+				return res, fmt.Errorf("backup: %w", err)
+			}
+		} else if err := check(ctx); err != nil && ctx.Err() == nil {
+			r.log.Error("the bucket check failed before the dump: the dump is taken all the same and kept locally", "error", err)
+			if jobretry.Permanent(err) {
+				bucketErr = err
+			}
+		}
+	}
 	d, err := r.dump(ctx, res.Started)
 	if err != nil {
 		return res, err
@@ -162,19 +207,35 @@ func (r *Runner) Run(ctx context.Context) (res Result, err error) {
 	r.log.Info("dump checked and promoted", "dump", d.path, "size", d.size, "sha256", d.sha256,
 		"tables", d.tables, "pg_dump", d.tool.Version.String(), "server", d.server.String())
 
+	if bucketErr != nil {
+		return res, fmt.Errorf("backup: dump kept locally, not uploaded: %w", bucketErr)
+	}
 	if r.st != nil {
 		res.Encrypted = r.opts.Encrypted()
 		res.AbortedUploads = r.abortUnfinished(ctx)
-		up, err := r.upload(ctx, d.local())
+		// The dump was made and checked once; only its upload is tried
+		// again after a transient failure.
+		var up store.ObjectInfo
+		err := rt.Do(ctx, "upload", func(ctx context.Context) (err error) {
+			up, err = r.upload(ctx, d.local())
+			return err
+		})
 		if err != nil {
 			return res, err
 		}
 		res.Key, res.Uploaded = up.Key, true
-		if res.Manifest, err = r.uploadManifest(ctx, d, up); err != nil {
+		err = rt.Do(ctx, "manifest", func(ctx context.Context) (err error) {
+			res.Manifest, err = r.uploadManifest(ctx, d, up)
+			return err
+		})
+		if err != nil {
 			return res, err
 		}
-		caught, err := r.catchUp(ctx, d.name, d.restore)
-		res.CaughtUp = caught
+		err = rt.Do(ctx, "catch-up uploads", func(ctx context.Context) error {
+			caught, err := r.catchUp(ctx, d.name, d.restore)
+			res.CaughtUp = append(res.CaughtUp, caught...)
+			return err
+		})
 		if err != nil {
 			return res, err
 		}

@@ -90,8 +90,9 @@ func outage(down *atomic.Bool) func(http.Handler) http.Handler {
 	}
 }
 
-// TestS3DownThenCatchUp: with the bucket down for a whole run the dump is
-// kept locally, the run fails and retention does not run; the next run
+// TestS3DownThenCatchUp: with the bucket down from the dump on (the check
+// before it passed) the dump is kept locally, the run fails and retention
+// does not run; the next run
 // uploads both dumps, replacing a wrong-sized object left under the first
 // one's key.
 func TestS3DownThenCatchUp(t *testing.T) {
@@ -104,8 +105,9 @@ func TestS3DownThenCatchUp(t *testing.T) {
 	old := placeOldDump(t, dir, clk.Now().AddDate(0, 0, -30))
 	ctx := context.Background()
 
-	down.Store(true)
+	r.OnDumpStart = func(int) { down.Store(true) }
 	first, err := r.Run(ctx)
+	r.OnDumpStart = nil
 	if err == nil {
 		t.Fatal("backup succeeded with the bucket down")
 	}

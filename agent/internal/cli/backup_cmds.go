@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -29,15 +30,17 @@ func init() {
 	backup.AgentVersion = Version
 	Register(&Command{
 		Name:    "backup",
-		Usage:   "agent backup",
+		Usage:   "agent backup [--retry-for D]",
 		Summary: "one backup now: dump, check, upload, local retention",
 		NeedsDB: true,
+		Flags:   retryForFlag,
 		Run:     runBackup,
 	})
 	Register(&Command{
 		Name:    "cleanup",
-		Usage:   "agent cleanup",
+		Usage:   "agent cleanup [--retry-for D]",
 		Summary: "the cloud retention sweep, once (with BACKUP_CLOUD_RETENTION=bucket: deletes nothing, reports what the bucket's lifecycle rule removes)",
+		Flags:   retryForFlag,
 		Run:     runCleanup,
 	})
 	Register(&Command{
@@ -71,7 +74,7 @@ func init() {
 	})
 }
 
-func runBackup(env *Env, _ *flag.FlagSet) error {
+func runBackup(env *Env, fs *flag.FlagSet) error {
 	st, err := remote.Open(env.Opts)
 	if err != nil {
 		return err
@@ -81,8 +84,12 @@ func runBackup(env *Env, _ *flag.FlagSet) error {
 		return err
 	}
 	r.Now = env.Now
-	res, err := r.Run(env.Ctx)
+	ctx, _, finish, err := oneShotJob(env, fs)
 	if err != nil {
+		return err
+	}
+	res, err := r.Run(ctx) // retries its bucket check and upload, never its dump
+	if err = finish(err); err != nil {
 		return err
 	}
 	where := "kept locally (no S3 settings)"
@@ -93,7 +100,7 @@ func runBackup(env *Env, _ *flag.FlagSet) error {
 	return nil
 }
 
-func runCleanup(env *Env, _ *flag.FlagSet) error {
+func runCleanup(env *Env, fs *flag.FlagSet) error {
 	st, err := remote.Open(env.Opts)
 	if err != nil {
 		return err
@@ -102,7 +109,15 @@ func runCleanup(env *Env, _ *flag.FlagSet) error {
 		fmt.Fprintln(env.Stdout, "cleanup: no S3 settings, backups stay local: nothing to clean in the cloud")
 		return nil
 	}
-	res, err := cloudclean.Run(env.Ctx, env.Opts, st, env.Logger, env.Now())
+	ctx, rt, finish, err := oneShotJob(env, fs)
+	if err != nil {
+		return err
+	}
+	var res cloudclean.Result
+	err = finish(rt.Do(ctx, "cleanup", func(ctx context.Context) (err error) {
+		res, err = cloudclean.Run(ctx, env.Opts, st, env.Logger, env.Now())
+		return err
+	}))
 	printCleanup(env.Stdout, env.Opts, res)
 	return err
 }

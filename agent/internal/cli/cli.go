@@ -141,6 +141,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup c
 		return 2
 	}
 	logger := slog.New(dburl.NewHandler(NewLogger(stderr, opts.LogLevel).Handler(), red)).With("branch", opts.BranchID)
+	// The bucket client logs its retries, and the SDK's full error text
+	// (request and host ids) at debug level only.
+	opts.S3.Logger = logger.With("component", "s3")
 	now, fake, err := clockFrom(lookup)
 	if err != nil {
 		fmt.Fprintf(stderr, "agent %s: %v\n", c.Name, err)

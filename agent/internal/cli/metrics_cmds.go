@@ -16,6 +16,7 @@ import (
 	"github.com/branchwatch/branchwatch/agent/internal/remote"
 	"github.com/branchwatch/branchwatch/agent/internal/summary"
 	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/shared/metrics"
 	"github.com/branchwatch/branchwatch/shared/store"
 )
 
@@ -33,12 +34,13 @@ func init() {
 	})
 	Register(&Command{
 		Name:    "push-metrics",
-		Usage:   "agent push-metrics [--date YYYY-MM-DD] [--force]",
+		Usage:   "agent push-metrics [--date YYYY-MM-DD] [--force] [--retry-for D]",
 		Summary: "one day's metrics document (summarizing first if needed), to the bucket or BACKUP_DIR/metrics",
 		NeedsDB: true,
 		Flags: func(fs *flag.FlagSet) {
 			fs.String("date", "", "business date YYYY-MM-DD (default: today in BRANCH_TIMEZONE)")
 			fs.Bool("force", false, "recompute a final summary before pushing")
+			retryForFlag(fs)
 		},
 		Run: runPushMetrics,
 	})
@@ -169,7 +171,16 @@ func runPushMetrics(env *Env, fs *flag.FlagSet) error {
 	if err != nil {
 		return err
 	}
-	doc, where, err := k.pub.PushDate(env.Ctx, k.sum, date, boolFlag(fs, "force"))
+	ctx, rt, finish, err := oneShotJob(env, fs)
+	if err != nil {
+		return err
+	}
+	var doc metrics.Document
+	var where string
+	err = finish(rt.Do(ctx, "push-metrics", func(ctx context.Context) (err error) {
+		doc, where, err = k.pub.PushDate(ctx, k.sum, date, boolFlag(fs, "force"))
+		return err
+	}))
 	if err != nil {
 		return err
 	}

@@ -16,10 +16,12 @@ import (
 	"github.com/branchwatch/branchwatch/agent/internal/cloudclean"
 	"github.com/branchwatch/branchwatch/agent/internal/daemon"
 	"github.com/branchwatch/branchwatch/agent/internal/doctor"
+	"github.com/branchwatch/branchwatch/agent/internal/jobretry"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/agent/internal/restore"
 	"github.com/branchwatch/branchwatch/agent/internal/restoredrill"
 	"github.com/branchwatch/branchwatch/agent/internal/summary"
+	"github.com/branchwatch/branchwatch/shared/store"
 )
 
 // Job names, as they appear on /metrics and in the log.
@@ -58,9 +60,13 @@ var runHooks struct {
 	onRunDone func(job string, err error)
 	ready     func(*daemon.Daemon)
 	onChecks  func(failing []doctor.Result) // after each round of the doctor checks
+	s3        func(*store.S3Options)        // shrinks the S3 client's backoff
 }
 
 func runDaemon(env *Env, _ *flag.FlagSet) error {
+	if runHooks.s3 != nil {
+		runHooks.s3(&env.Opts.S3)
+	}
 	o := env.Opts
 	clock := runHooks.clock
 	if clock == nil {
@@ -91,7 +97,8 @@ func runDaemon(env *Env, _ *flag.FlagSet) error {
 	if err != nil {
 		return err
 	}
-	runner.Now = clock.Now // dump names follow the daemon's clock (BRANCHWATCH_FAKE_NOW too)
+	runner.Now = clock.Now               // dump names follow the daemon's clock (BRANCHWATCH_FAKE_NOW too)
+	runner.KeepLocalOnBucketError = true // a night with a broken bucket still leaves a local dump
 	watch := &doctor.Watch{Effects: checkEffects(o), Clock: clock, Logger: env.Logger.With("component", "doctor"), OnRound: runHooks.onChecks}
 	js := jobs(o, k, runner, env.Logger, clock)
 	for i := range js {
@@ -106,6 +113,7 @@ func runDaemon(env *Env, _ *flag.FlagSet) error {
 		OnRunDone:  runHooks.onRunDone,
 		Collectors: []prometheus.Collector{backup.UnreadableCollector(o.BackupDir, o.BranchID, o.Location)},
 		Health:     watch,
+		JobTimeout: o.JobTimeout,
 	}, env.Logger)
 	if err != nil {
 		return err
@@ -135,13 +143,14 @@ func jobs(o options.Options, k *metricsKit, runner *backup.Runner, logger *slog.
 		_, _, err := catchup.Run(ctx, k.sum, k.pub, o.SummaryCatchupDays, o.MetricsCatchupDays, logger)
 		return err
 	}
+	retry := jobretry.For(o.JobRetryFor)
 	js := []daemon.Job{
 		{Name: JobCatchup, Lane: metricsLane, Task: func(ctx context.Context) (daemon.Outcome, error) {
 			return daemon.Outcome{}, catchUp(ctx)
 		}},
 		{
 			Name: JobSummary, Schedule: o.SummarySchedule, Lane: metricsLane, PingURL: o.PingSummaryURL,
-			Retry: daemon.Retry{Attempts: o.SummaryRetryAttempts, Backoff: o.SummaryRetryBackoff, MaxBackoff: 16 * o.SummaryRetryBackoff},
+			Retry: jobretry.Policy{First: o.SummaryRetryBackoff, Max: jobretry.DefaultMax, For: o.JobRetryFor, MaxAttempts: o.SummaryRetryAttempts},
 			Task: func(ctx context.Context) (daemon.Outcome, error) {
 				doc, _, err := k.pub.PushDate(ctx, k.sum, k.sum.Today(), false)
 				if err != nil {
@@ -151,11 +160,12 @@ func jobs(o options.Options, k *metricsKit, runner *backup.Runner, logger *slog.
 				return daemon.Outcome{Size: int64(len(body))}, catchUp(ctx)
 			},
 		},
-		{Name: JobBackup, Schedule: o.BackupSchedule, PingURL: o.PingBackupURL, Task: func(ctx context.Context) (daemon.Outcome, error) {
-			res, err := runner.Run(ctx)
-			return daemon.Outcome{Size: res.Size}, err
-		}},
-		{Name: JobCleanup, Schedule: o.CleanupSchedule, PingURL: o.PingCleanupURL, Task: func(ctx context.Context) (daemon.Outcome, error) {
+		{Name: JobBackup, Schedule: o.BackupSchedule, PingURL: o.PingBackupURL, Retry: retry, RetriesInside: true,
+			Task: func(ctx context.Context) (daemon.Outcome, error) {
+				res, err := runner.Run(ctx) // retries its bucket check and upload, never its dump
+				return daemon.Outcome{Size: res.Size}, err
+			}},
+		{Name: JobCleanup, Schedule: o.CleanupSchedule, PingURL: o.PingCleanupURL, Retry: retry, Task: func(ctx context.Context) (daemon.Outcome, error) {
 			_, err := cloudclean.Run(ctx, o, k.st, logger, clock.Now())
 			return daemon.Outcome{}, err
 		}},

@@ -58,7 +58,7 @@ func (a *runningAgent) next(t *testing.T) string {
 	case r := <-a.runs:
 		return r
 	case <-time.After(60 * time.Second):
-		t.Fatal("no run finished")
+		t.Fatalf("no run finished; log so far:\n%s", a.stderr)
 		return ""
 	}
 }
@@ -121,9 +121,10 @@ func TestRunSurvivesADatabaseOutage(t *testing.T) {
 	}
 	clock.Advance(next.Sub(clock.Now()))
 	// The first attempt failed when the backoff joins the four scheduled
-	// jobs' timers (summary, backup, cleanup, verify), and the checks it
-	// triggered (the database fails) wait for their next round.
-	if err := clock.BlockUntilContext(ctx, 6); err != nil {
+	// jobs' timers (summary, backup, cleanup, verify) and the run's
+	// JOB_TIMEOUT timer, and the checks it triggered (the database fails)
+	// wait for their next round.
+	if err := clock.BlockUntilContext(ctx, 7); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(time.Minute)

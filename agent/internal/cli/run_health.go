@@ -8,6 +8,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/daemon"
 	"github.com/branchwatch/branchwatch/agent/internal/doctor"
+	"github.com/branchwatch/branchwatch/agent/internal/jobretry"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 )
 
@@ -53,7 +54,9 @@ func startWatch(ctx context.Context, env *Env, k *metricsKit, clock clockwork.Cl
 func gated(w *doctor.Watch, env *Env, job string, task daemon.Task) daemon.Task {
 	return func(ctx context.Context) (daemon.Outcome, error) {
 		if err := w.Gate(ctx, job); err != nil {
-			return daemon.Outcome{}, err
+			// The watch runs the job again once the check passes: a job
+			// retry meanwhile would only hit the same gate.
+			return daemon.Outcome{}, jobretry.NoRetry(err)
 		}
 		out, err := task(ctx)
 		if err != nil && ctx.Err() == nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/branchwatch/branchwatch/agent/internal/dirlock"
+	"github.com/branchwatch/branchwatch/agent/internal/jobretry"
 )
 
 // LockName is the daemon's lock file in the lock directory (BACKUP_DIR).
@@ -43,15 +44,6 @@ type Outcome struct {
 // Task is a job's work. It must return soon after ctx ends.
 type Task func(ctx context.Context) (Outcome, error)
 
-// Retry bounds the attempts of one run: Attempts in all (1 or 0: no
-// retry), waiting Backoff after the first failure, doubling up to
-// MaxBackoff.
-type Retry struct {
-	Attempts   int
-	Backoff    time.Duration
-	MaxBackoff time.Duration
-}
-
 // Job is one unit of work.
 type Job struct {
 	Name string
@@ -59,7 +51,14 @@ type Job struct {
 	// a start-up job, run once when the daemon starts.
 	Schedule string
 	Task     Task
-	Retry    Retry
+	// Retry is how a failed run is tried again (jobretry.Policy; For 0:
+	// not at all). Permanent errors (jobretry.Permanent) are not retried.
+	Retry jobretry.Policy
+	// RetriesInside says the task retries its own steps, with the
+	// jobretry.Retrier the daemon puts in its context (the backup retries
+	// its upload, never its dump); otherwise the daemon retries the
+	// whole task.
+	RetriesInside bool
 	// PingURL is a healthchecks.io check URL: the daemon requests
 	// <url>/start, then <url> or <url>/fail. "" disables.
 	PingURL string
@@ -80,6 +79,9 @@ type Config struct {
 	Clock       clockwork.Clock // the real clock when nil
 	HTTPClient  *http.Client    // for pings; a 10 s timeout client when nil
 	StopTimeout time.Duration   // DefaultStopTimeout when 0
+	// JobTimeout is the deadline of one run, retries included (JOB_TIMEOUT);
+	// a run that overruns is cancelled and counts as failed. 0: none.
+	JobTimeout time.Duration
 	// OnRunDone, when set, is called after each run is recorded (tests
 	// wait on it rather than sleep).
 	OnRunDone func(job string, err error)

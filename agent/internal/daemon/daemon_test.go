@@ -17,6 +17,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/branchwatch/branchwatch/agent/internal/daemon"
+	"github.com/branchwatch/branchwatch/agent/internal/jobretry"
 )
 
 var kolkata = mustLoad("Asia/Kolkata")
@@ -233,7 +234,7 @@ func TestRetriesMetricsAndPings(t *testing.T) {
 			var attempts atomic.Int64
 			d := start(t, daemon.Config{Location: kolkata, Clock: clock, OnRunDone: runs.hook, Listen: "127.0.0.1:0", Jobs: []daemon.Job{{
 				Name: "summary", Schedule: "45 21 * * *", PingURL: hc.srv.URL + "/check/",
-				Retry: daemon.Retry{Attempts: 3, Backoff: time.Minute, MaxBackoff: 90 * time.Second},
+				Retry: jobretry.Policy{First: time.Minute, Max: 90 * time.Second, For: 4 * time.Hour, MaxAttempts: 3},
 				Task: func(ctx context.Context) (daemon.Outcome, error) {
 					if attempts.Add(1) <= int64(c.failures) {
 						return daemon.Outcome{}, errors.New("database unreachable")

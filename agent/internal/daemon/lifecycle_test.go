@@ -12,6 +12,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/branchwatch/branchwatch/agent/internal/daemon"
+	"github.com/branchwatch/branchwatch/agent/internal/jobretry"
 )
 
 func TestStartupJobsRunFirstAndShareTheirLane(t *testing.T) {
@@ -77,7 +78,7 @@ func TestStopCancelsRunningJobs(t *testing.T) {
 	dir := t.TempDir()
 	d, err := daemon.New(daemon.Config{Location: kolkata, Clock: clock, Listen: "127.0.0.1:0", LockDir: dir, Jobs: []daemon.Job{{
 		Name: "backup", Schedule: "0 22 * * *", PingURL: hc.srv.URL,
-		Retry: daemon.Retry{Attempts: 5, Backoff: time.Hour},
+		Retry: jobretry.For(4 * time.Hour),
 		Task: func(ctx context.Context) (daemon.Outcome, error) {
 			close(started)
 			<-ctx.Done() // a pg_dump being killed

@@ -5,17 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/branchwatch/branchwatch/agent/internal/jobretry"
 )
 
 // maxPingBody caps the error text sent with a /fail ping.
 const maxPingBody = 10_000
 
-// run executes one run of j: waits for its lane, pings /start, tries up to
-// Retry.Attempts times with backoff, records the metrics, pings success or
+// run executes one run of j: waits for its lane, pings /start, runs it
+// with retries and a deadline (attempts), records the metrics, pings success or
 // /fail, logs. A run cut short by the daemon stopping is neither a success
 // nor a failure.
 func (d *Daemon) run(ctx context.Context, j *Job) error {
@@ -35,7 +38,7 @@ func (d *Daemon) run(ctx context.Context, j *Job) error {
 	logger.Info("job started")
 	d.ping(ctx, j, "/start", "")
 
-	out, err := d.attempts(ctx, j)
+	out, err := d.attempts(ctx, j, logger)
 	dur := d.clock.Since(start)
 	d.updateNextRuns()
 	m.lastDur.WithLabelValues(j.Name).Set(dur.Seconds())
@@ -62,31 +65,39 @@ func (d *Daemon) run(ctx context.Context, j *Job) error {
 	return err
 }
 
-// attempts runs the task until it succeeds, Retry.Attempts are spent, or
-// ctx ends, waiting on the daemon's clock between attempts.
-func (d *Daemon) attempts(ctx context.Context, j *Job) (Outcome, error) {
-	wait := j.Retry.Backoff
-	for attempt := 1; ; attempt++ {
-		out, err := j.Task(ctx)
-		if err == nil || ctx.Err() != nil || attempt >= j.Retry.Attempts {
-			if err != nil && attempt > 1 {
-				err = fmt.Errorf("after %d attempts: %w", attempt, err)
-			}
-			return out, err
-		}
-		d.metrics.retries.WithLabelValues(j.Name).Inc()
-		d.logger.Warn("job attempt failed, retrying", "job", j.Name, "attempt", attempt, "of", j.Retry.Attempts,
-			"retry_in", wait.String(), "err", err)
-		select {
-		case <-d.clock.After(wait):
-		case <-ctx.Done():
-			return out, err
-		}
-		wait *= 2
-		if j.Retry.MaxBackoff > 0 && wait > j.Retry.MaxBackoff {
-			wait = j.Retry.MaxBackoff
-		}
+// errJobTimeout cancels a run that overran Config.JobTimeout.
+var errJobTimeout = errors.New("job timeout")
+
+// attempts runs the task under the job's deadline (Config.JobTimeout) and
+// retry policy, on the daemon's clock: the daemon retries the whole task,
+// or hands the retrier to a task that retries its own steps.
+func (d *Daemon) attempts(ctx context.Context, j *Job, logger *slog.Logger) (Outcome, error) {
+	// The deadline is a timer on the daemon's clock that cancels the run,
+	// not a context deadline: a fake clock's deadline would look long past
+	// to the network code below.
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if d.cfg.JobTimeout > 0 {
+		timer := d.clock.AfterFunc(d.cfg.JobTimeout, func() { cancel(errJobTimeout) })
+		defer timer.Stop()
 	}
+	rt := jobretry.New(j.Retry, d.clock, logger)
+	rt.OnRetry = func(string, int, time.Duration, error) { d.metrics.retries.WithLabelValues(j.Name).Inc() }
+	runCtx = jobretry.WithRetrier(runCtx, rt)
+	var out Outcome
+	var err error
+	if j.RetriesInside {
+		out, err = j.Task(runCtx)
+	} else {
+		err = rt.Do(runCtx, j.Name, func(ctx context.Context) (err error) {
+			out, err = j.Task(ctx)
+			return err
+		})
+	}
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(runCtx), errJobTimeout) {
+		err = fmt.Errorf("did not finish within JOB_TIMEOUT %s: %w", d.cfg.JobTimeout, err)
+	}
+	return out, err
 }
 
 // ping tells a healthchecks.io-style check about a run: suffix "/start",

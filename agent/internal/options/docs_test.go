@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/branchwatch/branchwatch/shared/config"
 	"github.com/branchwatch/branchwatch/shared/deploycheck"
@@ -119,9 +120,15 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 		EnvObjectLockDays:          "0",
 		EnvVerifySchedule:          DefaultVerifySchedule,
 		EnvVerifyCountMaxRows:      "0",
+		EnvJobRetryFor:             "4h",
+		EnvJobTimeout:              "2h",
+		EnvSummaryRetryAttempts:    strconv.Itoa(DefaultSummaryRetryAttempts),
 		EnvLogLevel:                "info",
 		config.EnvS3Region:         config.DefaultS3Region,
 		config.EnvS3ForcePathStyle: "false",
+	}
+	if DefaultJobRetryFor != 4*time.Hour || DefaultJobTimeout != 2*time.Hour {
+		t.Error("the job retry defaults changed: update the example and the table above")
 	}
 	for name, def := range defaults {
 		v, ok := ex.Lookup(name)

@@ -32,11 +32,13 @@ const (
 	DefaultListen               = "127.0.0.1:9187"
 	DefaultMinDumpBytes         = 1024
 	DefaultCloudKeepNewest      = 3
-	DefaultSummaryRetryAttempts = 5
+	DefaultSummaryRetryAttempts = 0
 	DefaultSummaryRetryBackoff  = time.Minute
 	DefaultCloudRetention       = CloudRetentionAgent
 	DefaultObjectLockMode       = ObjectLockCompliance
 	DefaultVerifySchedule       = "0 3 * * 0"
+	DefaultJobRetryFor          = 4 * time.Hour
+	DefaultJobTimeout           = 2 * time.Hour
 )
 
 // Who applies cloud retention (BACKUP_CLOUD_RETENTION).
@@ -88,11 +90,17 @@ type Options struct {
 	CleanupSchedule    string
 	MetricsCatchupDays int
 	SummaryCatchupDays int // how far back summary catch-up may reach
-	// A failed summary job is tried SummaryRetryAttempts times in all,
-	// waiting SummaryRetryBackoff after the first failure, doubling (at
-	// most 16 times the first wait).
+	// A failed summary job is tried again, waiting SummaryRetryBackoff
+	// after the first failure, doubling up to 15 minutes, until
+	// JobRetryFor has passed or (when positive) SummaryRetryAttempts
+	// attempts were made.
 	SummaryRetryAttempts int
 	SummaryRetryBackoff  time.Duration
+	// JobRetryFor is how long the daemon's upload, metrics push, cleanup
+	// and summary keep being retried after transient failures (0: never).
+	JobRetryFor time.Duration
+	// JobTimeout is the deadline of one job run, retries included.
+	JobTimeout time.Duration
 
 	Listen string // /healthz and /metrics; "" (AGENT_LISTEN=off) disables
 
@@ -142,6 +150,8 @@ const (
 	EnvSummaryCatchupDays   = "SUMMARY_CATCHUP_MAX_DAYS"
 	EnvSummaryRetryAttempts = "SUMMARY_RETRY_ATTEMPTS"
 	EnvSummaryRetryBackoff  = "SUMMARY_RETRY_BACKOFF"
+	EnvJobRetryFor          = "JOB_RETRY_FOR"
+	EnvJobTimeout           = "JOB_TIMEOUT"
 	EnvListen               = "AGENT_LISTEN"
 	EnvPingSummaryURL       = "HEALTHCHECK_SUMMARY_URL"
 	EnvPingBackupURL        = "HEALTHCHECK_BACKUP_URL"
@@ -191,8 +201,16 @@ func Load(r *config.Reader, needDB bool) (Options, error) {
 		o.VerifySchedule = "" // no scheduled restore drills
 	}
 	o.BranchName = r.String(EnvBranchName, o.BranchID)
-	o.SummaryRetryAttempts = r.Int(EnvSummaryRetryAttempts, DefaultSummaryRetryAttempts, 1)
+	o.SummaryRetryAttempts = r.Int(EnvSummaryRetryAttempts, DefaultSummaryRetryAttempts, 0)
 	o.SummaryRetryBackoff = r.Duration(EnvSummaryRetryBackoff, DefaultSummaryRetryBackoff)
+	o.JobRetryFor = r.Duration(EnvJobRetryFor, DefaultJobRetryFor)
+	o.JobTimeout = r.Duration(EnvJobTimeout, DefaultJobTimeout)
+	if o.JobRetryFor < 0 {
+		r.Fail(EnvJobRetryFor, "must not be negative (0 disables job retries)")
+	}
+	if o.JobTimeout <= 0 {
+		r.Fail(EnvJobTimeout, "must be a positive duration such as 2h")
+	}
 	o.S3, o.S3Enabled = r.S3()
 	o.loadCloudProtection(r)
 
