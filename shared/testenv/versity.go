@@ -58,7 +58,7 @@ type S3Key struct {
 type RealS3 struct {
 	Endpoint string // http(s)://127.0.0.1:port: path-style requests
 	Region   string
-	Root     S3Key         // the gateway's root (admin) key
+	Root     S3Key          // the gateway's root (admin) key
 	CAPool   *x509.CertPool // the test CA when serving TLS, else nil
 
 	addr  string
