@@ -91,6 +91,9 @@ func TestDemoHeadless(t *testing.T) {
 				if !stopped {
 					d.Stop()
 				}
+				if t.Failed() {
+					t.Logf("demo output:\n%s\naggregator log:\n%s", out, tailFile(filepath.Join(dir, "logs", "aggregator.log"), 40))
+				}
 			}()
 			pgDir, s3URL, aggPid := d.pg.Dir, d.s3.URL, d.agg.cmd.Process.Pid
 
