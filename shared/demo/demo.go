@@ -103,11 +103,17 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	if d.s3, err = startS3(o.Dir); err != nil {
 		return d, err
 	}
-	addr, err := freeAddr(o.Listen)
-	if err != nil {
-		return d, err
+	// A fixed address is checked now (a clear message); a ":0" port is
+	// left to the aggregator, which reports the port it got: a port picked
+	// here and bound minutes later could be taken meanwhile on a busy
+	// machine.
+	addr := o.Listen
+	if !anyPort(addr) {
+		if addr, err = freeAddr(addr); err != nil {
+			return d, err
+		}
+		d.URL = "http://" + addr
 	}
-	d.URL = "http://" + addr
 	d.printf("S3-compatible bucket %s on %s (data kept in %s)\n", Bucket, d.s3.URL, filepath.Join(o.Dir, "s3"))
 
 	if d.pg, err = testenv.StartPostgres(); err != nil {
@@ -185,8 +191,20 @@ func (d *Demo) startAggregator(ctx context.Context, addr string) error {
 		"LOG_LEVEL=info",
 	)
 	bin := filepath.Join(d.opts.BinDir, "aggregator")
-	if d.agg, err = start("aggregator", bin, []string{"serve"}, env, filepath.Join(d.opts.Dir, "logs", "aggregator.log")); err != nil {
+	logPath := filepath.Join(d.opts.Dir, "logs", "aggregator.log")
+	var logStart int64
+	if fi, err := os.Stat(logPath); err == nil {
+		logStart = fi.Size()
+	}
+	if d.agg, err = start("aggregator", bin, []string{"serve"}, env, logPath); err != nil {
 		return err
+	}
+	if d.URL == "" {
+		served, err := d.servedAddr(ctx, logStart)
+		if err != nil {
+			return err
+		}
+		d.URL = "http://" + served
 	}
 	return d.waitReady(ctx)
 }

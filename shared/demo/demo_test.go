@@ -3,11 +3,13 @@ package demo
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -115,6 +117,10 @@ func TestDemoHeadless(t *testing.T) {
 				t.Errorf("the demo does not print the address and credentials:\n%s", s)
 			}
 
+			// The listener check below can see the S3 server's socket.
+			if _, port, _ := net.SplitHostPort(strings.TrimPrefix(s3URL, "http://")); !ownListener(t, port) {
+				t.Errorf("no listening socket of this process found for the running S3 server %s", s3URL)
+			}
 			d.Stop()
 			stopped = true
 			checkNothingRunning(t, bin, pgDir, s3URL, d.URL, aggPid)
@@ -175,11 +181,15 @@ func checkNothingRunning(t *testing.T, bin, pgDir, s3URL, dashURL string, aggPid
 	if err := syscall.Kill(aggPid, 0); err == nil {
 		t.Errorf("the aggregator (pid %d) still runs", aggPid)
 	}
+	// The S3 server runs in this process, the dashboard in the aggregator
+	// (checked dead above): no socket of this process may still listen on
+	// either port. A dial would not do: on a busy machine another program
+	// may be given the freed port at once.
 	for _, u := range []string{s3URL, dashURL} {
 		addr := strings.TrimPrefix(u, "http://")
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			t.Errorf("%s still accepts connections", addr)
+		_, port, _ := net.SplitHostPort(addr)
+		if ownListener(t, port) {
+			t.Errorf("%s is still listened on by the demo", addr)
 		}
 	}
 	if _, err := os.Stat(pgDir); !os.IsNotExist(err) {
@@ -197,4 +207,36 @@ func checkNothingRunning(t *testing.T, bin, pgDir, s3URL, dashURL string, aggPid
 			t.Errorf("still running after Stop: %s (%s)", cmdline, p)
 		}
 	}
+}
+
+// ownListener says whether a socket of this process listens on TCP port
+// (decimal), from /proc/net/tcp{,6} and /proc/self/fd.
+func ownListener(t *testing.T, port string) bool {
+	t.Helper()
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatalf("bad port %q", port)
+	}
+	hexPort := fmt.Sprintf(":%04X", p)
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fields := strings.Fields(line)
+			// local_address st ... inode: fields 1, 3 and 9; 0A is LISTEN.
+			if len(fields) > 9 && strings.HasSuffix(fields[1], hexPort) && fields[3] == "0A" {
+				inodes["socket:["+fields[9]+"]"] = true
+			}
+		}
+	}
+	fds, _ := filepath.Glob("/proc/self/fd/*")
+	for _, fd := range fds {
+		if target, err := os.Readlink(fd); err == nil && inodes[target] {
+			return true
+		}
+	}
+	return false
 }

@@ -119,6 +119,12 @@ func (w *webhook) close() {
 	<-w.done
 }
 
+// anyPort says whether addr asks for any free port (":0").
+func anyPort(addr string) bool {
+	_, port, err := net.SplitHostPort(addr)
+	return err == nil && port == "0"
+}
+
 // freeAddr resolves a ":0" port to a free one, and checks that a fixed
 // address is not already taken (a clearer message than the aggregator's).
 func freeAddr(addr string) (string, error) {

@@ -1,11 +1,13 @@
 package demo
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -77,6 +79,52 @@ func getJSON(ctx context.Context, url string, v any) error {
 		return fmt.Errorf("GET %s: %s: %.200s", url, resp.Status, body)
 	}
 	return json.Unmarshal(body, v)
+}
+
+// servedAddr waits for the aggregator's "aggregator serving" log line
+// (written after logStart) and returns the address it names.
+func (d *Demo) servedAddr(ctx context.Context, logStart int64) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if addr := servingAddr(d.agg.log, logStart); addr != "" {
+			return addr, nil
+		}
+		select {
+		case <-d.agg.done:
+			return "", fmt.Errorf("the aggregator exited: %v; last lines of %s:\n%s", d.agg.err, d.agg.log, tailFile(d.agg.log, 12))
+		case <-ctx.Done():
+			return "", fmt.Errorf("the aggregator did not start serving in a minute (see %s)", d.agg.log)
+		case <-tick.C:
+		}
+	}
+}
+
+// servingAddr finds the address of the first "aggregator serving" JSON log
+// line after offset in the log at path, or "".
+func servingAddr(path string, offset int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return ""
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var line struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "aggregator serving" && line.Addr != "" {
+			return line.Addr
+		}
+	}
+	return ""
 }
 
 // waitReady polls the dashboard until it lists every branch, the

@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -70,7 +72,7 @@ func RecordB2(tb testing.TB, s *RealS3) *B2Recorder {
 	// The client signs the Host it sends to (the recorder's); the proxy
 	// keeps that Host header, so the server checks the same signature.
 	proxy := httputil.NewSingleHostReverseProxy(target)
-	proxy.ErrorLog = nil
+	proxy.ErrorLog = log.New(io.Discard, "", 0) // a client hanging up is not news
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)

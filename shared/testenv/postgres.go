@@ -39,8 +39,10 @@ type Postgres struct {
 
 	cred  *syscall.Credential // run as this user when we are root
 	watch *exec.Cmd           // the watchdog shell, stopped by Stop
-	mu    sync.Mutex
-	seq   atomic.Int64
+	// watchDone is closed once the watchdog has exited and been reaped.
+	watchDone chan struct{}
+	mu        sync.Mutex
+	seq       atomic.Int64
 }
 
 // Superuser is the cluster's superuser role.
@@ -188,8 +190,33 @@ func (p *Postgres) watchdog() {
 	cmd := exec.Command("sh", "-c", script)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if cmd.Start() == nil {
-		p.watch = cmd
-		go func() { _ = cmd.Wait() }()
+		p.watch, p.watchDone = cmd, reap(cmd)
+	}
+}
+
+// reap waits for cmd in the background; the channel closes once it has
+// exited and been reaped (gone from /proc).
+func reap(cmd *exec.Cmd) chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	return done
+}
+
+// stopWatchdog kills a watchdog shell's session and waits until it is gone:
+// a caller that checks right after Stop that nothing of the cluster runs
+// must not find it (a signal is only acted on once the process is
+// scheduled, which on a loaded machine takes a while).
+func stopWatchdog(cmd *exec.Cmd, done chan struct{}) {
+	if cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
 	}
 }
 
@@ -210,11 +237,9 @@ func (p *Postgres) Stop() {
 	_ = p.command("pg_ctl", "-D", p.Dir, "-m", "immediate", "-w", "stop").Run()
 	_ = os.RemoveAll(filepath.Dir(p.Dir))
 	p.Dir = ""
-	if p.watch != nil {
-		// Its work is done: stop it and its sleep (its own session) now,
-		// rather than leave them running until this process exits.
-		_ = syscall.Kill(-p.watch.Process.Pid, syscall.SIGKILL)
-	}
+	// Its work is done: stop it and its sleep (its own session) now,
+	// rather than leave them running until this process exits.
+	stopWatchdog(p.watch, p.watchDone)
 }
 
 // Restart stops the server (fast mode) and starts it again on the same port.

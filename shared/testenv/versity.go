@@ -67,6 +67,7 @@ type RealS3 struct {
 	cmd   *exec.Cmd
 	done  chan struct{}
 	watch *exec.Cmd
+	wdone chan struct{}
 	seq   atomic.Int64
 	once  sync.Once
 }
@@ -266,7 +267,6 @@ func (s *RealS3) start(bin string, args []string) error {
 		close(done)
 	}()
 	s.cmd, s.done = cmd, done
-	s.watchdog()
 	client := s.HTTPClient()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -280,6 +280,7 @@ func (s *RealS3) start(bin string, args []string) error {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
+				s.watchdog()
 				return nil
 			}
 		}
@@ -294,16 +295,12 @@ func (s *RealS3) start(bin string, args []string) error {
 // watchdog stops the gateway and removes its files if this process dies
 // without calling Close (a test timeout, kill -9).
 func (s *RealS3) watchdog() {
-	if s.watch != nil {
-		return
-	}
 	script := fmt.Sprintf(`while [ -d /proc/%d ]; do sleep 1; done; kill -KILL -%d 2>/dev/null; sleep 1; rm -rf %s`,
 		os.Getpid(), s.cmd.Process.Pid, s.dir)
 	cmd := exec.Command("sh", "-c", script)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if cmd.Start() == nil {
-		s.watch = cmd
-		go func() { _ = cmd.Wait() }()
+		s.watch, s.wdone = cmd, reap(cmd)
 	}
 }
 
@@ -325,9 +322,7 @@ func (s *RealS3) Close() {
 	s.once.Do(func() {
 		s.stopProcess()
 		_ = os.RemoveAll(s.dir)
-		if s.watch != nil {
-			_ = syscall.Kill(-s.watch.Process.Pid, syscall.SIGKILL)
-		}
+		stopWatchdog(s.watch, s.wdone)
 	})
 }
 
