@@ -18,13 +18,8 @@ import (
 // may do exactly what its grant says.
 func TestVersityKeys(t *testing.T) {
 	srv := testenv.StartRealS3(t)
-	bucket := srv.CreateBucket(t)
-	x, y := srv.CreateUser(t, "branch-x"), srv.CreateUser(t, "branch-y")
-	agg := srv.CreateUser(t, "aggregator")
-	srv.SetPolicy(t, bucket,
-		testenv.Grant{Key: x, Prefix: "branch-x/"},
-		testenv.Grant{Key: y, Prefix: "branch-y/"},
-		testenv.Grant{Key: agg, ReadOnly: true})
+	b := srv.ProductionBucket(t, "branch-x", "branch-y")
+	bucket, x, agg := b.Name, b.Branch["branch-x"], b.Aggregator
 	ctx := context.Background()
 	root := srv.Store(t, bucket, srv.Root)
 	for _, k := range []string{"branch-x/backups/a.dump", "branch-y/backups/b.dump", "branch-xy/backups/c.dump"} {

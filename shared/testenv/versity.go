@@ -441,6 +441,28 @@ func (s *RealS3) SetPolicy(tb testing.TB, bucket string, grants ...Grant) {
 	}
 }
 
+// Bucket is a bucket set up as production: one key per branch, limited by
+// the bucket policy to "<branch>/", and a read-only aggregator key.
+type Bucket struct {
+	Name       string
+	Branch     map[string]S3Key
+	Aggregator S3Key
+}
+
+// ProductionBucket creates a bucket, a user per branch and one for the
+// aggregator, and the policy that grants each its share.
+func (s *RealS3) ProductionBucket(tb testing.TB, branches ...string) Bucket {
+	tb.Helper()
+	b := Bucket{Name: s.CreateBucket(tb), Branch: map[string]S3Key{}, Aggregator: s.CreateUser(tb, "aggregator")}
+	grants := []Grant{{Key: b.Aggregator, ReadOnly: true}}
+	for _, id := range branches {
+		b.Branch[id] = s.CreateUser(tb, id)
+		grants = append(grants, Grant{Key: b.Branch[id], Prefix: id + "/"})
+	}
+	s.SetPolicy(tb, b.Name, grants...)
+	return b
+}
+
 // PolicyDocument is the bucket policy that grants exactly grants.
 func PolicyDocument(bucket string, grants ...Grant) map[string]any {
 	var stmts []map[string]any

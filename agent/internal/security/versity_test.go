@@ -24,13 +24,8 @@ import (
 func TestAgentOnVersity(t *testing.T) {
 	pg, _, dbURL := backuptest.NewBranchDB(t, 300)
 	srv := testenv.StartRealS3(t)
-	bucket := srv.CreateBucket(t)
-	x, y := srv.CreateUser(t, restrictedBranch), srv.CreateUser(t, "branch-y")
-	agg := srv.CreateUser(t, "aggregator")
-	srv.SetPolicy(t, bucket,
-		testenv.Grant{Key: x, Prefix: restrictedBranch + "/"},
-		testenv.Grant{Key: y, Prefix: "branch-y/"},
-		testenv.Grant{Key: agg, ReadOnly: true})
+	b := srv.ProductionBucket(t, restrictedBranch, "branch-y")
+	bucket, x, agg := b.Name, b.Branch[restrictedBranch], b.Aggregator
 	root := srv.Store(t, bucket, srv.Root)
 	ist, err := time.LoadLocation("Asia/Kolkata")
 	if err != nil {

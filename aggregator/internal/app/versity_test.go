@@ -22,15 +22,10 @@ import (
 // download that fetches the dump.
 func TestAggregatorOnVersity(t *testing.T) {
 	srv := testenv.StartRealS3(t)
-	bucket := srv.CreateBucket(t)
-	andheri, bandra := srv.CreateUser(t, "andheri"), srv.CreateUser(t, "bandra")
-	aggKey := srv.CreateUser(t, "aggregator")
-	srv.SetPolicy(t, bucket,
-		testenv.Grant{Key: andheri, Prefix: "andheri/"},
-		testenv.Grant{Key: bandra, Prefix: "bandra/"},
-		testenv.Grant{Key: aggKey, ReadOnly: true})
+	b := srv.ProductionBucket(t, "andheri", "bandra")
+	bucket, aggKey := b.Name, b.Aggregator
 	var dump string
-	for branch, key := range map[string]testenv.S3Key{"andheri": andheri, "bandra": bandra} {
+	for branch, key := range b.Branch {
 		st := srv.Store(t, bucket, key)
 		for d := range 5 {
 			fixture.PutDoc(t, st, fixture.Doc(branch, fixture.Date("2026-02-12", d), int64(d)))
