@@ -127,21 +127,34 @@ func servingAddr(path string, offset int64) string {
 	return ""
 }
 
-// waitReady polls the dashboard until it lists every branch, the
-// aggregator exits, or a minute passes.
+// waitReady polls the dashboard until it lists every branch after a good
+// sync, the aggregator exits, or two minutes pass.
 func (d *Demo) waitReady(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	// Two minutes: a first sync that failed is retried one refresh
+	// interval (1m) later.
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	var last error
 	for {
-		list, err := Branches(ctx, d.URL)
-		if err == nil && len(list) >= len(d.opts.Branches) {
+		// Ready once this aggregator process has finished a good sync of
+		// its own: a later run serves the earlier run's snapshot at once,
+		// which may not yet show what this run's agents uploaded.
+		var st struct {
+			Branches []BranchState `json:"branches"`
+			Sync     struct {
+				Syncs       int       `json:"syncs"`
+				LastSuccess time.Time `json:"last_success"`
+			} `json:"sync"`
+		}
+		err := getJSON(ctx, d.URL+BranchesPath, &st)
+		if err == nil && len(st.Branches) >= len(d.opts.Branches) && st.Sync.Syncs > 0 && !st.Sync.LastSuccess.IsZero() {
 			return nil
 		}
 		if err == nil {
-			err = fmt.Errorf("the dashboard lists %d of %d branches", len(list), len(d.opts.Branches))
+			err = fmt.Errorf("the dashboard lists %d of %d branches after %d syncs (last good: %v)",
+				len(st.Branches), len(d.opts.Branches), st.Sync.Syncs, st.Sync.LastSuccess)
 		}
 		last = err
 		select {
@@ -149,7 +162,7 @@ func (d *Demo) waitReady(ctx context.Context) error {
 			return fmt.Errorf("the aggregator exited: %v; last lines of %s:\n%s", d.agg.err, d.agg.log, tailFile(d.agg.log, 12))
 		case <-ctx.Done():
 			if ctx.Err() == context.DeadlineExceeded {
-				return fmt.Errorf("the dashboard did not come up in a minute: %v (see %s)", last, d.agg.log)
+				return fmt.Errorf("the dashboard did not come up in two minutes: %v (see %s)", last, d.agg.log)
 			}
 			return ctx.Err()
 		case <-tick.C:
