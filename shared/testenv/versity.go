@@ -326,9 +326,6 @@ func (s *RealS3) Close() {
 	})
 }
 
-// Addr is the server's host:port.
-func (s *RealS3) Addr() string { return s.addr }
-
 // VirtualHostEndpoint is the endpoint of virtual-hosted addressing
 // (scheme://s3.test:port); the SDK puts the bucket in front of the host.
 // Only HTTPClient resolves it.
@@ -432,7 +429,7 @@ type Grant struct {
 // SetPolicy puts the bucket policy made of grants (replacing any).
 func (s *RealS3) SetPolicy(tb testing.TB, bucket string, grants ...Grant) {
 	tb.Helper()
-	body, err := json.Marshal(PolicyDocument(bucket, grants...))
+	body, err := json.Marshal(policyDocument(bucket, grants...))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -463,8 +460,8 @@ func (s *RealS3) ProductionBucket(tb testing.TB, branches ...string) Bucket {
 	return b
 }
 
-// PolicyDocument is the bucket policy that grants exactly grants.
-func PolicyDocument(bucket string, grants ...Grant) map[string]any {
+// policyDocument is the bucket policy that grants exactly grants.
+func policyDocument(bucket string, grants ...Grant) map[string]any {
 	var stmts []map[string]any
 	for _, g := range grants {
 		principal := map[string]any{"AWS": g.Key.Access}
