@@ -39,8 +39,8 @@ const (
 	OpOther                = "other"
 )
 
-// RecordedRequest is one request that went through a B2Recorder.
-type RecordedRequest struct {
+// B2Request is one request that went through a B2Recorder.
+type B2Request struct {
 	Op     string
 	Method string
 	Path   string
@@ -57,7 +57,7 @@ type B2Recorder struct {
 
 	srv  *httptest.Server
 	mu   sync.Mutex
-	reqs []RecordedRequest
+	reqs []B2Request
 }
 
 // RecordB2 starts a recorder in front of s (which must serve plain HTTP);
@@ -78,7 +78,7 @@ func RecordB2(tb testing.TB, s *RealS3) *B2Recorder {
 		tb.Fatal(err)
 	}
 	rec.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		entry := RecordedRequest{Op: Classify(r), Method: r.Method, Path: r.URL.Path, Violations: B2Violations(r)}
+		entry := B2Request{Op: Classify(r), Method: r.Method, Path: r.URL.Path, Violations: B2Violations(r)}
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		proxy.ServeHTTP(sw, r)
 		entry.Status = sw.status
@@ -109,7 +109,7 @@ func (w *statusWriter) Flush() {
 }
 
 // Requests returns what was recorded so far.
-func (r *B2Recorder) Requests() []RecordedRequest {
+func (r *B2Recorder) Requests() []B2Request {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.reqs)

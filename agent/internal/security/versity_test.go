@@ -1,6 +1,8 @@
 package security_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"maps"
 	"net/http"
 	"regexp"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/branchwatch/branchwatch/agent/internal/backup/backuptest"
+	"github.com/branchwatch/branchwatch/agent/internal/ledger"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/testenv"
@@ -33,14 +36,21 @@ func TestAgentOnVersity(t *testing.T) {
 	}
 	neighbour, _ := layout.BackupKey("branch-y", time.Date(2026, 1, 2, 22, 0, 0, 0, ist), false)
 	put(t, root, neighbour, []byte("PGDMP the neighbour's dump"), confirmedMeta([]byte("PGDMP the neighbour's dump")))
+	// Old backups of our own in the agent's upload record: cleanup deletes them.
+	dir := t.TempDir()
 	for d := range 4 {
 		key, _ := layout.BackupKey(restrictedBranch, time.Date(2025, 6, 1+d, 22, 0, 0, 0, ist), false)
 		body := []byte("PGDMP an old dump " + string(rune('a'+d)))
 		put(t, root, key, body, confirmedMeta(body))
+		sum := sha256.Sum256(body)
+		if err := ledger.Record(dir, ledger.Entry{Key: key, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(body)),
+			Uploaded: time.Date(2025, 6, 1+d, 22, 5, 0, 0, ist)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	rec := testenv.RecordB2(t, srv)
-	env := backuptest.Env(dbURL, t.TempDir(), nil)
+	env := backuptest.Env(dbURL, dir, nil)
 	maps.Copy(env, srv.Env(bucket, x))
 	env["BACKUP_S3_ENDPOINT"] = rec.Endpoint
 	env[options.EnvBranchID] = restrictedBranch
