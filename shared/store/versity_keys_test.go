@@ -18,7 +18,7 @@ import (
 // may do exactly what its grant says.
 func TestVersityKeys(t *testing.T) {
 	srv := testenv.StartRealS3(t)
-	b := srv.ProductionBucket(t, "branch-x", "branch-y")
+	b := srv.ProductionBucket(t, []string{"branch-x", "branch-y"})
 	bucket, x, agg := b.Name, b.Branch["branch-x"], b.Aggregator
 	ctx := context.Background()
 	root := srv.Store(t, bucket, srv.Root)

@@ -382,12 +382,25 @@ func (s *RealS3) Env(bucket string, key S3Key) map[string]string {
 	}
 }
 
+// BucketOption configures CreateBucket.
+type BucketOption func(http.Header)
+
+// WithObjectLock creates the bucket with object lock enabled (and so
+// versioning), as a B2 bucket set up append-only.
+func WithObjectLock() BucketOption {
+	return func(h http.Header) { h.Set("X-Amz-Bucket-Object-Lock-Enabled", "true") }
+}
+
 // CreateBucket creates a fresh bucket owned by the root key and returns
 // its name.
-func (s *RealS3) CreateBucket(tb testing.TB) string {
+func (s *RealS3) CreateBucket(tb testing.TB, opts ...BucketOption) string {
 	tb.Helper()
 	name := fmt.Sprintf("bw-%d-%d", os.Getpid(), s.seq.Add(1))
-	if err := s.rootRequest(http.MethodPut, "/"+name, nil); err != nil {
+	h := http.Header{}
+	for _, o := range opts {
+		o(h)
+	}
+	if err := s.rootRequest(http.MethodPut, "/"+name, nil, h); err != nil {
 		tb.Fatalf("create bucket %s: %v", name, err)
 	}
 	return name
@@ -410,7 +423,7 @@ func (s *RealS3) CreateUser(tb testing.TB, name string) S3Key {
 	}
 	// The admin API of `versitygw admin create-user`, called directly so
 	// that no secret goes on a command line.
-	if err := s.rootRequest(http.MethodPatch, "/create-user", body); err != nil {
+	if err := s.rootRequest(http.MethodPatch, "/create-user", body, nil); err != nil {
 		tb.Fatalf("create user %s: %v", name, err)
 	}
 	return key
@@ -424,6 +437,10 @@ type Grant struct {
 	Key      S3Key
 	Prefix   string
 	ReadOnly bool
+	// AppendOnly is a branch key of an append-only bucket (B2's
+	// writeFileRetentions without deleteFiles): it sets object locks and
+	// cannot delete.
+	AppendOnly bool
 }
 
 // SetPolicy puts the bucket policy made of grants (replacing any).
@@ -433,7 +450,7 @@ func (s *RealS3) SetPolicy(tb testing.TB, bucket string, grants ...Grant) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := s.rootRequest(http.MethodPut, "/"+bucket+"?policy", body); err != nil {
+	if err := s.rootRequest(http.MethodPut, "/"+bucket+"?policy", body, nil); err != nil {
 		tb.Fatalf("put bucket policy on %s: %v\n%s", bucket, err, body)
 	}
 }
@@ -447,14 +464,20 @@ type Bucket struct {
 }
 
 // ProductionBucket creates a bucket, a user per branch and one for the
-// aggregator, and the policy that grants each its share.
-func (s *RealS3) ProductionBucket(tb testing.TB, branches ...string) Bucket {
+// aggregator, and the policy that grants each its share. With
+// WithObjectLock the branch keys are append-only.
+func (s *RealS3) ProductionBucket(tb testing.TB, branches []string, opts ...BucketOption) Bucket {
 	tb.Helper()
-	b := Bucket{Name: s.CreateBucket(tb), Branch: map[string]S3Key{}, Aggregator: s.CreateUser(tb, "aggregator")}
+	h := http.Header{}
+	for _, o := range opts {
+		o(h)
+	}
+	appendOnly := h.Get("X-Amz-Bucket-Object-Lock-Enabled") == "true"
+	b := Bucket{Name: s.CreateBucket(tb, opts...), Branch: map[string]S3Key{}, Aggregator: s.CreateUser(tb, "aggregator")}
 	grants := []Grant{{Key: b.Aggregator, ReadOnly: true}}
 	for _, id := range branches {
 		b.Branch[id] = s.CreateUser(tb, id)
-		grants = append(grants, Grant{Key: b.Branch[id], Prefix: id + "/"})
+		grants = append(grants, Grant{Key: b.Branch[id], Prefix: id + "/", AppendOnly: appendOnly})
 	}
 	s.SetPolicy(tb, b.Name, grants...)
 	return b
@@ -467,7 +490,10 @@ func policyDocument(bucket string, grants ...Grant) map[string]any {
 		principal := map[string]any{"AWS": g.Key.Access}
 		objects := "arn:aws:s3:::" + bucket + "/" + g.Prefix + "*"
 		objectActions := []string{"s3:GetObject"}
-		if !g.ReadOnly {
+		switch {
+		case g.AppendOnly:
+			objectActions = append(objectActions, "s3:PutObject", "s3:PutObjectRetention", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+		case !g.ReadOnly:
 			objectActions = append(objectActions, "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 		}
 		stmts = append(stmts, map[string]any{
@@ -495,10 +521,13 @@ func policyDocument(bucket string, grants ...Grant) map[string]any {
 
 // rootRequest sends one request signed with the root key and fails on any
 // status above 299.
-func (s *RealS3) rootRequest(method, path string, body []byte) error {
+func (s *RealS3) rootRequest(method, path string, body []byte, h http.Header) error {
 	req, err := http.NewRequest(method, s.Endpoint+path, bytes.NewReader(body))
 	if err != nil {
 		return err
+	}
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	sum := sha256.Sum256(body)
 	payload := hex.EncodeToString(sum[:])

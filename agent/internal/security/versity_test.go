@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
 	"github.com/branchwatch/branchwatch/agent/internal/backup/backuptest"
 	"github.com/branchwatch/branchwatch/agent/internal/ledger"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
@@ -27,7 +31,7 @@ import (
 func TestAgentOnVersity(t *testing.T) {
 	pg, _, dbURL := backuptest.NewBranchDB(t, 300)
 	srv := testenv.StartRealS3(t)
-	b := srv.ProductionBucket(t, restrictedBranch, "branch-y")
+	b := srv.ProductionBucket(t, []string{restrictedBranch, "branch-y"})
 	bucket, x, agg := b.Name, b.Branch[restrictedBranch], b.Aggregator
 	root := srv.Store(t, bucket, srv.Root)
 	ist, err := time.LoadLocation("Asia/Kolkata")
@@ -120,4 +124,66 @@ func mustDate(t *testing.T, s string) time.Time {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestAgentAppendOnlyOnVersity: the append-only set-up (a bucket with
+// object lock, BACKUP_S3_OBJECT_LOCK_DAYS, BACKUP_CLOUD_RETENTION=bucket) on
+// the real server. A single-part and a multipart backup are accepted with
+// their lock (the server checks each body's Content-MD5), every request
+// stays inside the B2 profile, cleanup sends no delete, and the stored
+// versions are locked: not even the root key can delete them.
+func TestAgentAppendOnlyOnVersity(t *testing.T) {
+	_, _, dbURL := backuptest.NewBranchDB(t, 300)
+	srv := testenv.StartRealS3(t)
+	b := srv.ProductionBucket(t, []string{restrictedBranch}, testenv.WithObjectLock())
+	rec := testenv.RecordB2(t, srv)
+	env := backuptest.Env(dbURL, t.TempDir(), nil)
+	maps.Copy(env, srv.Env(b.Name, b.Branch[restrictedBranch]))
+	env["BACKUP_S3_ENDPOINT"] = rec.Endpoint
+	env[options.EnvBranchID] = restrictedBranch
+	env[options.EnvObjectLockDays] = "30"
+	env[options.EnvCloudRetention] = "bucket"
+	before := time.Now()
+	for i, args := range [][]string{{"backup"}, {"backup"}, {"cleanup"}} {
+		if i == 1 {
+			backuptest.AddBulk(t, dbURL, 12) // a multipart upload
+			time.Sleep(time.Second)
+		}
+		if res := runAgent(t, env, nil, args...); res.code != 0 {
+			t.Fatalf("agent %s: exit %d\nstdout: %s\nstderr: %s", args[0], res.code, res.stdout, res.stderr)
+		}
+	}
+	for _, q := range rec.Requests() {
+		if q.Status >= 400 {
+			t.Errorf("%s %s (%s): status %d", q.Method, q.Path, q.Op, q.Status)
+		}
+	}
+	rec.CheckProfile(t, testenv.OpPutObject, testenv.OpCreateMultipart, testenv.OpUploadPart, testenv.OpCompleteMultipart)
+	if n := rec.Ops()[testenv.OpDeleteObject]; n != 0 {
+		t.Errorf("%d DeleteObject requests with BACKUP_CLOUD_RETENTION=bucket", n)
+	}
+
+	root := srv.Store(t, b.Name, srv.Root).Client()
+	dumps := keysUnder(t, srv.Store(t, b.Name, srv.Root), restrictedBranch+"/backups/")
+	if len(dumps) != 2 {
+		t.Fatalf("dumps in the bucket: %v, want 2", dumps)
+	}
+	for _, key := range dumps {
+		ret, err := root.GetObjectRetention(t.Context(), &s3.GetObjectRetentionInput{Bucket: aws.String(b.Name), Key: aws.String(key)})
+		if err != nil {
+			t.Fatalf("retention of %s: %v", key, err)
+		}
+		until := aws.ToTime(ret.Retention.RetainUntilDate)
+		if ret.Retention.Mode != s3types.ObjectLockRetentionModeCompliance || until.Before(before.Add(30*24*time.Hour-time.Minute)) {
+			t.Errorf("%s: retention %s until %s, want COMPLIANCE for 30 days", key, ret.Retention.Mode, until)
+		}
+		head, err := root.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = root.DeleteObject(t.Context(), &s3.DeleteObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key), VersionId: head.VersionId})
+		if err == nil || !strings.Contains(err.Error(), "object lock") {
+			t.Errorf("%s: deleting the locked version %q: %v, want a refusal for the object lock", key, aws.ToString(head.VersionId), err)
+		}
+	}
 }

@@ -22,7 +22,7 @@ import (
 // download that fetches the dump.
 func TestAggregatorOnVersity(t *testing.T) {
 	srv := testenv.StartRealS3(t)
-	b := srv.ProductionBucket(t, "andheri", "bandra")
+	b := srv.ProductionBucket(t, []string{"andheri", "bandra"})
 	bucket, aggKey := b.Name, b.Aggregator
 	var dump string
 	for branch, key := range b.Branch {
