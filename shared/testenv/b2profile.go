@@ -78,13 +78,17 @@ func RecordB2(tb testing.TB, s *RealS3) *B2Recorder {
 		tb.Fatal(err)
 	}
 	rec.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		entry := B2Request{Op: Classify(r), Method: r.Method, Path: r.URL.Path, Violations: B2Violations(r)}
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		proxy.ServeHTTP(sw, r)
-		entry.Status = sw.status
+		// Recorded before it is forwarded, its status before the answer
+		// leaves: a client that has its answer finds its request here.
 		rec.mu.Lock()
-		rec.reqs = append(rec.reqs, entry)
+		i := len(rec.reqs)
+		rec.reqs = append(rec.reqs, B2Request{Op: Classify(r), Method: r.Method, Path: r.URL.Path, Violations: B2Violations(r)})
 		rec.mu.Unlock()
+		proxy.ServeHTTP(&statusWriter{ResponseWriter: w, record: func(code int) {
+			rec.mu.Lock()
+			rec.reqs[i].Status = code
+			rec.mu.Unlock()
+		}}, r)
 	})}}
 	rec.srv.Start()
 	rec.Endpoint = rec.srv.URL
@@ -92,14 +96,26 @@ func RecordB2(tb testing.TB, s *RealS3) *B2Recorder {
 	return rec
 }
 
+// statusWriter records the status of an answer before sending it.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	record func(code int)
+	wrote  bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
+	if !w.wrote && code >= 200 {
+		w.wrote = true
+		w.record(code)
+	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 func (w *statusWriter) Flush() {
