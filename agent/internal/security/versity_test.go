@@ -164,7 +164,12 @@ func TestAgentAppendOnlyOnVersity(t *testing.T) {
 	}
 
 	root := srv.Store(t, b.Name, srv.Root).Client()
-	dumps := keysUnder(t, srv.Store(t, b.Name, srv.Root), restrictedBranch+"/backups/")
+	var dumps []string // the dumps, not the manifests beside them
+	for _, k := range keysUnder(t, srv.Store(t, b.Name, srv.Root), restrictedBranch+"/backups/") {
+		if strings.HasSuffix(k, ".dump") {
+			dumps = append(dumps, k)
+		}
+	}
 	if len(dumps) != 2 {
 		t.Fatalf("dumps in the bucket: %v, want 2", dumps)
 	}
