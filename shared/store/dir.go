@@ -222,7 +222,7 @@ func (d *Dir) List(ctx context.Context, opts ListOptions) (Page, error) {
 		return nil
 	})
 	if err != nil {
-		return Page{}, fmt.Errorf("list %s: %w", opts.Prefix, err)
+		return Page{}, fmt.Errorf("%s: %w", opOn("list", opts.Prefix), err)
 	}
 	sort.Strings(keys)
 	after := opts.Token

@@ -273,7 +273,7 @@ func (s *S3) List(ctx context.Context, opts ListOptions) (Page, error) {
 	}
 	out, err := s.client.ListObjectsV2(ctx, in)
 	if err != nil {
-		return Page{}, fmt.Errorf("list %s: %w", opts.Prefix, s.describe("list", opts.Prefix, err))
+		return Page{}, fmt.Errorf("%s: %w", opOn("list", opts.Prefix), s.describe("list", opts.Prefix, err))
 	}
 	var page Page
 	for _, o := range out.Contents {
@@ -290,7 +290,7 @@ func (s *S3) List(ctx context.Context, opts ListOptions) (Page, error) {
 	if aws.ToBool(out.IsTruncated) {
 		page.NextToken = aws.ToString(out.NextContinuationToken)
 		if page.NextToken == "" {
-			return Page{}, fmt.Errorf("list %s: truncated listing without a continuation token", opts.Prefix)
+			return Page{}, fmt.Errorf("%s: truncated listing without a continuation token", opOn("list", opts.Prefix))
 		}
 	}
 	return page, nil
@@ -330,7 +330,7 @@ func (s *S3) AbortIncompleteUploads(ctx context.Context, prefix string, olderTha
 	for {
 		out, err := s.client.ListMultipartUploads(ctx, in)
 		if err != nil {
-			return n, fmt.Errorf("list uploads %s: %w", prefix, s.describe("list uploads", prefix, err))
+			return n, fmt.Errorf("%s: %w", opOn("list uploads", prefix), s.describe("list uploads", prefix, err))
 		}
 		for _, u := range out.Uploads {
 			if olderThan > 0 && u.Initiated != nil && time.Since(*u.Initiated) < olderThan {

@@ -128,6 +128,28 @@ func TestS3PermanentErrorsInWords(t *testing.T) {
 
 // TestS3KeyRefusedOutsideItsPrefix: a key restricted to branch-a/ works
 // there and is refused, permanently and in words, under branch-b/.
+// TestListErrorNamesWhatWasListed: a refused listing names its prefix,
+// and a listing of the whole bucket reads "list: ..." (it read "list : ..."
+// with the empty prefix, shown on the dashboard behind "list the bucket").
+func TestListErrorNamesWhatWasListed(t *testing.T) {
+	srv := testenv.StartS3(t, testenv.WithMiddleware(refuse(http.StatusForbidden, "AccessDenied", "")))
+	st, err := store.NewS3(srv.Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, prefix, want string }{
+		{"whole bucket", "", "list: the key BACKUP_S3_ACCESS_KEY may not do this in bucket " + testenv.S3Bucket + " (AccessDenied)"},
+		{"one prefix", "branch-x/", "list branch-x/: the key BACKUP_S3_ACCESS_KEY may not do this in bucket " + testenv.S3Bucket + " (AccessDenied)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := st.List(context.Background(), store.ListOptions{Prefix: tc.prefix})
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestS3KeyRefusedOutsideItsPrefix(t *testing.T) {
 	srv := testenv.StartS3(t, testenv.WithMiddleware(refuse(403, "AccessDenied", "branch-a/")))
 	st := srv.Store(t)

@@ -175,3 +175,13 @@ func validateMetadata(m map[string]string) error {
 	}
 	return nil
 }
+
+// opOn names an operation on a prefix for an error's context: "list
+// branch-x/", or just "list" for the whole bucket (an empty prefix would
+// read "list : ...").
+func opOn(op, prefix string) string {
+	if prefix == "" {
+		return op
+	}
+	return op + " " + prefix
+}
