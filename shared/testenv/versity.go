@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -422,6 +423,18 @@ func (s *RealS3) CreateUser(tb testing.TB, name string) S3Key {
 		tb.Fatalf("create user %s: %v", name, err)
 	}
 	return key
+}
+
+// DeleteUser removes key's user through the admin API (`versitygw admin
+// delete-user`), as an operator revokes a key: the server forgets the key
+// at once (its IAM cache included), and requests signed with it are
+// refused with InvalidAccessKeyId. It returns an error rather than failing
+// a test, so that a proxy's handler may revoke between two requests.
+func (s *RealS3) DeleteUser(key S3Key) error {
+	if err := s.rootRequest(http.MethodPatch, "/delete-user?access="+url.QueryEscape(key.Access), nil, nil); err != nil {
+		return fmt.Errorf("delete user %s: %w", key.Access, err)
+	}
+	return nil
 }
 
 // Grant is one principal's share of a bucket: Prefix "" with ReadOnly is

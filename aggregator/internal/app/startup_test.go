@@ -29,11 +29,17 @@ import (
 type hookCounter struct {
 	mu  sync.Mutex
 	got map[string]int
+	// refusing answers 503 and counts nothing: the channel is down.
+	refusing atomic.Bool
 }
 
 func newHookCounter(t *testing.T) (*hookCounter, string) {
 	h := &hookCounter{got: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.refusing.Load() {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
 		var p struct{ Text string }
 		_ = json.NewDecoder(r.Body).Decode(&p)
 		h.mu.Lock()
@@ -58,8 +64,16 @@ func (h *hookCounter) total() (n int, dup bool) {
 // the S3 server with dataDir, without waiting for a good sync; stop ends it.
 func startOver(t *testing.T, srv *testenv.S3Server, dataDir string, env map[string]string) (url string, a *app.App, logs *syncBuffer, stop func()) {
 	t.Helper()
+	vars := srv.Env()
+	maps.Copy(vars, env)
+	return startWith(t, dataDir, vars, func() time.Time { return now })
+}
+
+// startWith is startOver on the bucket that env names (BACKUP_S3_*), with
+// the clock now.
+func startWith(t *testing.T, dataDir string, env map[string]string, now func() time.Time) (url string, a *app.App, logs *syncBuffer, stop func()) {
+	t.Helper()
 	vars := map[string]string{options.EnvListen: "127.0.0.1:0", options.EnvDataDir: dataDir, options.EnvToken: token}
-	maps.Copy(vars, srv.Env())
 	maps.Copy(vars, env)
 	o, err := options.Load(config.NewReader(config.MapLookup(vars)), options.Need{Bucket: true, Auth: true})
 	if err != nil {
@@ -67,7 +81,7 @@ func startOver(t *testing.T, srv *testenv.S3Server, dataDir string, env map[stri
 	}
 	logs = &syncBuffer{}
 	a, err = app.Build(o, app.Config{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Routes: []app.RouteBuilder{dashboard.Routes},
-		Now: func() time.Time { return now }, AlertOptions: func(ao *alert.Options) { ao.MinBackoff, ao.MaxBackoff = time.Millisecond, 5*time.Millisecond }})
+		Now: now, AlertOptions: func(ao *alert.Options) { ao.MinBackoff, ao.MaxBackoff = time.Millisecond, 5*time.Millisecond }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -175,7 +175,9 @@ type Index struct {
 	// document name and no dump while EXPECTED_BRANCHES does not name them.
 	IgnoredPrefixes []string
 	// FullSyncAt is when the last complete sync (discovery and every
-	// object listed) finished; SyncedAt the last sync of any kind.
+	// object listed) finished; SyncedAt the last good sync of any kind
+	// (a failed sync keeps the one before: the service reads it back as
+	// its last good sync after a restart).
 	FullSyncAt time.Time
 	SyncedAt   time.Time
 }

@@ -187,6 +187,14 @@ func (s *Service) sync(ctx context.Context, full bool) error {
 	prev := s.idx.Load()
 	start := s.o.Now()
 	next, st, err := s.syncWithin(ctx, prev, full)
+	if err != nil && next != nil && next != prev {
+		// A failed sync is not a good one: after a restart the snapshot's
+		// SyncedAt is taken as the last good sync (/readyz, the sync check).
+		next.SyncedAt = time.Time{}
+		if prev != nil {
+			next.SyncedAt = prev.SyncedAt
+		}
+	}
 	if next != nil && next != prev {
 		s.idx.Store(next)
 	}
