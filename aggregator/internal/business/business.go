@@ -1,0 +1,134 @@
+// Package business reads the chain's money the way the owner does: one
+// business date for the headline, period tiles compared with earlier
+// periods, and per branch a trend, the same-weekday change and a flag on
+// an unusual day. It works on plain per-branch series of daily figures,
+// built once per sync (see Build), so a page asks questions in O(log n)
+// per branch. Provisional (not final) days are kept apart: they never
+// enter a sum, an average, a count of days reported or a comparison.
+package business
+
+import (
+	"sort"
+	"time"
+)
+
+// Day is one branch's figures for one business date (midnight UTC).
+type Day struct {
+	Date       time.Time
+	Final      bool
+	NetRevenue int64 // paise
+	NetProfit  int64 // paise
+	Expenses   int64 // paise
+	Bills      int64
+}
+
+// Branch is one branch's daily figures, oldest first, one per date.
+// Excluded marks a branch whose metrics check is down or never up: it
+// does not hold the headline date back (its absence is reported instead).
+type Branch struct {
+	ID, Name string
+	Excluded bool
+	Days     []Day
+	// prefix[i] is the sum of final net revenue of Days[:i]; finals[i]
+	// the count of final days among them.
+	prefix []int64
+	finals []int
+}
+
+// Prepare computes the branch's prefix sums; call once after filling
+// Days (Build does it).
+func (b *Branch) Prepare() {
+	b.prefix = make([]int64, len(b.Days)+1)
+	b.finals = make([]int, len(b.Days)+1)
+	for i, d := range b.Days {
+		b.prefix[i+1], b.finals[i+1] = b.prefix[i], b.finals[i]
+		if d.Final {
+			b.prefix[i+1] += d.NetRevenue
+			b.finals[i+1]++
+		}
+	}
+}
+
+// search is the index of the first day on or after t.
+func (b *Branch) search(t time.Time) int {
+	return sort.Search(len(b.Days), func(i int) bool { return !b.Days[i].Date.Before(t) })
+}
+
+// Final is the branch's final figures of date t.
+func (b *Branch) Final(t time.Time) (Day, bool) {
+	i := b.search(t)
+	if i < len(b.Days) && b.Days[i].Date.Equal(t) && b.Days[i].Final {
+		return b.Days[i], true
+	}
+	return Day{}, false
+}
+
+// LatestFinal is the newest final date, zero when none.
+func (b *Branch) LatestFinal() time.Time {
+	for i := len(b.Days) - 1; i >= 0; i-- {
+		if b.Days[i].Final {
+			return b.Days[i].Date
+		}
+	}
+	return time.Time{}
+}
+
+// Sum is the final net revenue over [p.From, p.To] and how many final
+// days it holds.
+func (b *Branch) Sum(p Period) (net int64, days int) {
+	if b.prefix == nil {
+		b.Prepare()
+	}
+	lo, hi := b.search(p.From), b.search(p.To.AddDate(0, 0, 1))
+	return b.prefix[hi] - b.prefix[lo], b.finals[hi] - b.finals[lo]
+}
+
+// maxLookback bounds the walk back for a common final date.
+const maxLookback = 400
+
+// HeadlineDate is the business date the overview leads with: the latest
+// date on which every branch not Excluded has a final document. With no
+// such branch it is the newest final date of any branch. ok is false when
+// there is no such date (nothing final, or the branches never agree in
+// maxLookback days).
+func HeadlineDate(branches []*Branch) (d time.Time, ok bool) {
+	var start time.Time
+	eligible := 0
+	for _, b := range branches {
+		if b.Excluded {
+			continue
+		}
+		eligible++
+		l := b.LatestFinal()
+		if l.IsZero() {
+			return time.Time{}, false
+		}
+		if start.IsZero() || l.Before(start) {
+			start = l
+		}
+	}
+	if eligible == 0 {
+		for _, b := range branches {
+			if l := b.LatestFinal(); l.After(start) {
+				start = l
+			}
+		}
+		return start, !start.IsZero()
+	}
+	for n, t := 0, start; n < maxLookback; n, t = n+1, t.AddDate(0, 0, -1) {
+		all := true
+		for _, b := range branches {
+			if b.Excluded {
+				continue
+			}
+			if _, ok := b.Final(t); !ok {
+				all = false
+				break
+			}
+		}
+		if all {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
