@@ -63,13 +63,13 @@ func overviewFixture() view.OverviewPage {
 		{
 			ID: "branch-andheri", Name: "Andheri",
 			Metrics: view.Check{State: view.StateUp}, Backup: view.Check{State: view.StateUp},
-			Latest: today.AddDate(0, 0, -1), NetRevenue: 11800000, Bills: 42, NetProfit: 6800000,
+			Latest: today.AddDate(0, 0, -1), Reported: true, NetRevenue: 11800000, Bills: 42, NetProfit: 6800000,
 			LastMetricsDate: today.AddDate(0, 0, -1), LastBackup: now.Add(-11 * time.Hour), LastBackupSize: 5 << 20,
 		},
 		{
 			ID: "branch-bandra", Name: "Bandra",
 			Metrics: view.Check{State: view.StateDown, Detail: "last document 2026-02-10"}, Backup: view.Check{State: view.StateLate},
-			Latest: today.AddDate(0, 0, -7), NetRevenue: -200000, Bills: 0, NetProfit: -1700000,
+			Latest: today.AddDate(0, 0, -7), Reported: true, NetRevenue: -200000, Bills: 0, NetProfit: -1700000,
 			LastMetricsDate: today.AddDate(0, 0, -7), LastBackup: now.Add(-35 * time.Hour), LastBackupSize: 3 << 20, BadDocs: 2,
 		},
 		{

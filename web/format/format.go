@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -187,4 +188,90 @@ func Date(t time.Time) string {
 // Percent formats a ratio (0.25) as "25.0%".
 func Percent(r float64) string {
 	return strconv.FormatFloat(r*100, 'f', 1, 64) + "%"
+}
+
+// Day formats a business date for people: "Sun 30 Nov 2026"; the zero
+// time is "—".
+func Day(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.Format("Mon 2 Jan 2006")
+}
+
+// DayRange formats a run of dates: "Sun 30 Nov 2026" for one date, else
+// "Mon 24 Nov – Sun 30 Nov 2026" (the first year shown only when the
+// years differ).
+func DayRange(from, to time.Time) string {
+	if from.Equal(to) {
+		return Day(to)
+	}
+	first := "Mon 2 Jan"
+	if from.Year() != to.Year() {
+		first = "Mon 2 Jan 2006"
+	}
+	return from.Format(first) + " – " + Day(to)
+}
+
+// Change formats a ratio of change as an arrow, a percentage and a word,
+// so it reads without colour: "▲ 12.5% up", "▼ 3.0% down", "● no change".
+func Change(r float64) string {
+	switch {
+	case r < 0.0005 && r > -0.0005:
+		return "● no change"
+	case r > 0:
+		return "▲ " + strconv.FormatFloat(r*100, 'f', 1, 64) + "% up"
+	default:
+		return "▼ " + strconv.FormatFloat(-r*100, 'f', 1, 64) + "% down"
+	}
+}
+
+// Duration formats a span for people, in its largest whole units: "2
+// hours", "1 hour 30 minutes", "3 days", "45 seconds".
+func Duration(d time.Duration) string {
+	if d < 0 {
+		return Minus + Duration(-d)
+	}
+	units := []struct {
+		size time.Duration
+		name string
+	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}, {time.Second, "second"}}
+	var parts []string
+	for _, u := range units {
+		if n := int64(d / u.size); n > 0 && len(parts) < 2 {
+			parts = append(parts, countNoun(n, u.name))
+			d -= time.Duration(n) * u.size
+		} else if len(parts) > 0 {
+			break
+		}
+	}
+	if len(parts) == 0 {
+		return "0 seconds"
+	}
+	return strings.Join(parts, " ")
+}
+
+func countNoun(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.FormatInt(n, 10) + " " + noun + "s"
+}
+
+// Zone labels a zone one way everywhere: "UTC+05:30" (its name, when it
+// has one other than the offset, follows: "UTC+05:30 (Asia/Kolkata)").
+func Zone(t time.Time) string {
+	off := "UTC" + t.Format("-07:00")
+	if name := t.Location().String(); name != "" && name != "UTC" && name != "Local" && name != t.Format("-07:00") {
+		return off + " (" + name + ")"
+	}
+	return off
+}
+
+// ShortDay is a date without the year, "Sun 30 Nov"; "" for the zero time.
+func ShortDay(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format("Mon 2 Jan")
 }

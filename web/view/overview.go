@@ -52,11 +52,23 @@ type BranchRow struct {
 	// Metrics and Backup are the two freshness checks.
 	Metrics, Backup Check
 	// Latest is the latest final business date; zero when the branch has
-	// no final document. NetRevenue, Bills and NetProfit are that day's.
-	Latest     time.Time
+	// no final document.
+	Latest time.Time
+	// Reported says the branch has a final document for the headline
+	// date; NetRevenue, Bills and NetProfit are that day's (zero when it
+	// is missing: figures of another date are never shown as that day's).
+	Reported   bool
 	NetRevenue int64
 	Bills      int64
 	NetProfit  int64
+	// Expenses of the headline date: a loss day says them as its cause.
+	Expenses int64
+	// SameWeekday is the day's change against the same weekday a week
+	// before; Unusual says in words why the day stands out ("" when not).
+	SameWeekday Change
+	Unusual     string
+	// Spark is the last 30 days' net revenue up to the headline date.
+	Spark []SparkPoint
 	// LastMetricsDate is the latest date with any document, final or not.
 	LastMetricsDate time.Time
 	// LastBackup is when the latest dump was taken (branch zone); zero when
@@ -70,11 +82,11 @@ type BranchRow struct {
 // State is the worse of the branch's two checks.
 func (r BranchRow) State() CheckState { return Worst(r.Metrics.State, r.Backup.State) }
 
-// HasLatest reports whether the branch has a final day to show.
-func (r BranchRow) HasLatest() bool { return !r.Latest.IsZero() }
+// HasLatest reports whether the branch has figures for the headline date.
+func (r BranchRow) HasLatest() bool { return r.Reported }
 
-// Totals sums the overview's rows: each branch's latest final day (the days
-// may differ between branches) and the count of branches per state.
+// Totals sums the overview's rows: the headline date's figures of the
+// branches that reported it, and the count of branches per state.
 type Totals struct {
 	Branches  int
 	Reporting int // branches with a final day in the sums
@@ -148,6 +160,7 @@ type OverviewPage struct {
 	// Branches are already sorted by Sort.
 	Branches []BranchRow
 	Totals   Totals
+	Headline Headline
 	// Problems are the current failing checks, for the alerts banner.
 	Problems []Problem
 }

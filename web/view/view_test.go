@@ -73,10 +73,10 @@ func TestRangeLenAndQuery(t *testing.T) {
 func rowsFixture() []BranchRow {
 	d := time.Date(2026, 2, 16, 0, 0, 0, 0, time.UTC)
 	return []BranchRow{
-		{ID: "a", Name: "bravo", Metrics: Check{State: StateUp}, Backup: Check{State: StateUp}, Latest: d, NetRevenue: 100, Bills: 1, NetProfit: 10},
-		{ID: "b", Name: "Alpha", Metrics: Check{State: StateUp}, Backup: Check{State: StateDown}, Latest: d, NetRevenue: 300, Bills: 3, NetProfit: -30, BadDocs: 1},
+		{ID: "a", Name: "bravo", Metrics: Check{State: StateUp}, Backup: Check{State: StateUp}, Latest: d, Reported: true, NetRevenue: 100, Bills: 1, NetProfit: 10},
+		{ID: "b", Name: "Alpha", Metrics: Check{State: StateUp}, Backup: Check{State: StateDown}, Latest: d, Reported: true, NetRevenue: 300, Bills: 3, NetProfit: -30, BadDocs: 1},
 		{ID: "c", Name: "charlie", Metrics: Check{State: StateNever}, Backup: Check{State: StateNever}},
-		{ID: "d", Name: "delta", Metrics: Check{State: StateLate}, Backup: Check{State: StateUp}, Latest: d, NetRevenue: -50, Bills: 0, NetProfit: -60, BadDocs: 2},
+		{ID: "d", Name: "delta", Metrics: Check{State: StateLate}, Backup: Check{State: StateUp}, Latest: d, Reported: true, NetRevenue: -50, Bills: 0, NetProfit: -60, BadDocs: 2},
 	}
 }
 

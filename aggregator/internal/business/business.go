@@ -8,6 +8,10 @@
 package business
 
 import (
+	"iter"
+
+	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/shared/metrics"
 	"sort"
 	"time"
 )
@@ -131,4 +135,31 @@ func HeadlineDate(branches []*Branch) (d time.Time, ok bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// FromDocuments builds the branches' series from documents ordered by
+// branch then date (as the service's EachMetric yields them), keeping of
+// each only the figures the owner's pages read; names are the newest
+// document's.
+func FromDocuments(docs iter.Seq[metrics.Document]) []*Branch {
+	var out []*Branch
+	var cur *Branch
+	for d := range docs {
+		if cur == nil || cur.ID != d.BranchID {
+			cur = &Branch{ID: d.BranchID}
+			out = append(out, cur)
+		}
+		t, err := layout.ParseDate(d.SummaryDate)
+		if err != nil {
+			continue
+		}
+		if d.BranchName != "" {
+			cur.Name = d.BranchName
+		}
+		cur.Days = append(cur.Days, Day{Date: t, Final: d.IsFinal, NetRevenue: d.NetRevenue, NetProfit: d.NetProfit, Expenses: d.TotalExpenses, Bills: d.TotalBills})
+	}
+	for _, b := range out {
+		b.Prepare()
+	}
+	return out
 }

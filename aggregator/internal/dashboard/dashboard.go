@@ -64,6 +64,7 @@ type Dashboard struct {
 	noPageCache    bool
 	log            *slog.Logger
 	overview       pageCache
+	series         seriesCache
 	assets         http.Handler
 	csrf           *http.CrossOriginProtection
 }

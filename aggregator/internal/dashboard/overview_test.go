@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
 	"github.com/branchwatch/branchwatch/shared/testenv"
@@ -20,7 +21,7 @@ func TestOverview(t *testing.T) {
 	if n := byTestID(d.Selection, "branch-row").Length(); n != 4 {
 		t.Fatalf("%d branch rows, want 4 (3 in the bucket, 1 expected)", n)
 	}
-	h, s := b.latest(healthy), b.latest(stale)
+	h := b.latest(healthy)
 	tests := []struct {
 		name, branch, testid, want string
 	}{
@@ -28,13 +29,13 @@ func TestOverview(t *testing.T) {
 		{"bills", healthy, "bills", format.Count(h.TotalBills)},
 		{"net profit", healthy, "net-profit", format.Money(h.NetProfit)},
 		{"latest day", healthy, "latest-date", lastDay},
-		{"last metrics date", healthy, "last-metrics", lastDay},
 		{"backup size", healthy, "last-backup-size", format.Bytes(dumpBytes + 9)},
 		{"backup age", healthy, "last-backup-age", "13 h 59 min ago"}, // 2026-02-16 22:00:05 to 2026-02-17 12:00 IST
-		{"stale figures are its last day's", stale, "net-revenue", format.Money(s.NetRevenue)},
+		{"a stale branch is missing for the headline date", stale, "net-revenue", "— missing"},
+		{"its last day is shown as such", stale, "latest-date", staleDay},
 		{"stale latest day", stale, "latest-date", staleDay},
 		{"bad documents counted", withBad, "bad-docs", "1"},
-		{"never seen has no figures", neverSeen, "net-revenue", "—"},
+		{"never seen has no figures", neverSeen, "net-revenue", "— missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,9 +63,13 @@ func TestOverview(t *testing.T) {
 			}
 		})
 	}
-	// Totals: the latest final day of each branch that has one.
+	// Totals: the headline date's figures of the branches that reported
+	// it; the stale branch's last day is never summed in.
 	var rev, bills int64
-	for _, id := range []string{healthy, withBad, stale} {
+	for _, id := range []string{healthy, withBad} {
+		if b.latest(id).SummaryDate != lastDay {
+			t.Fatalf("fixture: %s's last day is %s", id, b.latest(id).SummaryDate)
+		}
 		rev += b.latest(id).NetRevenue
 		bills += b.latest(id).TotalBills
 	}
@@ -74,6 +79,13 @@ func TestOverview(t *testing.T) {
 	}
 	if got := text(byTestID(tot, "total-bills")); got != format.Count(bills) {
 		t.Errorf("total bills %q, want %q", got, format.Count(bills))
+	}
+	wantHead := format.Day(businessDay(lastDay)) + ": " + format.Money(rev) + " net revenue, 2 of 4 branches reported"
+	if got := text(byTestID(d.Selection, "headline-text")); got != wantHead {
+		t.Errorf("headline = %q, want %q", got, wantHead)
+	}
+	if got := text(byTestID(d.Selection, "headline-missing")); !strings.Contains(got, b.latest(stale).BranchName) || !strings.Contains(got, neverSeen) {
+		t.Errorf("missing = %q, want the stale and the never-seen branch", got)
 	}
 	// The banner: the stale branch's two checks and the silent one's two.
 	if got := byTestID(d.Selection, "alerts-banner").AttrOr("data-problems", ""); got != "4" {
@@ -99,7 +111,7 @@ func TestOverviewSort(t *testing.T) {
 		{"revenue", ""},
 	}
 	best, bestRev := "", int64(-1<<62)
-	for _, id := range []string{healthy, withBad, stale} {
+	for _, id := range []string{healthy, withBad} {
 		if r := b.latest(id).NetRevenue; r > bestRev {
 			best, bestRev = id, r
 		}
@@ -227,4 +239,12 @@ func TestOverviewGzip(t *testing.T) {
 			}
 		})
 	}
+}
+
+func businessDay(s string) time.Time {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
 }
