@@ -21,10 +21,12 @@ const (
 	Bars
 )
 
-// Point is one date's value.
+// Point is one date's value. A provisional value (pushed before the
+// day closed) is drawn apart: a hollow mark, joined by a dashed line.
 type Point struct {
-	Date  time.Time
-	Value int64
+	Date        time.Time
+	Value       int64
+	Provisional bool
 }
 
 // Series is what one chart shows.
@@ -68,8 +70,9 @@ type Tick struct {
 // and accessible text is its date and value: "2026-02-16: ₹1,18,000.00".
 type Mark struct {
 	X, Y, W, H float64
-	Negative   bool
-	Date       time.Time
+	Negative    bool
+	Provisional bool
+	Date        time.Time
 	Value      int64
 }
 
@@ -81,8 +84,13 @@ type Plot struct {
 	Height    int
 	// Desc summarises the chart in words for screen readers.
 	Desc string
-	// Lines are SVG polyline point lists, one per unbroken run of dates.
+	// Lines are SVG polyline point lists, one per unbroken run of final
+	// dates; Dashed join a provisional date to its neighbours.
 	Lines  []string
+	Dashed []string
+	// Gaps are the x of the range's dates without a document, each drawn
+	// as a marker on the zero line.
+	Gaps []float64
 	Marks  []Mark
 	XTicks []Tick
 	YTicks []Tick
@@ -152,7 +160,13 @@ func Layout(s Series) Plot {
 	p.Marks = make([]Mark, 0, len(pts))
 	var run []string
 	var prev time.Time
+	prevXY, prevFinal := "", false
+	next := s.From
 	for i, pt := range pts {
+		for ; next.Before(pt.Date); next = next.AddDate(0, 0, 1) {
+			p.Gaps = append(p.Gaps, round1(x(next)))
+		}
+		next = pt.Date.AddDate(0, 0, 1)
 		px, py := round1(x(pt.Date)), y(float64(pt.Value))
 		switch s.Kind {
 		case Bars:
@@ -161,16 +175,27 @@ func Layout(s Series) Plot {
 			if h < 0 {
 				top, h = p.ZeroY, -h
 			}
-			p.Marks = append(p.Marks, Mark{X: round1(px - w/2), Y: top, W: w, H: round1(h), Negative: pt.Value < 0, Date: pt.Date, Value: pt.Value})
+			p.Marks = append(p.Marks, Mark{X: round1(px - w/2), Y: top, W: w, H: round1(h), Negative: pt.Value < 0, Provisional: pt.Provisional, Date: pt.Date, Value: pt.Value})
 		default:
-			if i > 0 && pt.Date.Sub(prev) > 24*time.Hour && len(run) > 0 {
+			xy := fmtf(px) + "," + fmtf(py)
+			adjacent := i > 0 && pt.Date.Sub(prev) <= 24*time.Hour
+			if (!adjacent || pt.Provisional || !prevFinal) && len(run) > 0 {
 				p.Lines = append(p.Lines, strings.Join(run, " "))
 				run = run[:0]
 			}
-			run = append(run, fmtf(px)+","+fmtf(py))
-			p.Marks = append(p.Marks, Mark{X: px, Y: py, Negative: pt.Value < 0, Date: pt.Date, Value: pt.Value})
+			if adjacent && (pt.Provisional || !prevFinal) {
+				p.Dashed = append(p.Dashed, prevXY+" "+xy)
+			}
+			if !pt.Provisional {
+				run = append(run, xy)
+			}
+			prevXY, prevFinal = xy, !pt.Provisional
+			p.Marks = append(p.Marks, Mark{X: px, Y: py, Negative: pt.Value < 0, Provisional: pt.Provisional, Date: pt.Date, Value: pt.Value})
 		}
 		prev = pt.Date
+	}
+	for ; !pts0(pts) && !next.After(s.To); next = next.AddDate(0, 0, 1) {
+		p.Gaps = append(p.Gaps, round1(x(next)))
 	}
 	if len(run) > 0 {
 		p.Lines = append(p.Lines, strings.Join(run, " "))
@@ -241,3 +266,7 @@ func round1(v float64) float64 { return math.Round(v*10) / 10 }
 func fmtf(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// pts0 reports whether there are no points (an empty chart marks no gaps:
+// it says "No data" instead).
+func pts0(pts []Point) bool { return len(pts) == 0 }

@@ -43,9 +43,15 @@ func marks(p Plot) templ.Component {
 			if m.Negative {
 				b = append(b, ` neg`...)
 			}
+			if m.Provisional {
+				b = append(b, ` provisional`...)
+			}
 			b = append(b, `"><title>`...)
 			title = m.Date.AppendFormat(title[:0], "2006-01-02")
 			title = p.appendValue(append(title, ": "...), m.Value)
+			if m.Provisional {
+				title = append(title, " (provisional)"...)
+			}
 			b = append(b, templ.EscapeString(string(title))...)
 			if p.Kind == Bars {
 				b = append(b, `</title></rect>`...)
@@ -73,6 +79,25 @@ func markGroupClass(k Kind) string {
 
 // MarkTitle is a mark's tooltip text, as marks writes it (before escaping).
 func (p Plot) MarkTitle(m Mark) string {
+	if m.Provisional {
+		return p.markTitle(m) + " (provisional)"
+	}
+	return p.markTitle(m)
+}
+
+func (p Plot) markTitle(m Mark) string {
 	b := m.Date.AppendFormat(nil, "2006-01-02")
 	return string(p.appendValue(append(b, ": "...), m.Value))
+}
+
+// markClass is the classes a mark adds to "bar" or "dot".
+func markClass(m Mark) string {
+	c := ""
+	if m.Negative {
+		c += " neg"
+	}
+	if m.Provisional {
+		c += " provisional"
+	}
+	return c
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"github.com/branchwatch/branchwatch/web/format"
 	"github.com/branchwatch/branchwatch/web/view"
 )
 
@@ -86,9 +87,19 @@ func TestBranchDailyTable(t *testing.T) {
 	if d.Find(`[data-date="2026-02-14"]`).Length() != 0 {
 		t.Error("a missing day has a row")
 	}
-	var wantBills int64
+	// The total leaves the provisional day out.
+	var wantBills, wantNet int64
 	for _, day := range p.Days {
-		wantBills += day.Doc.TotalBills
+		if day.Doc.IsFinal {
+			wantBills += day.Doc.TotalBills
+			wantNet += day.Doc.NetRevenue
+		}
+	}
+	if got := text(byTestID(byTestID(d.Selection, "day-totals"), "net_revenue")); got != format.Money(wantNet) {
+		t.Errorf("total net revenue = %q, want %q (final days only)", got, format.Money(wantNet))
+	}
+	if got := text(byTestID(d.Selection, "provisional-note")); got != "and left out of the total (1 day)" {
+		t.Errorf("provisional note = %q", got)
 	}
 	if got := text(byTestID(byTestID(d.Selection, "day-totals"), "total_bills")); got != fmt.Sprint(wantBills) {
 		t.Errorf("total bills = %q, want %d", got, wantBills)
@@ -116,9 +127,24 @@ func TestBranchCharts(t *testing.T) {
 			}
 		})
 	}
-	// The missing day breaks the revenue line in two.
-	if n := byTestID(d.Selection, "chart-net-revenue").Find("polyline").Length(); n != 2 {
-		t.Errorf("net revenue has %d line segments, want 2 around the gap", n)
+	// The missing day breaks the revenue line in two, and is marked; the
+	// provisional last day is joined by a dashed line and a hollow mark,
+	// not drawn as a real figure.
+	rev := byTestID(d.Selection, "chart-net-revenue")
+	if n := rev.Find("polyline:not(.provisional)").Length(); n != 2 {
+		t.Errorf("net revenue has %d solid line segments, want 2 around the gap", n)
+	}
+	if n := byTestID(rev, "provisional-line").Length(); n != 1 {
+		t.Errorf("net revenue has %d dashed links, want 1 to the provisional day", n)
+	}
+	if n := byTestID(rev, "gaps").Find("line").Length(); n != 1 {
+		t.Errorf("%d gap markers, want 1 for the missing day", n)
+	}
+	if n := rev.Find("circle.provisional").Length(); n != 1 {
+		t.Errorf("%d provisional marks, want 1", n)
+	}
+	if n := byTestID(d.Selection, "chart-bills").Find("rect.provisional").Length(); n != 1 {
+		t.Errorf("%d provisional bars, want 1", n)
 	}
 	// The refund-only day's profit bar is drawn as negative.
 	if byTestID(d.Selection, "chart-net-profit").Find("rect.neg").Length() != 1 {

@@ -43,7 +43,7 @@ func branchCharts(p view.BranchPage) []chart.Plot {
 	series := func(id, title string, kind chart.Kind, get func(*metrics.Document) int64, money bool) chart.Plot {
 		pts := make([]chart.Point, len(p.Days))
 		for i := range p.Days {
-			pts[i] = chart.Point{Date: p.Days[i].Date, Value: get(&p.Days[i].Doc)}
+			pts[i] = chart.Point{Date: p.Days[i].Date, Value: get(&p.Days[i].Doc), Provisional: !p.Days[i].Doc.IsFinal}
 		}
 		s := chart.Series{ID: id, Title: title, Kind: kind, From: p.Range.From, To: p.Range.To, Points: pts}
 		if money {

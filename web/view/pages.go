@@ -37,14 +37,28 @@ type BranchPage struct {
 	FutureDated   Check
 }
 
-// RangeTotals sums the figures of every day shown, each with overflow
+// RangeTotals sums the figures of the days shown that count (final ones,
+// and provisional ones only when the range asks), each with overflow
 // checks; non-additive fields (identity, dates) are left empty.
 func (p BranchPage) RangeTotals() FigureTotals {
 	var t FigureTotals
 	for _, d := range p.Days {
-		t.Add(d.Doc)
+		if p.Range.Counts(d.Doc.IsFinal) {
+			t.Add(d.Doc)
+		}
 	}
 	return t
+}
+
+// Provisional counts the provisional days shown.
+func (p BranchPage) Provisional() int {
+	n := 0
+	for _, d := range p.Days {
+		if !d.Doc.IsFinal {
+			n++
+		}
+	}
+	return n
 }
 
 // CompareRow is one branch's sums over the compare page's range.

@@ -26,6 +26,10 @@ type Range struct {
 	// Error is why the requested range was not usable ("" when it was); the
 	// default range is shown instead.
 	Error string
+	// Provisional counts provisional (not yet final) days in totals,
+	// averages and days reported (?provisional=include); by default they
+	// are shown but left out.
+	Provisional bool
 }
 
 // Len is the number of dates in the range.
@@ -43,6 +47,9 @@ func (r Range) ToText() string { return r.To.Format(dateLayout) }
 // for a custom range.
 func (r Range) Query() url.Values {
 	q := url.Values{}
+	if r.Provisional {
+		q.Set("provisional", "include")
+	}
 	if r.Days > 0 {
 		q.Set("days", strconv.Itoa(r.Days))
 	} else {
@@ -62,6 +69,16 @@ func PresetRange(today time.Time, n int) Range {
 // (YYYY-MM-DD). today is the current business date. A missing or bad
 // selection gives the default range, with Error saying what was wrong.
 func ParseRange(q url.Values, today time.Time) Range {
+	r := parseRange(q, today)
+	r.Provisional = q.Get("provisional") == "include"
+	return r
+}
+
+// Counts says whether a document enters the range's totals: a final one
+// always, a provisional one only when asked for.
+func (r Range) Counts(final bool) bool { return final || r.Provisional }
+
+func parseRange(q url.Values, today time.Time) Range {
 	from, to, days := q.Get("from"), q.Get("to"), q.Get("days")
 	if days == "" && from == "" && to == "" {
 		return PresetRange(today, DefaultDays)

@@ -182,7 +182,9 @@ func (d *Dashboard) compareModel(q url.Values) view.ComparePage {
 		branch = selected[0]
 	}
 	for doc := range d.svc.EachMetric(branch, r.From, r.To) {
-		if row := rows[doc.BranchID]; row != nil {
+		// A provisional day is left out of sums, averages and days
+		// reported unless the range asks for it.
+		if row := rows[doc.BranchID]; row != nil && r.Counts(doc.IsFinal) {
 			row.Add(doc)
 		}
 	}
