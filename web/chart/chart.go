@@ -69,11 +69,11 @@ type Tick struct {
 // Mark is one value drawn: a bar's rectangle or a line's dot. Its tooltip
 // and accessible text is its date and value: "2026-02-16: ₹1,18,000.00".
 type Mark struct {
-	X, Y, W, H float64
+	X, Y, W, H  float64
 	Negative    bool
 	Provisional bool
 	Date        time.Time
-	Value      int64
+	Value       int64
 }
 
 // Plot is a laid-out chart, ready to draw.
@@ -90,7 +90,7 @@ type Plot struct {
 	Dashed []string
 	// Gaps are the x of the range's dates without a document, each drawn
 	// as a marker on the zero line.
-	Gaps []float64
+	Gaps   []float64
 	Marks  []Mark
 	XTicks []Tick
 	YTicks []Tick
