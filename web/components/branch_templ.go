@@ -181,7 +181,7 @@ func Branch(p view.BranchPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "\" data-testid=\"csv-link\" download>Download CSV of this range</a></p><section class=\"grid\" aria-label=\"Charts\" data-testid=\"charts\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "\" data-testid=\"csv-link\" download>Download this range for a spreadsheet (CSV, rupees)</a></p><section class=\"grid\" aria-label=\"Charts\" data-testid=\"charts\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

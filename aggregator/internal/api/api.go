@@ -218,12 +218,29 @@ func (h Handlers) exportCSV(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 	}
+	labels, err := csvexport.ParseHeaders(c.QueryParam("headers"))
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+	}
 	name := "branchwatch-metrics_" + dateText(from) + "_" + dateText(to) + exportNameSuffix(branches)
+	if labels {
+		name = exportNamePrefix(branches) + "_" + dateText(from) + "_to_" + dateText(to)
+	}
 	resp := c.Response()
 	resp.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	resp.Header().Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="%s.csv"`, name))
 	resp.WriteHeader(http.StatusOK)
-	return WriteCSV(resp, eachMetricOf(h.R, branches, from, to), units)
+	return writeCSV(resp, eachMetricOf(h.R, branches, from, to), units, labels)
+}
+
+// exportNamePrefix names the owner's download by what it holds:
+// "branch-andheri", "branch-andheri_branch-bandra", "5-branches" or
+// "all-branches".
+func exportNamePrefix(branches []string) string {
+	if len(branches) == 0 {
+		return "all-branches"
+	}
+	return strings.TrimPrefix(exportNameSuffix(branches), "_")
 }
 
 // maxNamedBranches is how many branch ids an export's file name spells
@@ -268,9 +285,14 @@ func eachMetricOf(r Reader, branches []string, from, to time.Time) iter.Seq[metr
 
 // WriteCSV writes the documents as the export's CSV.
 func WriteCSV(w interface{ Write([]byte) (int, error) }, docs iter.Seq[metrics.Document], units csvexport.Units) error {
+	return writeCSV(w, docs, units, false)
+}
+
+func writeCSV(w interface{ Write([]byte) (int, error) }, docs iter.Seq[metrics.Document], units csvexport.Units, labels bool) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := csvexport.NewEncoder(bw)
 	enc.SetUnits(units)
+	enc.SetLabels(labels)
 	for d := range docs {
 		if err := enc.Encode(d); err != nil {
 			return err

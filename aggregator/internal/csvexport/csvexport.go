@@ -29,6 +29,32 @@ const (
 	Rupees
 )
 
+// Labels are the column headings for people, by metrics-v1 field name:
+// the owner's download (headers=labels) uses them with money in rupees.
+var Labels = map[string]string{
+	"schema_version": "Schema version", "branch_id": "Branch ID", "branch_name": "Branch",
+	"summary_date": "Date", "generated_at": "Generated at", "is_final": "Final",
+	"currency": "Currency", "total_bills": "Bills", "refund_count": "Refunds",
+	"gross_revenue": "Gross revenue (₹)", "discount_amount": "Discounts (₹)", "refund_amount": "Refunds (₹)",
+	"net_revenue": "Net revenue (₹)", "cgst_collected": "CGST (₹)", "sgst_collected": "SGST (₹)",
+	"total_tax": "Total tax (₹)", "cash_collected": "Cash (₹)", "digital_collected": "Digital (₹)",
+	"actual_service_cogs": "Service cost (₹)", "actual_product_cogs": "Product cost (₹)",
+	"total_cogs": "Cost of sales (₹)", "total_expenses": "Expenses (₹)", "gross_profit": "Gross profit (₹)",
+	"net_profit": "Net profit (₹)", "total_tips": "Tips (₹)",
+}
+
+// ParseHeaders reads ?headers=: "" or "names" (the metrics-v1 field
+// names, for scripts) and "labels" (Labels, for people).
+func ParseHeaders(s string) (labels bool, err error) {
+	switch s {
+	case "", "names":
+		return false, nil
+	case "labels":
+		return true, nil
+	}
+	return false, fmt.Errorf("headers %q: want names or labels", s)
+}
+
 // ParseUnits reads "paise" (or "") and "rupees".
 func ParseUnits(s string) (Units, error) {
 	switch s {
@@ -83,7 +109,9 @@ var columns = func() []column {
 // one small allocation per row, whatever the number of columns.
 type Encoder struct {
 	w       *csv.Writer
+	out     io.Writer
 	units   Units
+	labels  bool
 	started bool
 	doc     metrics.Document
 	docv    reflect.Value // &doc, dereferenced
@@ -94,13 +122,18 @@ type Encoder struct {
 
 // NewEncoder returns an Encoder writing to w, money in paise.
 func NewEncoder(w io.Writer) *Encoder {
-	e := &Encoder{w: csv.NewWriter(w), row: make([]string, len(columns)), ends: make([]int, len(columns))}
+	e := &Encoder{w: csv.NewWriter(w), out: w, row: make([]string, len(columns)), ends: make([]int, len(columns))}
 	e.docv = reflect.ValueOf(&e.doc).Elem()
 	return e
 }
 
 // SetUnits selects paise or rupees; call before the first Encode.
 func (e *Encoder) SetUnits(u Units) { e.units = u }
+
+// SetLabels writes the file for people: a UTF-8 byte order mark (so a
+// spreadsheet reads ₹ right), the Labels as headings, and "yes"/"no" for
+// booleans. Call before the first Encode.
+func (e *Encoder) SetLabels(on bool) { e.labels = on }
 
 // Encode writes one document as a row (the header first, once).
 func (e *Encoder) Encode(d metrics.Document) error {
@@ -119,7 +152,14 @@ func (e *Encoder) Encode(d metrics.Document) error {
 			}
 			b = append(b, v...)
 		case reflect.Bool:
-			b = strconv.AppendBool(b, f.Bool())
+			switch {
+			case !e.labels:
+				b = strconv.AppendBool(b, f.Bool())
+			case f.Bool():
+				b = append(b, "yes"...)
+			default:
+				b = append(b, "no"...)
+			}
 		default: // the integers
 			if c.kind == money && e.units == Rupees {
 				b = appendRupees(b, f.Int())
@@ -147,7 +187,18 @@ func (e *Encoder) header() error {
 		return nil
 	}
 	e.started = true
-	if err := e.w.Write(metrics.FieldNames); err != nil {
+	names := metrics.FieldNames
+	if e.labels {
+		names = make([]string, len(metrics.FieldNames))
+		for i, n := range metrics.FieldNames {
+			names[i] = Labels[n]
+		}
+		e.w.Flush()
+		if _, err := e.out.Write([]byte("\uFEFF")); err != nil {
+			return fmt.Errorf("write csv header: %w", err)
+		}
+	}
+	if err := e.w.Write(names); err != nil {
 		return fmt.Errorf("write csv header: %w", err)
 	}
 	return nil

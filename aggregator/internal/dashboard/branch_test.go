@@ -1,8 +1,10 @@
 package dashboard_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,8 +68,15 @@ func TestBranchPage(t *testing.T) {
 		t.Errorf("newest backup taken %q, want it in the branch's zone", got)
 	}
 	csv := byTestID(d.Selection, "csv-link").AttrOr("href", "")
-	if want := "/export.csv?branch=" + healthy + "&from=2026-02-11&to=2026-02-17"; csv != want {
+	if want := "/export.csv?branch=" + healthy + "&from=2026-02-11&headers=labels&to=2026-02-17&units=rupees"; csv != want {
 		t.Errorf("csv link %q, want %q", csv, want)
+	}
+	resp, recs := getCSV(t, e, csv)
+	if got, want := resp.Header.Get("Content-Disposition"), `attachment; filename="`+healthy+`_2026-02-11_to_2026-02-17.csv"`; got != want {
+		t.Errorf("file name %q, want %q", got, want)
+	}
+	if col := slices.Index(recs[0], "net_revenue"); len(recs) < 2 || recs[1][col] != rupees(b.docs[healthy][days-6].NetRevenue) {
+		t.Errorf("first row's net revenue %q, want rupees with two decimals", recs[1][col])
 	}
 	if got := text(byTestID(d.Selection, "zone")); got != "UTC+05:30" {
 		t.Errorf("zone %q", got)
@@ -173,3 +182,6 @@ func TestBranchPageBackupsShown(t *testing.T) {
 		})
 	}
 }
+
+// rupees writes paise as the owner's CSV does: 1234.50.
+func rupees(p int64) string { return fmt.Sprintf("%d.%02d", p/100, p%100) }

@@ -81,10 +81,11 @@ func (d *Dashboard) notFound(c echo.Context, msg string) error {
 	return Render(c, http.StatusNotFound, components.ErrorPage(view.ErrorPage{Status: http.StatusNotFound, Title: "Not found", Message: msg}))
 }
 
-// csvURL is the export of a range, for the given branches (branch=
-// repeated) or, with none, every branch.
+// csvURL is the export of a range for people (rupees, headings in words,
+// a file named for the branches and the range), for the given branches
+// (branch= repeated) or, with none, every branch.
 func csvURL(r view.Range, branches ...string) string {
-	q := url.Values{"from": {r.FromText()}, "to": {r.ToText()}}
+	q := url.Values{"from": {r.FromText()}, "to": {r.ToText()}, "units": {"rupees"}, "headers": {"labels"}}
 	if len(branches) > 0 {
 		q["branch"] = branches
 	}
