@@ -59,7 +59,7 @@ func Alerts(p view.AlertsPage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<div class=\"table-wrap\"><table data-testid=\"problems\"><thead><tr><th scope=\"col\">Branch</th><th scope=\"col\">Check</th><th scope=\"col\">State</th><th scope=\"col\">Since</th><th scope=\"col\">Detail</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Current problems\"><table data-testid=\"problems\"><thead><tr><th scope=\"col\">Branch</th><th scope=\"col\">Check</th><th scope=\"col\">State</th><th scope=\"col\">Since</th><th scope=\"col\">Detail</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -198,7 +198,7 @@ func Alerts(p view.AlertsPage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "<div class=\"table-wrap\"><table data-testid=\"history\"><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Branch</th><th scope=\"col\">Check</th><th scope=\"col\">Alert</th><th scope=\"col\">Change</th><th scope=\"col\">Message</th><th scope=\"col\">Delivered</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "<div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Alert history\"><table data-testid=\"history\"><thead><tr><th scope=\"col\">When</th><th scope=\"col\">Branch</th><th scope=\"col\">Check</th><th scope=\"col\">Alert</th><th scope=\"col\">Change</th><th scope=\"col\">Message</th><th scope=\"col\">Delivered</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

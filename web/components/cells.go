@@ -17,7 +17,7 @@ import (
 // page has 1,620 of these cells, and going through a templ expression per
 // cell (fmt.Sprint, an attribute expression and escaping each) made up a
 // third of the page's cost. What it writes is only markup from constants
-// in this file, the field names of dailyColumns (a-z and '_'), and figures
+// in this file, the field names and classes of dailyColumns (a-z, '-', '_' and spaces), and figures
 // formatted here (digits, ',', '.', '₹', '−'): no text from the bucket, so
 // there is nothing to escape. TestFigureCellsMatchTempl checks the output
 // against the same cells written in templ.
@@ -33,7 +33,9 @@ func totalFigureCells(d *metrics.Document, unavailable map[string]bool) templ.Co
 		b := (*bp)[:0]
 		for _, c := range dailyColumns {
 			v := c.get(d)
-			b = append(b, `<td class="num" data-testid="`...)
+			b = append(b, `<td class="`...)
+			b = append(b, c.class...)
+			b = append(b, `" data-testid="`...)
 			b = append(b, c.field...)
 			b = append(b, `">`...)
 			switch {

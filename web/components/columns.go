@@ -14,28 +14,68 @@ type column struct {
 	label string
 	money bool
 	get   func(*metrics.Document) int64
+	// group is the column's group (see columnGroups); class its cells'
+	// CSS classes, set by init.
+	group string
+	class string
+}
+
+// columnGroup is a run of the daily table's columns under one heading;
+// the page's group switcher shows one group at a time on a phone.
+type columnGroup struct {
+	ID, Label string
+	Fields    []string
+}
+
+// columnGroups are the daily table's groups, in column order.
+var columnGroups = []columnGroup{
+	{"revenue", "Revenue", []string{"total_bills", "refund_count", "gross_revenue", "discount_amount", "refund_amount", "net_revenue"}},
+	{"tax", "Tax", []string{"cgst_collected", "sgst_collected", "total_tax"}},
+	{"collections", "Collections", []string{"cash_collected", "digital_collected"}},
+	{"costs", "Costs", []string{"actual_service_cogs", "actual_product_cogs", "total_cogs", "total_expenses"}},
+	{"profit", "Profit", []string{"gross_profit", "net_profit", "total_tips"}},
+}
+
+func init() {
+	i := 0
+	for _, g := range columnGroups {
+		for j, f := range g.Fields {
+			if dailyColumns[i].field != f {
+				panic("components: column groups out of order at " + f)
+			}
+			dailyColumns[i].group = g.ID
+			dailyColumns[i].class = "num g-" + g.ID
+			if j == 0 {
+				dailyColumns[i].class += " group-start"
+			}
+			i++
+		}
+	}
+	if i != len(dailyColumns) {
+		panic("components: a daily column has no group")
+	}
 }
 
 // dailyColumns are every figure of a metrics document, in spec order.
 var dailyColumns = []column{
-	{"total_bills", "Bills", false, func(d *metrics.Document) int64 { return d.TotalBills }},
-	{"refund_count", "Refunds", false, func(d *metrics.Document) int64 { return d.RefundCount }},
-	{"gross_revenue", "Gross revenue", true, func(d *metrics.Document) int64 { return d.GrossRevenue }},
-	{"discount_amount", "Discounts", true, func(d *metrics.Document) int64 { return d.DiscountAmount }},
-	{"refund_amount", "Refunded", true, func(d *metrics.Document) int64 { return d.RefundAmount }},
-	{"net_revenue", "Net revenue", true, func(d *metrics.Document) int64 { return d.NetRevenue }},
-	{"cgst_collected", "CGST", true, func(d *metrics.Document) int64 { return d.CGSTCollected }},
-	{"sgst_collected", "SGST", true, func(d *metrics.Document) int64 { return d.SGSTCollected }},
-	{"total_tax", "Tax", true, func(d *metrics.Document) int64 { return d.TotalTax }},
-	{"cash_collected", "Cash", true, func(d *metrics.Document) int64 { return d.CashCollected }},
-	{"digital_collected", "Digital", true, func(d *metrics.Document) int64 { return d.DigitalCollected }},
-	{"actual_service_cogs", "Service COGS", true, func(d *metrics.Document) int64 { return d.ActualServiceCOGS }},
-	{"actual_product_cogs", "Product COGS", true, func(d *metrics.Document) int64 { return d.ActualProductCOGS }},
-	{"total_cogs", "COGS", true, func(d *metrics.Document) int64 { return d.TotalCOGS }},
-	{"total_expenses", "Expenses", true, func(d *metrics.Document) int64 { return d.TotalExpenses }},
-	{"gross_profit", "Gross profit", true, func(d *metrics.Document) int64 { return d.GrossProfit }},
-	{"net_profit", "Net profit", true, func(d *metrics.Document) int64 { return d.NetProfit }},
-	{"total_tips", "Tips", true, func(d *metrics.Document) int64 { return d.TotalTips }},
+	col("total_bills", "Bills", false, func(d *metrics.Document) int64 { return d.TotalBills }),
+	col("refund_count", "Refunds", false, func(d *metrics.Document) int64 { return d.RefundCount }),
+	col("gross_revenue", "Gross revenue", true, func(d *metrics.Document) int64 { return d.GrossRevenue }),
+	col("discount_amount", "Discounts", true, func(d *metrics.Document) int64 { return d.DiscountAmount }),
+	col("refund_amount", "Refunded", true, func(d *metrics.Document) int64 { return d.RefundAmount }),
+	col("net_revenue", "Net revenue", true, func(d *metrics.Document) int64 { return d.NetRevenue }),
+	col("cgst_collected", "CGST", true, func(d *metrics.Document) int64 { return d.CGSTCollected }),
+	col("sgst_collected", "SGST", true, func(d *metrics.Document) int64 { return d.SGSTCollected }),
+	col("total_tax", "Tax", true, func(d *metrics.Document) int64 { return d.TotalTax }),
+	col("cash_collected", "Cash", true, func(d *metrics.Document) int64 { return d.CashCollected }),
+	col("digital_collected", "Digital", true, func(d *metrics.Document) int64 { return d.DigitalCollected }),
+	col("actual_service_cogs", "Service cost", true, func(d *metrics.Document) int64 { return d.ActualServiceCOGS }),
+	col("actual_product_cogs", "Product cost", true, func(d *metrics.Document) int64 { return d.ActualProductCOGS }),
+	col("total_cogs", "Cost of sales", true, func(d *metrics.Document) int64 { return d.TotalCOGS }),
+	col("total_expenses", "Expenses", true, func(d *metrics.Document) int64 { return d.TotalExpenses }),
+	col("gross_profit", "Gross profit", true, func(d *metrics.Document) int64 { return d.GrossProfit }),
+	col("net_profit", "Net profit", true, func(d *metrics.Document) int64 { return d.NetProfit }),
+	col("total_tips", "Tips", true, func(d *metrics.Document) int64 { return d.TotalTips }),
 }
 
 // branchCharts lays out the branch page's three charts over its range.
@@ -58,4 +98,8 @@ func branchCharts(p view.BranchPage) []chart.Plot {
 		series("bills", "Bills", chart.Bars, func(d *metrics.Document) int64 { return d.TotalBills }, false),
 		series("net-profit", "Net profit", chart.Bars, func(d *metrics.Document) int64 { return d.NetProfit }, true),
 	}
+}
+
+func col(field, label string, money bool, get func(*metrics.Document) int64) column {
+	return column{field: field, label: label, money: money, get: get}
 }

@@ -132,7 +132,7 @@ func Compare(p view.ComparePage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<div class=\"table-wrap\"><table data-testid=\"compare-table\"><caption class=\"muted small\">Ranked by net revenue; averages are per reported day (for the branches together, per branch and day).</caption> <thead><tr><th scope=\"col\" class=\"num\">Rank</th><th scope=\"col\">Branch</th><th scope=\"col\" class=\"num\">Days reported</th><th scope=\"col\" class=\"num\">Net revenue</th><th scope=\"col\" class=\"num\">per day</th><th scope=\"col\" class=\"num\">Bills</th><th scope=\"col\" class=\"num\">per day</th><th scope=\"col\" class=\"num\">Net profit</th><th scope=\"col\" class=\"num\">per day</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<div class=\"table-wrap\" tabindex=\"0\" role=\"region\" aria-label=\"Branches compared\"><table data-testid=\"compare-table\"><caption class=\"muted small\">Ranked by net revenue; averages are per reported day (for the branches together, per branch and day).</caption> <thead><tr><th scope=\"col\" class=\"num\">Rank</th><th scope=\"col\">Branch</th><th scope=\"col\" class=\"num\">Days reported</th><th scope=\"col\" class=\"num\">Net revenue</th><th scope=\"col\" class=\"num\">per day</th><th scope=\"col\" class=\"num\">Bills</th><th scope=\"col\" class=\"num\">per day</th><th scope=\"col\" class=\"num\">Net profit</th><th scope=\"col\" class=\"num\">per day</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -33,7 +33,7 @@ func TestOverviewRows(t *testing.T) {
 		{"bills", "branch-andheri", "bills", "42"},
 		{"net profit", "branch-andheri", "net-profit", "₹68,000.00"},
 		{"latest date", "branch-andheri", "latest-date", "2026-02-16"},
-		{"backup age", "branch-andheri", "last-backup-age", "11 h ago"},
+		{"backup age", "branch-andheri", "last-backup-age", "11 hours ago"},
 		{"backup size", "branch-andheri", "last-backup-size", "5.0 MiB"},
 		{"metrics state in words", "branch-andheri", "metrics-state", "Up"},
 		{"down in words", "branch-bandra", "metrics-state", "Down"},
@@ -121,7 +121,7 @@ func TestOverviewBannerSyncAndRefresh(t *testing.T) {
 	if n := byTestID(banner, "banner-problem").Length(); n != 2 {
 		t.Errorf("banner lists %d problems, want 2", n)
 	}
-	if got := text(byTestID(d.Selection, "last-synced")); got != "Last synced: 3 min ago" {
+	if got := text(byTestID(d.Selection, "last-synced")); got != "Last synced: 3 minutes ago" {
 		t.Errorf("last synced = %q", got)
 	}
 	if got := text(byTestID(d.Selection, "sync-error")); !strings.Contains(got, "connection refused") {

@@ -128,9 +128,10 @@ func Bytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// Age formats how long ago something happened, to the two largest units:
-// "just now", "45 s", "12 min", "3 h 20 min", "2 d 4 h". A time in the
-// future (a clock skew between hosts) reads "in the future".
+// Age formats how long ago something happened, in words, to the two
+// largest units: "just now", "45 seconds", "12 minutes", "3 hours 20
+// minutes", "2 days 4 hours". A time in the future (a clock skew between
+// hosts) reads "in the future".
 func Age(d time.Duration) string {
 	switch {
 	case d < 0:
@@ -138,21 +139,11 @@ func Age(d time.Duration) string {
 	case d < time.Second:
 		return "just now"
 	case d < time.Minute:
-		return fmt.Sprintf("%d s", int(d/time.Second))
-	case d < time.Hour:
-		return fmt.Sprintf("%d min", int(d/time.Minute))
+		return Duration(d.Truncate(time.Second))
 	case d < 24*time.Hour:
-		h, m := int(d/time.Hour), int(d%time.Hour/time.Minute)
-		if m == 0 {
-			return fmt.Sprintf("%d h", h)
-		}
-		return fmt.Sprintf("%d h %d min", h, m)
+		return Duration(d.Truncate(time.Minute))
 	default:
-		days, h := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)
-		if h == 0 {
-			return fmt.Sprintf("%d d", days)
-		}
-		return fmt.Sprintf("%d d %d h", days, h)
+		return Duration(d.Truncate(time.Hour))
 	}
 }
 
@@ -258,15 +249,6 @@ func countNoun(n int64, noun string) string {
 	return strconv.FormatInt(n, 10) + " " + noun + "s"
 }
 
-// Zone labels a zone one way everywhere: "UTC+05:30" (its name, when it
-// has one other than the offset, follows: "UTC+05:30 (Asia/Kolkata)").
-func Zone(t time.Time) string {
-	off := "UTC" + t.Format("-07:00")
-	if name := t.Location().String(); name != "" && name != "UTC" && name != "Local" && name != t.Format("-07:00") {
-		return off + " (" + name + ")"
-	}
-	return off
-}
 
 // ShortDay is a date without the year, "Sun 30 Nov"; "" for the zero time.
 func ShortDay(t time.Time) string {

@@ -109,12 +109,12 @@ func TestAge(t *testing.T) {
 	}{
 		{"future", -time.Minute, "in the future"},
 		{"now", 300 * time.Millisecond, "just now"},
-		{"seconds", 45 * time.Second, "45 s"},
-		{"minutes", 12*time.Minute + 30*time.Second, "12 min"},
-		{"whole hours", 3 * time.Hour, "3 h"},
-		{"hours and minutes", 3*time.Hour + 20*time.Minute, "3 h 20 min"},
-		{"whole days", 48 * time.Hour, "2 d"},
-		{"days and hours", 52 * time.Hour, "2 d 4 h"},
+		{"seconds", 45 * time.Second, "45 seconds"},
+		{"minutes", 12*time.Minute + 30*time.Second, "12 minutes"},
+		{"whole hours", 3 * time.Hour, "3 hours"},
+		{"hours and minutes", 3*time.Hour + 20*time.Minute, "3 hours 20 minutes"},
+		{"whole days", 48 * time.Hour, "2 days"},
+		{"days and hours", 52 * time.Hour, "2 days 4 hours"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,7 +134,7 @@ func TestAgo(t *testing.T) {
 	}{
 		{"never", time.Time{}, "never"},
 		{"just now", now, "just now"},
-		{"hours", now.Add(-11 * time.Hour), "11 h ago"},
+		{"hours", now.Add(-11 * time.Hour), "11 hours ago"},
 		{"future", now.Add(time.Hour), "in the future"},
 	}
 	for _, tt := range tests {
@@ -177,5 +177,27 @@ func TestAppendMatchesFormat(t *testing.T) {
 				t.Errorf("AppendCount = %q, want %q", got, "x"+Count(v))
 			}
 		})
+	}
+}
+
+func TestWordsForPeople(t *testing.T) {
+	tests := []struct{ got, want string }{
+		{Duration(2 * time.Hour), "2 hours"},
+		{Duration(90 * time.Minute), "1 hour 30 minutes"},
+		{Duration(26 * time.Hour), "1 day 2 hours"},
+		{Duration(45 * time.Second), "45 seconds"},
+		{Duration(0), "0 seconds"},
+		{Change(0.125), "▲ 12.5% up"},
+		{Change(-0.03), "▼ 3.0% down"},
+		{Change(0), "● no change"},
+		{Day(time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)), "Sun 29 Nov 2026"},
+		{DayRange(time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)), "Mon 23 Nov – Sun 29 Nov 2026"},
+		{DayRange(time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)), "Tue 1 Apr 2025 – Fri 2 Jan 2026"},
+		{Bytes(316062), "308.7 KiB"},
+	}
+	for _, tc := range tests {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
 	}
 }

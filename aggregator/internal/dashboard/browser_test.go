@@ -3,11 +3,14 @@ package dashboard_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/csv"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -222,7 +225,8 @@ func TestBrowserEndToEnd(t *testing.T) {
 	})()`)
 	h := bk.latest(healthy)
 	var total int64
-	for _, id := range []string{healthy, withBad, stale} {
+	// The headline date's total: the stale branch's older day is not in it.
+	for _, id := range []string{healthy, withBad} {
 		total += bk.latest(id).NetRevenue
 	}
 	want := map[string]string{
@@ -306,11 +310,16 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	// The page's link gives the file for people: a byte order mark,
+	// headings in words, rupees.
+	if !bytes.HasPrefix(data, []byte("\uFEFF")) {
+		t.Error("the downloaded CSV has no byte order mark")
+	}
+	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\uFEFF")))).ReadAll()
 	if err != nil {
 		t.Fatalf("downloaded CSV: %v", err)
 	}
-	if !slices.Equal(recs[0], metrics.FieldNames) {
+	if i := slices.Index(metrics.FieldNames, "gross_revenue"); recs[0][i] != "Gross revenue (₹)" {
 		t.Errorf("CSV header %v", recs[0])
 	}
 	if len(recs)-1 != 5 {
@@ -334,7 +343,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 		staleDays: document.querySelector('[data-testid="compare-row"][data-branch-id="`+stale+`"] [data-testid="days"]').innerText.trim(),
 		csv: document.querySelector('[data-testid="csv-link"]').getAttribute("href"),
 	})`)
-	if cmp["rows"] != float64(4) || cmp["staleDays"] != "23 / 30" /* its documents end on 2026-02-10 */ || !strings.HasPrefix(cmp["csv"].(string), "/export.csv?from=2026-01-19&to=2026-02-17") {
+	if cmp["rows"] != float64(4) || cmp["staleDays"] != "23 / 30" /* its documents end on 2026-02-10 */ || !strings.HasPrefix(cmp["csv"].(string), "/export.csv?from=2026-01-19&headers=labels&to=2026-02-17&units=rupees") {
 		t.Errorf("compare page: %v", cmp)
 	}
 	b.screenshot(t, "compare.png")
@@ -344,15 +353,53 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	b.screenshot(t, "alerts.png")
 
-	// Phone width: nothing wider than the screen.
-	for _, path := range []string{"/", "/branches/" + healthy, "/compare", "/alerts"} {
-		b.do(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(base+path), chromedp.WaitVisible(css("main")))
-		if over := eval[int](t, b, `document.documentElement.scrollWidth - window.innerWidth`); over > 0 {
-			t.Errorf("%s at phone width: the page is %d px wider than the screen", path, over)
+	// Every page at a phone's width and a laptop's: the document is never
+	// wider than the viewport (a wide table scrolls inside its own box),
+	// and axe-core finds no serious or critical violation.
+	axe := axeSource(t)
+	pages := []string{"/", "/branches/" + healthy, "/branches/" + healthy + "?days=365", "/compare", "/alerts"}
+	for _, vp := range []struct {
+		w, h   int
+		mobile bool
+	}{{390, 844, true}, {1366, 768, false}} {
+		for _, path := range pages {
+			emulate := chromedp.EmulateViewport(int64(vp.w), int64(vp.h))
+			if vp.mobile {
+				emulate = chromedp.EmulateViewport(int64(vp.w), int64(vp.h), chromedp.EmulateMobile)
+			}
+			b.do(t, emulate, chromedp.Navigate(base+path), chromedp.WaitVisible(css("main")))
+			w := eval[map[string]float64](t, b, `({scroll: document.documentElement.scrollWidth, body: document.body.scrollWidth, inner: window.innerWidth})`)
+			if w["scroll"] > w["inner"] || w["body"] > w["inner"] {
+				t.Errorf("%s at %d px: the document is %v px wide (body %v), wider than the %v px viewport", path, vp.w, w["scroll"], w["body"], w["inner"])
+			}
+			for _, v := range runAxe(t, b, axe) {
+				t.Errorf("%s at %d px: axe %s violation %s: %s (%s)", path, vp.w, v.Impact, v.ID, v.Help, strings.Join(v.Targets, "; "))
+			}
 		}
 	}
-	b.do(t, chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("main")))
+	// The axe check can fail: an image without a text alternative is a
+	// critical violation.
+	eval[bool](t, b, `(() => { const i = document.createElement("img"); i.src = "/none.png"; document.querySelector("main").appendChild(i); return true; })()`)
+	if v := runAxe(t, b, axe); !slices.ContainsFunc(v, func(v axeViolation) bool { return v.ID == "image-alt" }) {
+		t.Errorf("an image without alt raised no axe violation (%v): the check above proves nothing", v)
+	}
+	b.do(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("main")))
 	b.screenshot(t, "overview-phone.png")
+	// The branch page on a phone: the date column stays put while the
+	// table scrolls, and the group switcher shows one group of columns.
+	b.do(t, chromedp.Navigate(base+"/branches/"+healthy), chromedp.WaitVisible(css("main")))
+	if got := eval[string](t, b, `getComputedStyle(document.querySelector('[data-testid="day-row"] th')).position`); got != "sticky" {
+		t.Errorf("the date column is %q, want sticky", got)
+	}
+	b.do(t, chromedp.Click(css(`[data-testid="group-profit"]`)))
+	shown := eval[[]string](t, b, `[...document.querySelector('[data-testid="day-row"]').querySelectorAll("td")].filter(td => td.offsetParent !== null).map(td => td.dataset.testid)`)
+	if !slices.Equal(shown, []string{"gross_profit", "net_profit", "total_tips"}) {
+		t.Errorf("with Profit picked the row shows %v", shown)
+	}
+	if over := eval[float64](t, b, `document.querySelector('[data-testid="daily-table"]').scrollWidth - document.querySelector('[data-testid="daily-table"]').parentElement.clientWidth`); over > 0 {
+		t.Errorf("with one group picked the table is still %v px wider than its box on a phone", over)
+	}
+	b.screenshot(t, "branch-phone.png")
 
 	// Every page, the charts and the range form's script ran under the
 	// Content-Security-Policy without a violation.
@@ -375,4 +422,45 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if len(b.exceptions) > 0 {
 		t.Errorf("JavaScript exceptions: %v", b.exceptions)
 	}
+}
+
+// The pinned axe-core, vendored under testdata/axe-core (see its README).
+const (
+	axeVersion = "4.14.1"
+	axeSHA256  = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
+)
+
+// axeSource reads the vendored axe-core and checks it is the pinned file.
+func axeSource(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile("testdata/axe-core/axe.min.js")
+	if err != nil {
+		t.Fatalf("axe-core %s: %v", axeVersion, err)
+	}
+	if sum := sha256.Sum256(src); hex.EncodeToString(sum[:]) != axeSHA256 {
+		t.Fatalf("testdata/axe-core/axe.min.js is not axe-core %s (SHA-256 %x)", axeVersion, sum)
+	}
+	return string(src)
+}
+
+// axeViolation is one failed axe rule on a page.
+type axeViolation struct {
+	ID, Impact, Help string
+	Targets          []string
+}
+
+// runAxe injects axe-core into the current page, runs it, and returns the
+// serious and critical violations.
+func runAxe(t *testing.T, b *browserSession, src string) []axeViolation {
+	t.Helper()
+	if !eval[bool](t, b, `(() => { if (!window.axe) { (0, eval)(`+strconv.Quote(src)+`); } return typeof window.axe === "object"; })()`) {
+		t.Fatal("axe-core did not load")
+	}
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]axeViolation](`axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
+		.filter(v => v.impact === "serious" || v.impact === "critical")
+		.map(v => ({ID: v.id, Impact: v.impact, Help: v.help, Targets: v.nodes.slice(0, 5).map(n => n.target.join(" "))})))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("axe.run: %v", err)
+	}
+	return v
 }

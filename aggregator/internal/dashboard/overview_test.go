@@ -30,7 +30,7 @@ func TestOverview(t *testing.T) {
 		{"net profit", healthy, "net-profit", format.Money(h.NetProfit)},
 		{"latest day", healthy, "latest-date", lastDay},
 		{"backup size", healthy, "last-backup-size", format.Bytes(dumpBytes + 9)},
-		{"backup age", healthy, "last-backup-age", "13 h 59 min ago"}, // 2026-02-16 22:00:05 to 2026-02-17 12:00 IST
+		{"backup age", healthy, "last-backup-age", "13 hours 59 minutes ago"}, // 2026-02-16 22:00:05 to 2026-02-17 12:00 IST
 		{"a stale branch is missing for the headline date", stale, "net-revenue", "— missing"},
 		{"its last day is shown as such", stale, "latest-date", staleDay},
 		{"stale latest day", stale, "latest-date", staleDay},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/index"
 	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/web/format"
 )
 
 // State is a check's state.
@@ -105,8 +106,8 @@ func (p Policy) MetricsCheck(b *index.Branch, loc *time.Location, now time.Time)
 		c.Reason = fmt.Sprintf("metrics for %s were due %s (grace until %s); latest final is %s",
 			index.DateString(c.Due.In(loc)), stamp(c.Due, loc), stamp(c.Due.Add(p.Metrics.Grace), loc), d.SummaryDate)
 	case Down:
-		c.Reason = fmt.Sprintf("no final metrics for %s, due %s plus %s grace; latest final is %s",
-			index.DateString(c.Due.In(loc)), stamp(c.Due, loc), p.Metrics.Grace, d.SummaryDate)
+		c.Reason = fmt.Sprintf("no final metrics for %s, due %s plus %s of grace; latest final is %s",
+			index.DateString(c.Due.In(loc)), stamp(c.Due, loc), format.Duration(p.Metrics.Grace), d.SummaryDate)
 	}
 	return c
 }
@@ -130,20 +131,20 @@ func (p Policy) BackupCheck(b *index.Branch, loc *time.Location, now time.Time) 
 	if med, n, ok := p.sizeMedian(b); ok && nb.Size*2 < med {
 		c.State, c.Since = Down, taken
 		c.Due = p.nearest(taken).AddDate(0, 0, 1)
-		c.Reason = fmt.Sprintf("latest dump %s is %d bytes, less than half the median %d of the %d before it",
-			nb.Name, nb.Size, med, n)
+		c.Reason = fmt.Sprintf("latest dump %s is %s, less than half the median %s of the %d before it",
+			nb.Name, format.Bytes(nb.Size), format.Bytes(med), n)
 		return c
 	}
 	judge(&c, p.Backup, p.nearest(taken), now, loc)
 	switch c.State {
 	case Up:
-		c.Reason = fmt.Sprintf("latest dump %s (%d bytes); next due %s", nb.Name, nb.Size, stamp(c.Due, loc))
+		c.Reason = fmt.Sprintf("latest dump %s (%s); next due %s", nb.Name, format.Bytes(nb.Size), stamp(c.Due, loc))
 	case Late:
 		c.Reason = fmt.Sprintf("backup was due %s (grace until %s); latest dump started %s",
 			stamp(c.Due, loc), stamp(c.Due.Add(p.Backup.Grace), loc), stamp(taken, loc))
 	case Down:
-		c.Reason = fmt.Sprintf("no backup since %s; one was due %s plus %s grace",
-			stamp(taken, loc), stamp(c.Due, loc), p.Backup.Grace)
+		c.Reason = fmt.Sprintf("no backup since %s; one was due %s plus %s of grace",
+			stamp(taken, loc), stamp(c.Due, loc), format.Duration(p.Backup.Grace))
 	}
 	return c
 }
@@ -213,7 +214,7 @@ func outOfRange(c *Check, what string, t time.Time) bool {
 }
 
 func stamp(t time.Time, loc *time.Location) string {
-	return t.In(loc).Format("2006-01-02 15:04 MST")
+	return format.DateTime(t.In(loc))
 }
 
 func absDur(d time.Duration) time.Duration {

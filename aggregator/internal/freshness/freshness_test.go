@@ -42,7 +42,7 @@ func TestMetricsCheck(t *testing.T) {
 		{"only an intra-day document", docs("2026-02-16", 1, false), ist(17, 12, 0), freshness.Never, time.Time{}, "intra-day"},
 		{"yesterday's final, before today's deadline", docs("2026-02-16", 3, true), ist(17, 21, 44), freshness.Up, ist(16, 21, 45), "2026-02-17 21:45"},
 		{"today's deadline passed, inside grace", docs("2026-02-16", 3, true), ist(17, 21, 46), freshness.Late, ist(17, 21, 45), "due"},
-		{"past grace", docs("2026-02-16", 3, true), ist(17, 23, 45), freshness.Down, ist(17, 23, 45), "no final metrics for 2026-02-17"},
+		{"past grace", docs("2026-02-16", 3, true), ist(17, 23, 45), freshness.Down, ist(17, 23, 45), "no final metrics for 2026-02-17, due 2026-02-17 21:45 +05:30 plus 2 hours of grace"},
 		{"days behind", docs("2026-02-10", 3, true), ist(17, 9, 0), freshness.Down, ist(11, 23, 45), "2026-02-11"},
 		{"today's final arrived", docs("2026-02-17", 3, true), ist(17, 21, 50), freshness.Up, ist(17, 21, 45), "2026-02-18"},
 		{"today's intra-day does not count", docs("2026-02-17", 3, false), ist(17, 22, 0), freshness.Late, ist(17, 21, 45), "latest final is 2026-02-16"},
@@ -86,9 +86,9 @@ func TestBackupCheck(t *testing.T) {
 		{"a dump after midnight counts for the night before", backups(steady, 17, 1, 30), ist(17, 12, 0), freshness.Up, "next due 2026-02-17 22:00"},
 		{"tonight's is overdue", backups(steady, 16, 22, 0), ist(17, 23, 0), freshness.Late, "grace until 2026-02-18 00:00"},
 		{"past grace", backups(steady, 16, 22, 0), ist(18, 0, 1), freshness.Down, "no backup since 2026-02-16 22:00"},
-		{"near-empty dump", backups(append(steady, 400), 17, 22, 0), ist(17, 23, 0), freshness.Down, "less than half the median 1000 of the 7"},
-		{"smaller but more than half", backups(append(steady, 600), 17, 22, 0), ist(17, 23, 0), freshness.Up, "600 bytes"},
-		{"too little history to judge size", backups([]int64{1000, 1000, 10}, 17, 22, 0), ist(17, 23, 0), freshness.Up, "10 bytes"},
+		{"near-empty dump", backups(append(steady, 400), 17, 22, 0), ist(17, 23, 0), freshness.Down, "less than half the median 1000 B of the 7"},
+		{"smaller but more than half", backups(append(steady, 600), 17, 22, 0), ist(17, 23, 0), freshness.Up, "600 B"},
+		{"too little history to judge size", backups([]int64{1000, 1000, 10}, 17, 22, 0), ist(17, 23, 0), freshness.Up, "10 B"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
