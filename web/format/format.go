@@ -249,7 +249,6 @@ func countNoun(n int64, noun string) string {
 	return strconv.FormatInt(n, 10) + " " + noun + "s"
 }
 
-
 // ShortDay is a date without the year, "Sun 30 Nov"; "" for the zero time.
 func ShortDay(t time.Time) string {
 	if t.IsZero() {
