@@ -27,7 +27,8 @@ const (
 	KindDown      Kind = "down"
 	KindRecovered Kind = "recovered"
 	KindReminder  Kind = "reminder"
-	KindTest      Kind = "test" // aggregator test-alert; never recorded
+	KindTest      Kind = "test"   // aggregator test-alert; never recorded
+	KindDigest    Kind = "digest" // the morning digest (see Notifier.Digest)
 )
 
 // Observation is one check's state as just judged.
@@ -52,9 +53,11 @@ type Record struct {
 	Previous   freshness.State `json:"previous_state,omitempty"`
 	Since      time.Time       `json:"since,omitzero"`
 	Reason     string          `json:"reason"`
-	Text       string          `json:"text"`
-	Status     string          `json:"status"`
-	Deliveries []Delivery      `json:"deliveries"`
+	// Subject is set on a digest (the other kinds make theirs).
+	Subject    string     `json:"subject,omitempty"`
+	Text       string     `json:"text"`
+	Status     string     `json:"status"`
+	Deliveries []Delivery `json:"deliveries"`
 }
 
 // Delivery is the record's delivery on one channel, if any.
@@ -95,7 +98,12 @@ func (r *Record) summarize() {
 // Message is the record as channels send it (names made safe again: a
 // record may come from a history written by an older version).
 func (r Record) Message() Message {
+	text := r.Text
 	r.BranchName, r.Reason, r.Text = safetext.Display(r.BranchName), safetext.Display(r.Reason), safetext.Display(r.Text)
+	if r.Kind == KindDigest {
+		// A digest is several lines, each made safe where it was written.
+		r.Text = safeLines(text)
+	}
 	return Message{ID: r.ID, Kind: r.Kind, BranchID: r.Branch, BranchName: r.BranchName, Check: r.Check,
 		State: r.State, Previous: r.Previous, Since: r.Since, Reason: r.Reason, RaisedAt: r.Time,
 		Subject: subject(r), Text: r.Text}
@@ -152,6 +160,8 @@ type Notifier struct {
 	history []Record               // oldest first
 	nextID  int64
 	current []Problem
+	// lastDigest is the date (YYYY-MM-DD) of the last digest queued.
+	lastDigest string
 
 	sent, failed int64
 	byChannel    map[string]*ChannelStats
@@ -274,6 +284,8 @@ func (n *Notifier) raise(now time.Time, kind Kind, ob Observation, prev freshnes
 // subject is the short line of an alert (an email's subject).
 func subject(r Record) string {
 	switch r.Kind {
+	case KindDigest:
+		return r.Subject
 	case KindRecovered:
 		return fmt.Sprintf("Branchwatch: %s %s UP", who(r), r.Check)
 	case KindReminder:

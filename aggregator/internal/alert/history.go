@@ -20,6 +20,8 @@ type savedState struct {
 	NextID  int64                  `json:"next_id"`
 	Checks  map[string]*checkState `json:"checks"`
 	History []Record               `json:"history"`
+	// LastDigest is the date of the last morning digest queued.
+	LastDigest string `json:"last_digest,omitempty"`
 }
 
 // legacyRecord holds the delivery fields of a record written before
@@ -71,6 +73,7 @@ func (n *Notifier) load() error {
 		n.checks = s.Checks
 	}
 	n.history = s.History
+	n.lastDigest = s.LastDigest
 	n.nextID = max(s.NextID, 1)
 	for i := range n.history {
 		r := &n.history[i]
@@ -101,7 +104,7 @@ func (n *Notifier) saveLocked() {
 		return
 	}
 	err := func() error {
-		b, err := json.Marshal(savedState{NextID: n.nextID, Checks: n.checks, History: n.history})
+		b, err := json.Marshal(savedState{NextID: n.nextID, Checks: n.checks, History: n.history, LastDigest: n.lastDigest})
 		if err != nil {
 			return err
 		}

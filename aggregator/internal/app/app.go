@@ -15,6 +15,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
 	"github.com/branchwatch/branchwatch/aggregator/internal/datadir"
+	"github.com/branchwatch/branchwatch/aggregator/internal/digest"
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
 	"github.com/branchwatch/branchwatch/aggregator/internal/options"
 	"github.com/branchwatch/branchwatch/aggregator/internal/server"
@@ -185,9 +186,19 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.Notifier.Run(ctx) })
 	wg.Go(func() { a.Service.Run(ctx) })
+	if !a.Options.DigestOff {
+		wg.Go(func() { a.Digest().Run(ctx) })
+	}
 	err = a.Server.Serve(ctx, l)
 	cancel() // a server that failed stops the rest
 	wg.Wait()
 	a.Logger.Info("aggregator stopped")
 	return err
+}
+
+// Digest is the morning digest's schedule: DIGEST_TIME in
+// AGGREGATOR_TIMEZONE, through the notifier's channels.
+func (a *App) Digest() digest.Schedule {
+	return digest.Schedule{At: a.Options.DigestAt, Location: a.Options.Location, Source: a.Service, Sender: a.Notifier,
+		Now: a.Service.Now, Logger: a.Logger.With("component", "digest")}
 }

@@ -10,9 +10,11 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/api"
 	"github.com/branchwatch/branchwatch/aggregator/internal/csvexport"
+	"github.com/branchwatch/branchwatch/aggregator/internal/digest"
 	"github.com/branchwatch/branchwatch/aggregator/internal/options"
 	"github.com/branchwatch/branchwatch/shared/config"
 	"github.com/branchwatch/branchwatch/shared/layout"
@@ -28,12 +30,12 @@ var settingFlags = []struct {
 	cmds             []string // the commands that use the setting
 }{
 	{"listen", options.EnvListen, "address to serve on", []string{"serve"}},
-	{"data-dir", options.EnvDataDir, "directory of the index snapshot and alert history", []string{"serve", "export"}},
-	{"bucket-dir", options.EnvBucketDir, "read a local copy of the bucket instead of S3", []string{"serve", "export"}},
+	{"data-dir", options.EnvDataDir, "directory of the index snapshot and alert history", []string{"serve", "export", "digest"}},
+	{"bucket-dir", options.EnvBucketDir, "read a local copy of the bucket instead of S3", []string{"serve", "export", "digest"}},
 	{"refresh-interval", options.EnvRefreshInterval, "how often the bucket is re-read (e.g. 5m)", []string{"serve"}},
-	{"timezone", options.EnvTimezone, "zone of branches without documents", []string{"serve"}},
-	{"expected-branches", options.EnvExpected, "comma-separated branch ids that must report", []string{"serve"}},
-	{"log-level", options.EnvLogLevel, "debug, info, warn or error", []string{"serve", "export", "test-alert"}},
+	{"timezone", options.EnvTimezone, "zone of branches without documents", []string{"serve", "digest"}},
+	{"expected-branches", options.EnvExpected, "comma-separated branch ids that must report", []string{"serve", "digest"}},
+	{"log-level", options.EnvLogLevel, "debug, info, warn or error", []string{"serve", "export", "test-alert", "digest"}},
 }
 
 const usage = `aggregator: the Branchwatch central service (every branch from one bucket)
@@ -45,6 +47,8 @@ commands:
             refreshing from the bucket every AGGREGATOR_REFRESH_INTERVAL
   export    write metrics as CSV to standard output:
             aggregator export --from YYYY-MM-DD --to YYYY-MM-DD [--branch ID] [--units rupees]
+  digest    print the morning digest (what DIGEST_TIME sends) to standard output:
+            aggregator digest [--date YYYY-MM-DD]
   test-alert     send one test message to every configured alert channel
                  (email, Telegram, webhook), print each channel's result;
                  exits 1 if any failed
@@ -84,7 +88,7 @@ func MainInput(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	case "version", "--version":
 		fmt.Fprintln(stdout, "branchwatch aggregator", Version)
 		return 0
-	case "serve", "export", "test-alert", "hash-password":
+	case "serve", "export", "test-alert", "hash-password", "digest":
 	default:
 		fmt.Fprintf(stderr, "aggregator: unknown command %q (aggregator help lists them)\n", cmd)
 		return 2
@@ -131,6 +135,18 @@ func MainInput(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		return 0
 	}
+	if cmd == "digest" {
+		if err := runDigest(ctx, o, logger, ex, stdout, stderr); err != nil {
+			var ue usageError
+			if errors.As(err, &ue) {
+				fmt.Fprintf(stderr, "aggregator digest: %v\n", err)
+				return 2
+			}
+			fmt.Fprintf(stderr, "aggregator digest: %s\n", oneLine(err))
+			return 1
+		}
+		return 0
+	}
 	if err := runExport(ctx, o, logger, ex, stdout, stderr); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -146,12 +162,13 @@ func MainInput(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 // exportFlags are export's own flags.
 type exportFlags struct {
 	from, to, branch, units *string
+	date                    *string // digest
 	noSync                  *bool
 	cost                    *int // hash-password
 }
 
 // commands are the commands that take flags.
-var commands = []string{"serve", "export", "test-alert", "hash-password"}
+var commands = []string{"serve", "export", "test-alert", "hash-password", "digest"}
 
 func flags(cmd string, out io.Writer) (*flag.FlagSet, exportFlags) {
 	fs := flag.NewFlagSet("aggregator "+cmd, flag.ContinueOnError)
@@ -169,6 +186,10 @@ func flags(cmd string, out io.Writer) (*flag.FlagSet, exportFlags) {
 	case "hash-password":
 		line = "aggregator hash-password [--cost N] < password   (or type it: the terminal does not echo it)"
 		ex.cost = fs.Int("cost", hashCost, "bcrypt cost, 10 to 14")
+	case "digest":
+		line = "aggregator digest [--date YYYY-MM-DD] [flags]"
+		ex.date = fs.String("date", "", "business date to report (default: the headline date, the latest on which every branch not down reported)")
+		ex.noSync = fs.Bool("no-sync", false, "use the index snapshot in the data directory as it is, without reading the bucket")
 	case "export":
 		line = "aggregator export --from YYYY-MM-DD --to YYYY-MM-DD [--branch ID] [--units paise|rupees] [flags]"
 		ex.from = fs.String("from", "", "first business date (required)")
@@ -228,6 +249,37 @@ func runExport(ctx context.Context, o options.Options, logger *slog.Logger, ex e
 		}
 	}
 	return api.WriteCSV(stdout, a.Service.EachMetric(*ex.branch, from, to), units)
+}
+
+// runDigest prints the digest of --date (the headline date by default),
+// read from the bucket as export reads it.
+func runDigest(ctx context.Context, o options.Options, logger *slog.Logger, ex exportFlags, stdout, stderr io.Writer) error {
+	var date time.Time
+	if *ex.date != "" {
+		d, err := layout.ParseDate(*ex.date)
+		if err != nil {
+			return usageError{fmt.Errorf("--date: %q is not a date (YYYY-MM-DD)", *ex.date)}
+		}
+		date = d
+	}
+	a, err := Build(o, Config{Logger: logger, NoServer: true, ReadOnlySnapshot: true})
+	if err != nil {
+		return err
+	}
+	if !*ex.noSync {
+		if err := a.Service.RefreshIncremental(ctx); err != nil {
+			if a.Service.Index() == nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "aggregator digest: warning: the bucket was only partly read: %s\n", oneLine(err))
+		}
+	}
+	if a.Service.Index() == nil {
+		return errors.New("no index: the data directory holds no snapshot (run without --no-sync)")
+	}
+	m := digest.Build(a.Service, date)
+	_, err = fmt.Fprintf(stdout, "%s\n\n%s\n", m.Subject, m.Text)
+	return err
 }
 
 // NewLogger is the JSON slog logger every command logs through.

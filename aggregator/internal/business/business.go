@@ -163,3 +163,36 @@ func FromDocuments(docs iter.Seq[metrics.Document]) []*Branch {
 	}
 	return out
 }
+
+// Status is what the headline needs of a branch beyond its documents.
+type Status struct {
+	ID, Name string
+	// Excluded: its metrics check is failing (down or never up).
+	Excluded bool
+}
+
+// Select returns the series of the given branches, in their order, with
+// their names and exclusions: fresh copies sharing the series' days, so
+// the series (built once per sync) are never changed. A branch without
+// documents gets an empty series.
+func Select(series map[string]*Branch, st []Status) []*Branch {
+	out := make([]*Branch, 0, len(st))
+	for _, s := range st {
+		b := Branch{ID: s.ID}
+		if have := series[s.ID]; have != nil {
+			b = *have
+		}
+		b.Name, b.Excluded = s.Name, s.Excluded
+		out = append(out, &b)
+	}
+	return out
+}
+
+// ByID indexes branches by id.
+func ByID(branches []*Branch) map[string]*Branch {
+	m := make(map[string]*Branch, len(branches))
+	for _, b := range branches {
+		m[b.ID] = b
+	}
+	return m
+}

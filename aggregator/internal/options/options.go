@@ -41,6 +41,7 @@ const (
 	EnvBackupGrace      = "BACKUP_GRACE"
 	EnvReminder         = "ALERT_REMINDER_INTERVAL"
 	EnvLogLevel         = "LOG_LEVEL"
+	EnvDigestTime       = "DIGEST_TIME"
 
 	EnvSMTPURL        = "ALERT_SMTP_URL"
 	EnvSMTPCAFile     = "ALERT_SMTP_CA_FILE"
@@ -125,6 +126,11 @@ type Options struct {
 	InsecureNoAuth bool
 
 	LogLevel string
+
+	// DigestAt is when the morning digest goes out, as an offset from
+	// midnight in Location; DigestOff disables it (DIGEST_TIME=off).
+	DigestAt  time.Duration
+	DigestOff bool
 }
 
 // Need says which groups of settings a command requires.
@@ -159,6 +165,13 @@ func Load(r *config.Reader, need Need) (Options, error) {
 	}
 	o.MetricsExpectedAt = clockTime(r, EnvMetricsExpected, DefaultMetricsExpected)
 	o.BackupExpectedAt = clockTime(r, EnvBackupExpected, DefaultBackupExpected)
+	if v := strings.TrimSpace(r.String(EnvDigestTime, DefaultDigestTime)); strings.EqualFold(v, "off") {
+		o.DigestOff = true
+	} else if t, err := time.Parse("15:04", v); err != nil {
+		r.Fail(EnvDigestTime, "%q is not a time of day HH:MM (e.g. %s) or off", v, DefaultDigestTime)
+	} else {
+		o.DigestAt = time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute
+	}
 	o.S3, o.S3Enabled = r.S3For("or none of them and " + EnvBucketDir + " for a local copy of the bucket")
 
 	for _, id := range r.List(EnvExpected) {
@@ -248,6 +261,10 @@ func (o *Options) checkAuth(r *config.Reader) {
 }
 
 // clockTime reads "HH:MM" as an offset from midnight.
+// DefaultDigestTime is when the morning digest goes out (in
+// AGGREGATOR_TIMEZONE); "off" disables it.
+const DefaultDigestTime = "09:00"
+
 func clockTime(r *config.Reader, name, def string) time.Duration {
 	v := r.String(name, def)
 	t, err := time.Parse("15:04", v)

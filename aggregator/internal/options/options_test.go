@@ -23,8 +23,21 @@ func TestDefaults(t *testing.T) {
 	if o.Listen != "127.0.0.1:8080" || o.DataDir != "./aggregator-data" || o.RefreshInterval != 5*time.Minute ||
 		o.Location.String() != "Asia/Kolkata" || o.MetricsExpectedAt != 21*time.Hour+45*time.Minute ||
 		o.BackupExpectedAt != 22*time.Hour || o.MetricsGrace != 2*time.Hour || o.BackupGrace != 2*time.Hour ||
-		o.Reminder != 0 || o.FullSyncInterval != time.Hour || o.SyncConcurrency != 16 {
+		o.Reminder != 0 || o.FullSyncInterval != time.Hour || o.SyncConcurrency != 16 ||
+		o.DigestAt != 9*time.Hour || o.DigestOff {
 		t.Errorf("defaults = %+v", o)
+	}
+}
+
+func TestDigestTime(t *testing.T) {
+	for v, want := range map[string]struct {
+		at  time.Duration
+		off bool
+	}{"07:30": {at: 7*time.Hour + 30*time.Minute}, "off": {off: true}, "OFF": {off: true}} {
+		o, err := load(map[string]string{"AGGREGATOR_BUCKET_DIR": "/srv/bucket", "DIGEST_TIME": v}, options.Need{Bucket: true})
+		if err != nil || o.DigestAt != want.at || o.DigestOff != want.off {
+			t.Errorf("DIGEST_TIME=%s: at %s off %v, %v", v, o.DigestAt, o.DigestOff, err)
+		}
 	}
 }
 
@@ -57,6 +70,7 @@ func TestProblems(t *testing.T) {
 		{"bad expected branch", with(map[string]string{"EXPECTED_BRANCHES": "andheri, Bandra"}), "EXPECTED_BRANCHES"},
 		{"bad time of day", with(map[string]string{"METRICS_EXPECTED_AT": "25:00"}), "METRICS_EXPECTED_AT"},
 		{"bad grace", with(map[string]string{"BACKUP_GRACE": "soon"}), "BACKUP_GRACE"},
+		{"bad digest time", with(map[string]string{"DIGEST_TIME": "9am"}), "DIGEST_TIME"},
 		{"bad webhook", with(map[string]string{"ALERT_WEBHOOK_URL": "ftp://hooks.example/secret"}), "ALERT_WEBHOOK_URL"},
 		{"bad zone", with(map[string]string{"AGGREGATOR_TIMEZONE": "Mars/Olympus"}), "AGGREGATOR_TIMEZONE"},
 		{"full sync shorter than refresh", with(map[string]string{"AGGREGATOR_FULL_SYNC_INTERVAL": "1m"}), "AGGREGATOR_FULL_SYNC_INTERVAL"},

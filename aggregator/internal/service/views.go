@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
+	"github.com/branchwatch/branchwatch/aggregator/internal/business"
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
 	"github.com/branchwatch/branchwatch/aggregator/internal/index"
 	"github.com/branchwatch/branchwatch/shared/layout"
@@ -314,4 +315,15 @@ func (s *Service) PresignBackup(ctx context.Context, branch, name string) (strin
 		return "", fmt.Errorf("presign backup %s: %w", bk.Key, err)
 	}
 	return u, nil
+}
+
+// HeadlineStatuses are the branches as the business headline reads them:
+// a branch whose metrics check is failing (down or never up) does not
+// hold the headline date back.
+func HeadlineStatuses(statuses []BranchStatus) []business.Status {
+	out := make([]business.Status, len(statuses))
+	for i, s := range statuses {
+		out[i] = business.Status{ID: s.ID, Name: s.Name, Excluded: s.Metrics.State.Failing()}
+	}
+	return out
 }
