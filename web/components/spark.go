@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/branchwatch/branchwatch/shared/metrics"
 	"github.com/branchwatch/branchwatch/web/format"
 	"github.com/branchwatch/branchwatch/web/view"
 )
@@ -131,3 +132,24 @@ func lossCause(r view.BranchRow) string {
 }
 
 func joinNames(names []string) string { return strings.Join(names, ", ") }
+
+// ratioChange compares cur with prev ("the previous period").
+func ratioChange(cur, prev int64) view.Change {
+	c := view.Change{Against: "the previous period"}
+	if prev != 0 {
+		p := float64(prev)
+		if p < 0 {
+			p = -p
+		}
+		c.OK, c.Ratio = true, float64(cur-prev)/p
+	}
+	return c
+}
+
+// comparedFigures are the figures the branch page compares with the
+// previous period.
+var comparedFigures = []column{
+	col("net_revenue", "Net revenue", true, func(d *metrics.Document) int64 { return d.NetRevenue }),
+	col("total_expenses", "Expenses", true, func(d *metrics.Document) int64 { return d.TotalExpenses }),
+	col("net_profit", "Net profit", true, func(d *metrics.Document) int64 { return d.NetProfit }),
+}

@@ -35,6 +35,13 @@ type BranchPage struct {
 	// their check, which says why they are ignored.
 	FutureObjects []string
 	FutureDated   Check
+	// Grouping is how the table's rows are grouped (?rows=day|week|month);
+	// GroupingURLs link to each grouping of the same range.
+	Grouping     Grouping
+	GroupingURLs map[Grouping]string
+	// Previous compares the range with the period of the same length
+	// just before it.
+	Previous Comparison
 }
 
 // RangeTotals sums the figures of the days shown that count (final ones,

@@ -111,6 +111,16 @@ func (d *Dashboard) branchModel(b service.BranchDetail, q url.Values) view.Branc
 	for doc := range d.svc.EachMetric(b.ID, r.From, r.To) {
 		p.Days = append(p.Days, view.DayRow{Date: businessDate(doc.SummaryDate), Doc: doc})
 	}
+	p.Grouping = view.ParseGrouping(q)
+	p.GroupingURLs = map[view.Grouping]string{}
+	for _, g := range view.Groupings {
+		gq := r.Query()
+		if g != view.ByDay {
+			gq.Set("rows", string(g))
+		}
+		p.GroupingURLs[g] = view.BranchPath(b.ID) + "?" + gq.Encode() + "#daily"
+	}
+	p.Previous = d.previous(b.ID, r, p.Days)
 	list := b.BackupList
 	p.BackupsTotal = len(list)
 	if len(list) > BackupsShown && q.Get("backups") != "all" {
@@ -261,4 +271,24 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return strconv.Itoa(n) + " " + word + "s"
+}
+
+// previous compares the range's days with the same number of days just
+// before it (days that count only: see Range.Counts).
+func (d *Dashboard) previous(id string, r view.Range, days []view.DayRow) view.Comparison {
+	n := r.Len()
+	c := view.Comparison{From: r.From.AddDate(0, 0, -n), To: r.From.AddDate(0, 0, -1)}
+	for _, day := range days {
+		if r.Counts(day.Doc.IsFinal) {
+			c.Days++
+			c.Current.Add(day.Doc)
+		}
+	}
+	for doc := range d.svc.EachMetric(id, c.From, c.To) {
+		if r.Counts(doc.IsFinal) {
+			c.PrevDays++
+			c.Previous.Add(doc)
+		}
+	}
+	return c
 }

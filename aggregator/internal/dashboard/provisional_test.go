@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
@@ -63,5 +64,43 @@ func TestProvisionalDaysAreNotCounted(t *testing.T) {
 	}
 	if n := byTestID(bp.Selection, "provisional-line").Length(); n != 1 {
 		t.Errorf("net revenue chart has %d dashed links to the provisional day, want 1", n)
+	}
+}
+
+// The branch page compares its range with the days just before it, and
+// groups long ranges by week or month.
+func TestBranchPreviousPeriodAndWeeks(t *testing.T) {
+	e, b, _ := s3Env(t)
+	d := e.page(t, "/branches/"+healthy+"?days=7", http.StatusOK)
+	var cur, prev int64
+	for _, doc := range b.docs[healthy] {
+		switch {
+		case doc.SummaryDate >= "2026-02-11": // 11..16 (17 has none)
+			cur += doc.NetRevenue
+		case doc.SummaryDate >= "2026-02-04": // the 7 days before: 4..10
+			prev += doc.NetRevenue
+		}
+	}
+	got := text(byTestID(d.Selection, "prev-net_revenue"))
+	if !strings.HasPrefix(got, "Net revenue: "+format.Money(cur)) || !strings.HasSuffix(got, "(before: "+format.Money(prev)+")") {
+		t.Errorf("previous period = %q, want %s against %s", got, format.Money(cur), format.Money(prev))
+	}
+	if got := text(byTestID(d.Selection, "previous-period").Find("p")); !strings.Contains(got, "7 days reported, against 6 in this range") {
+		t.Errorf("previous period days = %q", got)
+	}
+	w := e.page(t, "/branches/"+healthy+"?days=30&rows=week", http.StatusOK)
+	rows := byTestID(w.Selection, "period-row")
+	// 19 Jan (a Monday) .. 17 Feb: weeks of 19, 26 Jan, 2, 9 and 16 Feb.
+	if rows.Length() != 5 {
+		t.Fatalf("%d weekly rows, want 5", rows.Length())
+	}
+	var week int64
+	for _, doc := range b.docs[healthy] {
+		if doc.SummaryDate >= "2026-02-09" && doc.SummaryDate <= "2026-02-15" {
+			week += doc.NetRevenue
+		}
+	}
+	if got := text(byTestID(rows.Eq(3), "net_revenue")); got != format.Money(week) {
+		t.Errorf("week of 9 Feb net revenue %q, want %q", got, format.Money(week))
 	}
 }
