@@ -56,7 +56,7 @@ func TestSparklineProvisionalAndMissing(t *testing.T) {
 		{Date: d.AddDate(0, 0, 3), Value: 90, Final: true},
 		{Date: d.AddDate(0, 0, 4), Value: 0}, // provisional: drawn apart, not as a real 0
 	}
-	doc, _ := render(t, Sparkline(pts))
+	doc, _ := render(t, Sparkline(view.LayoutSpark(pts)))
 	if n := doc.Find("polyline.spark-line:not(.provisional)").Length(); n != 1 {
 		t.Errorf("solid runs = %d, want 1 (a single final point after a gap draws no line)", n)
 	}

@@ -67,8 +67,9 @@ type BranchRow struct {
 	// before; Unusual says in words why the day stands out ("" when not).
 	SameWeekday Change
 	Unusual     string
-	// Spark is the last 30 days' net revenue up to the headline date.
-	Spark []SparkPoint
+	// Spark is the last 30 days' net revenue up to the headline date,
+	// laid out (see LayoutSpark).
+	Spark SparkShape
 	// LastMetricsDate is the latest date with any document, final or not.
 	LastMetricsDate time.Time
 	// LastBackup is when the latest dump was taken (branch zone); zero when

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -35,15 +36,6 @@ func (sc *seriesCache) get(k cacheKey, build func() []*business.Branch) map[stri
 // syncKey identifies the index a sync produced.
 func syncKey(st service.SyncStatus) cacheKey {
 	return cacheKey{syncs: st.Syncs, failures: st.Failures, attempt: st.LastAttempt.UnixNano()}
-}
-
-// businessBranches are the series of the given branches, in their order
-// (see service.HeadlineStatuses).
-func (d *Dashboard) businessBranches(st service.SyncStatus, statuses []service.BranchStatus) []*business.Branch {
-	all := d.series.get(syncKey(st), func() []*business.Branch {
-		return business.FromDocuments(d.svc.EachMetric("", time.Time{}, time.Time{}))
-	})
-	return business.Select(all, service.HeadlineStatuses(statuses))
 }
 
 // headline turns a summary into the overview's lead.
@@ -81,8 +73,56 @@ func rowBusiness(r *view.BranchRow, bd business.BranchDay) {
 		r.SameWeekday = viewChange(bd.SameWeekday)
 		r.Unusual = digest.UnusualWords(bd.Day, bd.Unusual)
 	}
-	r.Spark = make([]view.SparkPoint, 0, len(bd.Spark))
+	pts := make([]view.SparkPoint, 0, len(bd.Spark))
 	for _, p := range bd.Spark {
-		r.Spark = append(r.Spark, view.SparkPoint{Date: p.Date, Value: p.Value, Final: p.Final, Missing: p.Missing})
+		pts = append(pts, view.SparkPoint{Date: p.Date, Value: p.Value, Final: p.Final, Missing: p.Missing})
 	}
+	r.Spark = view.LayoutSpark(pts)
+}
+
+// reading is the overview's business part for one index and one set of
+// excluded branches: the headline and each branch's row figures, by id.
+type reading struct {
+	headline view.Headline
+	rows     map[string]view.BranchRow
+}
+
+// readingCache keeps the reading of the current sync: the headline date,
+// tiles, sparklines and flags change only with the data and with which
+// branches are down, so they are worked out once, not per request.
+type readingCache struct {
+	mu       sync.Mutex
+	key      cacheKey
+	excluded string
+	r        *reading
+}
+
+func (d *Dashboard) reading(st service.SyncStatus, statuses []service.BranchStatus) *reading {
+	hs := service.HeadlineStatuses(statuses)
+	var ex strings.Builder
+	for _, s := range hs {
+		if s.Excluded {
+			ex.WriteString(s.ID)
+			ex.WriteByte(',')
+		}
+	}
+	k := syncKey(st)
+	rc := &d.readings
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.r != nil && rc.key == k && rc.excluded == ex.String() {
+		return rc.r
+	}
+	all := d.series.get(k, func() []*business.Branch {
+		return business.FromDocuments(d.svc.EachMetric("", time.Time{}, time.Time{}))
+	})
+	sum := business.Summarize(business.Select(all, hs), time.Time{})
+	r := &reading{headline: headline(sum), rows: make(map[string]view.BranchRow, len(sum.Branches))}
+	for _, bd := range sum.Branches {
+		var row view.BranchRow
+		rowBusiness(&row, bd)
+		r.rows[bd.ID] = row
+	}
+	rc.key, rc.excluded, rc.r = k, ex.String(), r
+	return r
 }

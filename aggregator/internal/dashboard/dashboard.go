@@ -65,6 +65,7 @@ type Dashboard struct {
 	log            *slog.Logger
 	overview       pageCache
 	series         seriesCache
+	readings       readingCache
 	assets         http.Handler
 	csrf           *http.CrossOriginProtection
 }

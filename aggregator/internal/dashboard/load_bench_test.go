@@ -34,6 +34,16 @@ import (
 // request when the last one's body is read.
 var loadBucket = fixture.Bucket{Branches: 500, Days: 365, Backups: 90, LastDate: "2026-02-16", BackupBytes: 512}
 
+// The bounds' ratios to the static file of the same size, served by the
+// same server in the same run: the cached overview is bytes from memory
+// (1.5×); a fresh render may cost twice the cached bound (the 50
+// against 25 ms); a branch page of 90 days is rendered per request (2.5×).
+const (
+	overviewCachedRatio = 1.5
+	overviewFreshRatio  = 3.0
+	branchRatio         = 2.5
+)
+
 const (
 	loadClients = 32
 	// loadPerClient requests per client are timed, after loadWarmup each.
@@ -122,14 +132,20 @@ func BenchmarkDashboardLoad(b *testing.B) {
 		base   string
 		path   func(*rand.Rand) string
 		limit  time.Duration // the p99 bound; 0 for the comparisons
+		// baseline is the scenario of the same run whose p99, times ratio,
+		// bounds this one's where the machine is slower than the issue's
+		// (see the bound check below).
+		baseline string
+		ratio    float64
 	}{
-		{"overview", client, base, func(*rand.Rand) string { return "/" }, 25 * time.Millisecond},
-		{"overview-static-same-size", client, base, func(*rand.Rand) string { return "/bench-static/overview.html" }, 0},
-		{"overview-gzip", gzClient, base, func(*rand.Rand) string { return "/" }, 0},
-		{"overview-uncached", client, uncached, func(*rand.Rand) string { return "/" }, 0},
-		{"branch-90d", client, base, branchPath, 40 * time.Millisecond},
-		{"branch-90d-static-same-size", client, base, func(*rand.Rand) string { return "/bench-static/branch.html" }, 0},
+		{"overview-static-same-size", client, base, func(*rand.Rand) string { return "/bench-static/overview.html" }, 0, "", 0},
+		{"overview", client, base, func(*rand.Rand) string { return "/" }, 25 * time.Millisecond, "overview-static-same-size", overviewCachedRatio},
+		{"overview-gzip", gzClient, base, func(*rand.Rand) string { return "/" }, 0, "", 0},
+		{"overview-uncached", client, uncached, func(*rand.Rand) string { return "/" }, 50 * time.Millisecond, "overview-static-same-size", overviewFreshRatio},
+		{"branch-90d-static-same-size", client, base, func(*rand.Rand) string { return "/bench-static/branch.html" }, 0, "", 0},
+		{"branch-90d", client, base, branchPath, 40 * time.Millisecond, "branch-90d-static-same-size", branchRatio},
 	}
+	p99s := map[string]float64{}
 	for _, sc := range scenarios {
 		b.Run(sc.name, func(b *testing.B) {
 			var all []time.Duration
@@ -160,8 +176,18 @@ func BenchmarkDashboardLoad(b *testing.B) {
 			// unlike the latencies, hardly moved by other work on the machine.
 			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(all)), "cpu-ms/req")
 			b.ReportMetric(0, "ns/op")
-			if sc.limit > 0 && p(0.99) > float64(sc.limit.Microseconds())/1000 {
-				b.Logf("%s: p99 %.1f ms is above the %s bound", sc.name, p(0.99), sc.limit)
+			p99s[sc.name] = p(0.99)
+			// The bound: the figure, or, on a machine where serving
+			// a static file of the page's size is already slower, that
+			// file's p99 in this run times the ratio. Failing means the
+			// page costs more than both allow.
+			if sc.limit > 0 {
+				limit := float64(sc.limit.Microseconds()) / 1000
+				scaled := p99s[sc.baseline] * sc.ratio
+				b.ReportMetric(p(0.99)/p99s[sc.baseline], "p99-vs-static")
+				if p(0.99) > limit && p(0.99) > scaled {
+					b.Fatalf("%s: p99 %.1f ms is above the %s bound and %.1f × the %s p99 (%.1f ms)", sc.name, p(0.99), sc.limit, sc.ratio, sc.baseline, p99s[sc.baseline])
+				}
 			}
 		})
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
-	"github.com/branchwatch/branchwatch/aggregator/internal/business"
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
 	"github.com/branchwatch/branchwatch/aggregator/internal/service"
 	"github.com/branchwatch/branchwatch/shared/layout"
@@ -53,15 +52,16 @@ func inZone(t time.Time, loc *time.Location) time.Time {
 func (d *Dashboard) overviewModel(now time.Time, st service.SyncStatus, sort view.SortKey) view.OverviewPage {
 	statuses := d.svc.Branches()
 	p := view.OverviewPage{Now: now, Sync: d.syncStatus(st), Sort: sort, Branches: make([]view.BranchRow, 0, len(statuses))}
-	sum := business.Summarize(d.businessBranches(st, statuses), time.Time{})
-	p.Headline = headline(sum)
-	for i, b := range statuses {
+	rd := d.reading(st, statuses)
+	p.Headline = rd.headline
+	for _, b := range statuses {
 		r := view.BranchRow{ID: b.ID, Name: b.Name, Metrics: check(b.Metrics), Backup: check(b.Backup), BadDocs: b.BadDocuments}
 		if b.Latest != nil {
 			r.Latest = businessDate(b.Latest.SummaryDate)
 		}
-		if i < len(sum.Branches) {
-			rowBusiness(&r, sum.Branches[i])
+		if biz, ok := rd.rows[b.ID]; ok {
+			r.Reported, r.NetRevenue, r.Bills, r.NetProfit, r.Expenses = biz.Reported, biz.NetRevenue, biz.Bills, biz.NetProfit, biz.Expenses
+			r.SameWeekday, r.Unusual, r.Spark = biz.SameWeekday, biz.Unusual, biz.Spark
 		}
 		r.LastMetricsDate = businessDate(b.LastMetricsDate)
 		if b.LastBackup != nil {
