@@ -51,6 +51,10 @@ func TestCommandLine(t *testing.T) {
 		{name: "export unknown branch", env: env, args: []string{"export", "--from", "2026-02-12", "--to", "2026-02-16", "--branch", "nowhere"}, code: 1, stderr: `no branch "nowhere"`},
 		{name: "export bad date", env: env, args: []string{"export", "--from", "2026-02-30", "--to", "2026-03-01"}, code: 2, stderr: "--from"},
 		{name: "export without dates", env: env, args: []string{"export"}, code: 2, stderr: "--from"},
+		{name: "digest of the headline date", env: env, args: []string{"digest"}, code: 0, stdout: "net revenue, "},
+		{name: "digest of a date", env: env, args: []string{"digest", "--date", "2026-02-15"}, code: 0, stdout: "Branchwatch, Sun 15 Feb 2026: "},
+		{name: "digest bad date", env: env, args: []string{"digest", "--date", "15/02/2026"}, code: 2, stderr: "--date"},
+		{name: "bad digest time", env: map[string]string{options.EnvBucketDir: dir, options.EnvDataDir: t.TempDir(), options.EnvDigestTime: "nine"}, args: []string{"digest"}, code: 2, stderr: "DIGEST_TIME"},
 		{name: "export flag overrides the environment", env: env, args: []string{"export", "--bucket-dir", t.TempDir(), "--from", "2026-02-12", "--to", "2026-02-16"}, code: 0, csvLines: 1},
 	}
 	for _, c := range cases {
