@@ -318,12 +318,13 @@ func (s *Service) PresignBackup(ctx context.Context, branch, name string) (strin
 }
 
 // HeadlineStatuses are the branches as the business headline reads them:
-// a branch whose metrics check is failing (down or never up) does not
-// hold the headline date back.
+// a branch whose metrics check is failing (down or never up), or not yet
+// judged (before the first sync), does not hold the headline date back.
 func HeadlineStatuses(statuses []BranchStatus) []business.Status {
 	out := make([]business.Status, len(statuses))
 	for i, s := range statuses {
-		out[i] = business.Status{ID: s.ID, Name: s.Name, Excluded: s.Metrics.State.Failing()}
+		st := s.Metrics.State
+		out[i] = business.Status{ID: s.ID, Name: s.Name, Excluded: st.Failing() || st == freshness.Unknown}
 	}
 	return out
 }
