@@ -15,6 +15,13 @@ import (
 func BenchmarkOverview500(b *testing.B) {
 	p := overviewFixture()
 	base := p.Branches[0]
+	// A 30-day sparkline on every row, as the dashboard lays them out.
+	var pts []view.SparkPoint
+	for i := range 30 {
+		pts = append(pts, view.SparkPoint{Date: today.AddDate(0, 0, i-30), Value: int64(10_000_000 + i*37_000), Final: i != 29})
+	}
+	base.Spark = view.LayoutSpark(pts)
+	base.Reported, base.SameWeekday = true, view.Change{Against: "a week before", OK: true, Ratio: 0.042}
 	p.Branches = p.Branches[:0]
 	for i := range 500 {
 		r := base

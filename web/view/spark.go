@@ -1,6 +1,7 @@
 package view
 
 import (
+	"html"
 	"strconv"
 	"strings"
 
@@ -22,6 +23,10 @@ type SparkShape struct {
 	Dots    []SparkDot
 	Gaps    []float64 // x of missing days
 	Summary string    // the line in words, for screen readers
+	// SVG is the whole sparkline's markup, written once by LayoutSpark
+	// (the overview shows 500 of them): numbers formatted here, and the
+	// summary and tooltips (dates and amounts) HTML-escaped.
+	SVG string
 }
 
 // SparkDot is a provisional day's hollow mark.
@@ -104,7 +109,33 @@ func LayoutSpark(pts []SparkPoint) SparkShape {
 	if missing > 0 {
 		s.Summary += ", " + strconv.Itoa(missing) + " missing (gaps)"
 	}
+	s.SVG = sparkSVG(s)
 	return s
+}
+
+// sparkSVG writes the markup of a laid-out sparkline.
+func sparkSVG(s SparkShape) string {
+	var b strings.Builder
+	b.Grow(512)
+	b.WriteString(`<svg class="spark" viewBox="0 0 120 28" width="120" height="28" role="img" aria-label="`)
+	b.WriteString(html.EscapeString(s.Summary))
+	b.WriteString(`" xmlns="http://www.w3.org/2000/svg">`)
+	for _, l := range s.Solid {
+		b.WriteString(`<polyline points="` + l + `" class="spark-line"></polyline>`)
+	}
+	for _, l := range s.Dashed {
+		b.WriteString(`<polyline points="` + l + `" class="spark-line provisional" data-testid="spark-provisional"></polyline>`)
+	}
+	for _, d := range s.Dots {
+		b.WriteString(`<circle cx="` + FormatCoord(d.X) + `" cy="` + FormatCoord(d.Y) + `" r="2" class="spark-dot provisional"><title>`)
+		b.WriteString(html.EscapeString(d.Title))
+		b.WriteString(`</title></circle>`)
+	}
+	for _, x := range s.Gaps {
+		b.WriteString(`<line x1="` + FormatCoord(x) + `" x2="` + FormatCoord(x) + `" y1="22" y2="27" class="spark-gap" data-testid="spark-gap"></line>`)
+	}
+	b.WriteString(`</svg>`)
+	return b.String()
 }
 
 func sparkRound(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
