@@ -90,7 +90,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	for _, b := range c.src.Branches() {
-		for _, chk := range []freshness.Check{b.Metrics, b.Backup, b.FutureDated} {
+		for _, chk := range b.Checks() {
 			for _, s := range states {
 				gauge(descState, boolf(chk.State == s), b.ID, chk.Name, string(s))
 			}
