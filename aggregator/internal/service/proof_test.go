@@ -118,9 +118,9 @@ func TestProofChecks(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		branch, check string
-		c          freshness.Check
-		state      freshness.State
-		reason     string
+		c             freshness.Check
+		state         freshness.State
+		reason        string
 	}{
 		{"andheri", "drill", byID["andheri"].Drill, freshness.Up, "the restore drill of 2026-02-15 passed (2 tables, 1166 rows)"},
 		{"bandra", "drill", byID["bandra"].Drill, freshness.Down, "the restore drill of 2026-02-15 failed: public.bills: restored 599 rows, the manifest says 600"},
