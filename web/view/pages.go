@@ -35,6 +35,12 @@ type BranchPage struct {
 	// their check, which says why they are ignored.
 	FutureObjects []string
 	FutureDated   Check
+	// Drill is the restore drill check, Drills every drill (newest
+	// first); Agent the agent check and its status (nil without one).
+	Drill      Check
+	Drills     []Drill
+	AgentCheck Check
+	Agent      *AgentPanel
 }
 
 // RangeTotals sums the figures of every day shown, each with overflow

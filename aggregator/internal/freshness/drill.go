@@ -42,7 +42,8 @@ func (d DrillSchedule) orDefault() DrillSchedule {
 // DrillCheck judges the restore drill check: up while the newest drill
 // passed and is within Period plus Grace; late after that; down when the
 // newest failed (its error is the reason) or when there has been none
-// for twice the period; never without any drill record.
+// for twice the period; never without any drill record (which the
+// service does not alert on: drills are the agent's choice).
 func (p Policy) DrillCheck(b *index.Branch, loc *time.Location, now time.Time) Check {
 	s := p.Drill.orDefault()
 	c := Check{Name: CheckDrill}

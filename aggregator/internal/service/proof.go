@@ -16,6 +16,22 @@ func (b BranchStatus) Checks() []freshness.Check {
 	return []freshness.Check{b.Metrics, b.Backup, b.Drill, b.FutureDated, b.Agent}
 }
 
+// AlertChecks are the checks that raise alerts and are listed as
+// problems: all of them, except a drill check that never saw a drill
+// (drills are the agent's choice: VERIFY_SCHEDULE off, local-only mode,
+// an agent older than drills) and an agent check without a status
+// document. Once a drill was recorded, its check alerts like the others.
+func (b BranchStatus) AlertChecks() []freshness.Check {
+	out := make([]freshness.Check, 0, 5)
+	for _, c := range b.Checks() {
+		if c.Name == freshness.CheckDrill && c.State == freshness.Never || c.Name == freshness.CheckAgent && c.State == freshness.Unknown {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 // DrillInfo is one restore drill as shown.
 type DrillInfo struct {
 	Key          string    `json:"key"`

@@ -252,7 +252,7 @@ func (s *Service) Observe() {
 	}
 	var obs []alert.Observation
 	for _, b := range s.Branches() {
-		for _, c := range b.Checks() {
+		for _, c := range b.AlertChecks() {
 			obs = append(obs, alert.Observation{Branch: b.ID, BranchName: b.Name, Check: c})
 		}
 	}

@@ -303,8 +303,8 @@ func (s *Service) EachMetric(branch string, from, to time.Time) iter.Seq[metrics
 // check last, with no branch), and the alert history (newest first).
 func (s *Service) Alerts() (current []alert.Problem, history []alert.Record) {
 	for _, b := range s.Branches() {
-		for _, c := range b.Checks() {
-			if c.State != freshness.Up && (c.State != freshness.Unknown || c.Name != freshness.CheckAgent) {
+		for _, c := range b.AlertChecks() {
+			if c.State != freshness.Up {
 				current = append(current, alert.Problem{Branch: b.ID, BranchName: b.Name, Check: c.Name, State: c.State, Since: c.Since, Reason: c.Reason})
 			}
 		}
