@@ -614,7 +614,7 @@ func Deployments(p view.DeploymentsPage) templ.Component {
 			}
 			return nil
 		})
-		templ_7745c5c3_Err = Layout("Deployments", NavNone).Render(templ.WithChildren(ctx, templ_7745c5c3_Var24), templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = Layout("Deployments", NavDeploys).Render(templ.WithChildren(ctx, templ_7745c5c3_Var24), templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
