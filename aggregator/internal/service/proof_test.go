@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
 	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
 	"github.com/branchwatch/branchwatch/aggregator/internal/service"
@@ -186,5 +187,54 @@ func TestProofChecks(t *testing.T) {
 		if b.ID == "bandra" && b.Drill.State != freshness.Up {
 			t.Errorf("bandra after a passing drill: %s %q", b.Drill.State, b.Drill.Reason)
 		}
+	}
+}
+
+// TestFailedDrillsAlert: each way a drill fails (the agent's own error
+// texts) turns the check down with that error and raises one alert; a
+// passing drill afterwards brings it back up with a recovery alert.
+func TestFailedDrillsAlert(t *testing.T) {
+	s := startS3(t)
+	n, err := alert.New(alert.Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := newService(t, s.st, "", func(o *service.Options) { o.Notifier = n })
+	putDrill(t, s.st, "bandra", time.Date(2026, 2, 8, 3, 0, 0, 0, fixture.IST), true, "", false)
+	if err := svc.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i, reason := range []string{
+		"download bandra/backups/bandra_20260216_220005.dump: checksum mismatch: got 4096 bytes with sha256 00ff, the metadata says 4096 bytes with sha256 abcd: not restoring",
+		"public.bills: restored 599 rows, the manifest says 600",
+		`scratch database: role "bw" lacks CREATEDB: set VERIFY_DATABASE_URL or grant CREATEDB`,
+		"decrypt bandra_20260216_220005.dump.age: no identity matched any of the recipients",
+	} {
+		at := time.Date(2026, 2, 9+i, 3, 0, 0, 0, fixture.IST)
+		putDrill(t, s.st, "bandra", at, false, reason, false)
+		if err := svc.RefreshIncremental(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := svc.Branch("bandra")
+		if d.Drill.State != freshness.Down || !strings.HasSuffix(d.Drill.Reason, "failed: "+reason) {
+			t.Errorf("drill %d: %s %q", i, d.Drill.State, d.Drill.Reason)
+		}
+		if len(d.Drills) != i+2 || d.Drills[0].OK || d.Drills[0].Error != reason {
+			t.Errorf("drill %d: history %+v", i, d.Drills)
+		}
+	}
+	putDrill(t, s.st, "bandra", time.Date(2026, 2, 15, 3, 0, 0, 0, fixture.IST), true, "", false)
+	if err := svc.RefreshIncremental(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, r := range n.History() {
+		if r.Check == freshness.CheckDrill {
+			kinds = append(kinds, r.Branch+" "+string(r.Kind))
+		}
+	}
+	// Newest first: the recovery, then the one alert when it went down.
+	if strings.Join(kinds, ",") != "bandra recovered,bandra down" {
+		t.Errorf("drill alerts %q, want one down and one recovery for bandra", kinds)
 	}
 }
