@@ -63,9 +63,9 @@ func (p *Proof) Manifest(dumpKey string) (*Manifest, bool) {
 	return nil, false
 }
 
-// Find returns the object of key among the good and bad documents, to
-// reuse when its ETag and size are unchanged.
-func (p *Proof) find(key string) (any, Object, bool) {
+// Find returns the object of key among the good and bad documents (a
+// *Drill, *Manifest, *AgentStatus or *BadDoc) and its listing facts.
+func (p *Proof) Find(key string) (any, Object, bool) {
 	if p == nil {
 		return nil, Object{}, false
 	}
@@ -93,7 +93,7 @@ func (p *Proof) find(key string) (any, Object, bool) {
 // Reuse returns the previous version of an object when its listing is
 // unchanged: a *Drill, *Manifest, *AgentStatus or *BadDoc.
 func (p *Proof) Reuse(o Object) (any, bool) {
-	v, old, ok := p.find(o.Key)
+	v, old, ok := p.Find(o.Key)
 	if !ok || old.ETag != o.ETag || old.Size != o.Size {
 		return nil, false
 	}

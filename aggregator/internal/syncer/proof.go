@@ -71,7 +71,7 @@ func (s *Syncer) readProof(ctx context.Context, w *branchWork) {
 			var err error
 			v, err = s.readProofObject(ctx, w.id, o)
 			if err != nil {
-				if old, _, found := prevFind(prev, o.Key); found {
+				if old, _, found := prev.Find(o.Key); found { // keep the previous version
 					v = old
 				}
 				w.proofErrs = append(w.proofErrs, err)
@@ -105,27 +105,6 @@ func (s *Syncer) readProof(ctx context.Context, w *branchWork) {
 	default:
 		w.proof = p
 	}
-}
-
-// prevFind returns the previous good version of key whatever its ETag.
-func prevFind(p *index.Proof, key string) (any, index.Object, bool) {
-	if p == nil {
-		return nil, index.Object{}, false
-	}
-	for i := range p.Drills {
-		if p.Drills[i].Key == key {
-			return &p.Drills[i], p.Drills[i].Object, true
-		}
-	}
-	for i := range p.Manifests {
-		if p.Manifests[i].Key == key {
-			return &p.Manifests[i], p.Manifests[i].Object, true
-		}
-	}
-	if p.Agent != nil && p.Agent.Key == key {
-		return p.Agent, p.Agent.Object, true
-	}
-	return nil, index.Object{}, false
 }
 
 // sameProof reports whether p holds the same objects as prev.
