@@ -107,12 +107,14 @@ func TestProofChecks(t *testing.T) {
 	}
 	putStatus(t, st, "worli", time.Date(2026, 2, 13, 22, 0, 0, 0, fixture.IST), 50<<30, 4096, false)
 
-	svc := newService(t, st, t.TempDir(), func(o *service.Options) {
-		o.Policy.Drill = freshness.DrillSchedule{Period: 7 * 24 * time.Hour, Grace: 24 * time.Hour}
-	})
-	if err := svc.Refresh(context.Background()); err != nil {
+	dir := t.TempDir()
+	if err := newService(t, st, dir).Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// A restart serves the drills, manifests and statuses from the snapshot.
+	svc := newService(t, st, dir, func(o *service.Options) {
+		o.Policy.Drill = freshness.DrillSchedule{Period: 7 * 24 * time.Hour, Grace: 24 * time.Hour}
+	})
 	byID := map[string]service.BranchStatus{}
 	for _, b := range svc.Branches() {
 		byID[b.ID] = b
