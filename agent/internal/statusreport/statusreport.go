@@ -53,6 +53,8 @@ type Config struct {
 	// Location is the branch's zone, for the document's times.
 	Location *time.Location
 	Logger   *slog.Logger
+	// OnWrite, when set, is called after each write attempt (tests).
+	OnWrite func(err error)
 }
 
 // Reporter collects the agent's state and writes the document. Its
@@ -236,8 +238,12 @@ func (r *Reporter) write() {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), writeTimeout)
 	defer cancel()
-	if _, err := r.cfg.Store.Put(ctx, key, bytes.NewReader(doc), store.PutOptions{Size: int64(len(doc)), ContentType: agentstatus.ContentType}); err != nil {
+	_, err = r.cfg.Store.Put(ctx, key, bytes.NewReader(doc), store.PutOptions{Size: int64(len(doc)), ContentType: agentstatus.ContentType})
+	if err != nil {
 		r.cfg.Logger.Warn("agent status not written", "key", key, "err", err)
+	}
+	if r.cfg.OnWrite != nil {
+		r.cfg.OnWrite(err)
 	}
 }
 

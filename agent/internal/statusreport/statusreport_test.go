@@ -38,14 +38,22 @@ func TestReporter(t *testing.T) {
 	ist := time.FixedZone("IST", 19800)
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 2, 16, 16, 30, 0, 0, time.UTC))
 	next := clock.Now().Add(24 * time.Hour)
+	writes := make(chan struct{}, 10)
 	r := New(t.Context(), Config{
 		BranchID: "b1", AgentVersion: "1.4.0", Store: st, Clock: clock, Location: ist,
 		NextRun:   func(job string) (time.Time, error) { return next, nil },
 		FreeBytes: func() (uint64, error) { return 9 << 30, nil },
 		Redact:    func(s string) string { return strings.ReplaceAll(s, "hunter2", "xxxxx") },
+		OnWrite: func(err error) {
+			if err != nil {
+				t.Errorf("write: %v", err)
+			}
+			writes <- struct{}{}
+		},
 	})
 	r.SetVersions("16.4", "16.6")
 	r.JobDone("backup", clock.Now().Add(-time.Minute), 4<<20, nil)
+	<-writes
 	s := read(t, st)
 	if j := s.Jobs["backup"]; j.LastSuccess != "2026-02-16T22:00:00+05:30" || j.LastError != "" || j.NextRun != "2026-02-17T22:00:00+05:30" {
 		t.Errorf("backup job %+v", j)
@@ -64,15 +72,12 @@ func TestReporter(t *testing.T) {
 	if err := clock.BlockUntilContext(t.Context(), 1); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(50 * time.Second)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s = read(t, st)
-		if _, ok := s.Jobs["summary"]; ok || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond) // the delayed write runs on the fake clock's goroutine
+	if len(writes) != 0 {
+		t.Fatal("written twice within a minute")
 	}
+	clock.Advance(50 * time.Second)
+	<-writes // the delayed write, with the state of then
+	s = read(t, st)
 	j := s.Jobs["summary"]
 	if j.LastError != "connect postgres://bw:xxxxx@db/x: refused ..." || j.LastSuccess != "" {
 		t.Errorf("summary job %+v", j)
@@ -95,5 +100,28 @@ func TestOneLine(t *testing.T) {
 		if got := OneLine(in); got != want || len(got) > agentstatus.MaxLineBytes {
 			t.Errorf("OneLine(%.20q) = %.20q (%d bytes), want %.20q", in, got, len(got), want)
 		}
+	}
+}
+
+// TestReporterCloseSendsTheLastState: a write the rate limit holds back
+// is sent by Close; nothing is written after it.
+func TestReporterCloseSendsTheLastState(t *testing.T) {
+	st := testenv.StartS3(t).Store(t)
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 2, 16, 16, 30, 0, 0, time.UTC))
+	var n int
+	r := New(t.Context(), Config{BranchID: "b1", AgentVersion: "1.4.0", Store: st, Clock: clock, OnWrite: func(error) { n++ }})
+	r.JobDone("backup", clock.Now(), 10, nil)
+	r.JobDone("summary", clock.Now(), 0, nil)
+	if n != 1 {
+		t.Fatalf("%d writes, want 1 (the second held back)", n)
+	}
+	r.Close()
+	if _, ok := read(t, st).Jobs["summary"]; !ok || n != 2 {
+		t.Errorf("close: %d writes, summary written %v", n, ok)
+	}
+	clock.Advance(time.Hour)
+	r.JobDone("cleanup", clock.Now(), 0, nil)
+	if n != 2 {
+		t.Errorf("written after Close")
 	}
 }
