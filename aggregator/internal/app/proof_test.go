@@ -77,10 +77,14 @@ func TestProofOverHTTP(t *testing.T) {
 		`branchwatch_check_state{branch="bandra",check="drill",state="down"} 1`,
 		`branchwatch_check_state{branch="andheri",check="drill",state="never"} 1`,
 		`branchwatch_check_up{branch="andheri",check="agent"} 1`,
+		`branchwatch_last_drill_ok{branch="bandra"} 0`,
 	} {
 		if !strings.Contains(string(body), line+"\n") {
 			t.Errorf("/metrics lacks %q", line)
 		}
+	}
+	if got := sample(string(body), `branchwatch_last_drill_timestamp_seconds{branch="bandra"}`); got != float64(time.Date(2026, 2, 15, 3, 0, 0, 0, fixture.IST).Unix()) {
+		t.Errorf("last drill time gauge %v", got)
 	}
 	_, body = get(t, r.URL+"/branches/bandra", basic)
 	if !strings.Contains(string(body), `data-testid="drill-row"`) || !strings.Contains(string(body), "restored 599 rows, the manifest says 600") {
