@@ -134,7 +134,8 @@ func sameProof(prev, p *index.Proof) bool {
 const maxProofBytes = max(drill.MaxBytes, manifest.MaxBytes, agentstatus.MaxBytes)
 
 // readProofObject downloads and judges one object: a good document, or a
-// *index.BadDoc saying why not. The error is a failed download.
+// *index.BadDoc saying why not, or nil when it is gone. The error is a
+// failed download.
 func (s *Syncer) readProofObject(ctx context.Context, branch string, o store.ObjectInfo) (any, error) {
 	obj := index.Object{Key: o.Key, ETag: o.ETag, Size: o.Size}
 	bad := func(reason string) *index.BadDoc {
@@ -154,6 +155,9 @@ func (s *Syncer) readProofObject(ctx context.Context, branch string, o store.Obj
 		return bad(fmt.Sprintf("%d bytes, limit %d (not read)", o.Size, maxProofBytes)), nil
 	}
 	rc, _, err := s.st.Get(ctx, o.Key)
+	if store.IsNotFound(err) {
+		return nil, nil // deleted since the listing
+	}
 	if err != nil {
 		return nil, &OpError{What: "read " + o.Key, Err: err}
 	}
