@@ -15,6 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/branchwatch/branchwatch/shared/layout"
@@ -45,6 +48,68 @@ type Status struct {
 	Checks string `json:"checks"`
 	// Failing names each failing check as "SETTING: reason".
 	Failing []string `json:"failing,omitempty"`
+
+	// The members below are written by `agent run` after every job and
+	// every round of checks (an older agent leaves them out).
+
+	// ServerVersion and PGDumpVersion are PostgreSQL's and pg_dump's
+	// versions as last seen ("" when not yet known).
+	ServerVersion string `json:"server_version,omitempty"`
+	PGDumpVersion string `json:"pg_dump_version,omitempty"`
+	// Jobs are the daemon's jobs by name (backup, summary, ...).
+	Jobs map[string]Job `json:"jobs,omitempty"`
+	// BackupDirFreeBytes is BACKUP_DIR's free space; LastDumpSize the
+	// newest dump's size (nil: not known).
+	BackupDirFreeBytes *int64 `json:"backup_dir_free_bytes,omitempty"`
+	LastDumpSize       *int64 `json:"last_dump_size,omitempty"`
+	// Doctor is the last round of configuration checks, in order.
+	Doctor []CheckResult `json:"doctor,omitempty"`
+}
+
+// Job is one daemon job's record. Times are RFC 3339, "" when none.
+type Job struct {
+	LastAttempt string `json:"last_attempt,omitempty"`
+	LastSuccess string `json:"last_success,omitempty"`
+	// LastError is the last attempt's error in one line (redacted), ""
+	// when it succeeded.
+	LastError string `json:"last_error,omitempty"`
+	NextRun   string `json:"next_run,omitempty"`
+}
+
+// CheckResult is one configuration check's outcome.
+type CheckResult struct {
+	Check   string `json:"check"`
+	Setting string `json:"setting"`
+	// Status is CheckPass, CheckFail or CheckSkip.
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+}
+
+// Check result statuses.
+const (
+	CheckPass = "pass"
+	CheckFail = "fail"
+	CheckSkip = "skip"
+)
+
+// MaxLineBytes bounds a job's error and a check's detail.
+const MaxLineBytes = 1000
+
+// DoctorFailing lists the failing checks.
+func (s Status) DoctorFailing() []CheckResult {
+	var out []CheckResult
+	for _, c := range s.Doctor {
+		if c.Status == CheckFail {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// UpdatedTime is UpdatedAt parsed (zero when malformed).
+func (s Status) UpdatedTime() time.Time {
+	t, _ := time.Parse(time.RFC3339, s.UpdatedAt)
+	return t
 }
 
 // Check outcomes.
@@ -86,6 +151,7 @@ func (s Status) Validate() error {
 	case s.Checks != ChecksOK && s.Checks != ChecksFailing:
 		errs = append(errs, fmt.Errorf(`checks %q is not "ok" or "failing"`, s.Checks))
 	}
+	errs = append(errs, s.validateDetails()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrMalformed, errors.Join(errs...))
 	}
@@ -123,4 +189,53 @@ func Decode(r io.Reader) (Status, error) {
 		return Status{}, err
 	}
 	return s, nil
+}
+
+// validateDetails checks the members `agent run` adds.
+func (s Status) validateDetails() []error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(s.Jobs)) {
+		j := s.Jobs[name]
+		if name == "" {
+			errs = append(errs, errors.New("jobs: a job has no name"))
+		}
+		for field, v := range map[string]string{"last_attempt": j.LastAttempt, "last_success": j.LastSuccess, "next_run": j.NextRun} {
+			if v == "" {
+				continue
+			}
+			if _, err := time.Parse(time.RFC3339, v); err != nil {
+				errs = append(errs, fmt.Errorf("jobs.%s.%s %q is not an RFC 3339 time", name, field, v))
+			}
+		}
+		if err := oneLine(j.LastError); err != nil {
+			errs = append(errs, fmt.Errorf("jobs.%s.last_error %w", name, err))
+		}
+	}
+	for field, v := range map[string]*int64{"backup_dir_free_bytes": s.BackupDirFreeBytes, "last_dump_size": s.LastDumpSize} {
+		if v != nil && *v < 0 {
+			errs = append(errs, fmt.Errorf("%s %d is negative", field, *v))
+		}
+	}
+	for i, c := range s.Doctor {
+		if c.Check == "" {
+			errs = append(errs, fmt.Errorf("doctor[%d].check is empty", i))
+		}
+		if c.Status != CheckPass && c.Status != CheckFail && c.Status != CheckSkip {
+			errs = append(errs, fmt.Errorf(`doctor[%d].status %q is not "pass", "fail" or "skip"`, i, c.Status))
+		}
+		if err := oneLine(c.Detail); err != nil {
+			errs = append(errs, fmt.Errorf("doctor[%d].detail %w", i, err))
+		}
+	}
+	return errs
+}
+
+func oneLine(s string) error {
+	switch {
+	case len(s) > MaxLineBytes:
+		return fmt.Errorf("is longer than %d bytes", MaxLineBytes)
+	case strings.ContainsAny(s, "\r\n"):
+		return errors.New("is more than one line")
+	}
+	return nil
 }

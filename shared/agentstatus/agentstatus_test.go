@@ -49,3 +49,46 @@ func TestDecodeRefuses(t *testing.T) {
 		})
 	}
 }
+
+func TestDetailsRoundTrip(t *testing.T) {
+	free, size := int64(5<<30), int64(3<<20)
+	s := New("b1", "1.2.3", time.Date(2026, 2, 16, 22, 5, 0, 0, time.UTC), nil)
+	s.ServerVersion, s.PGDumpVersion = "16.4", "16.4"
+	s.Jobs = map[string]Job{"backup": {LastAttempt: "2026-02-16T22:00:00Z", LastSuccess: "2026-02-15T22:00:00Z", LastError: "pg_dump: connection refused", NextRun: "2026-02-17T22:00:00Z"}}
+	s.BackupDirFreeBytes, s.LastDumpSize = &free, &size
+	s.Doctor = []CheckResult{{Check: "database", Setting: "DATABASE_URL", Status: CheckPass, Detail: "connected"},
+		{Check: "backup_dir", Setting: "BACKUP_DIR", Status: CheckFail, Detail: "full"}}
+	b, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	if got.Jobs["backup"] != s.Jobs["backup"] || *got.BackupDirFreeBytes != free || *got.LastDumpSize != size || len(got.DoctorFailing()) != 1 || got.PGDumpVersion != "16.4" {
+		t.Errorf("round trip: %s", b)
+	}
+	if !got.UpdatedTime().Equal(time.Date(2026, 2, 16, 22, 5, 0, 0, time.UTC)) {
+		t.Errorf("updated %v", got.UpdatedTime())
+	}
+}
+
+func TestDetailsRefused(t *testing.T) {
+	const head = `{"schema_version":1,"branch_id":"b1","updated_at":"2026-02-16T21:40:00Z","agent_version":"x","checks":"ok",`
+	for name, tc := range map[string]struct{ doc, want string }{
+		"job time":      {head + `"jobs":{"backup":{"last_success":"monday"}}}`, "jobs.backup.last_success"},
+		"job two lines": {head + `"jobs":{"backup":{"last_error":"a\nb"}}}`, "more than one line"},
+		"job long":      {head + `"jobs":{"backup":{"last_error":"` + strings.Repeat("x", MaxLineBytes+1) + `"}}}`, "longer than"},
+		"free negative": {head + `"backup_dir_free_bytes":-1}`, "backup_dir_free_bytes -1"},
+		"check status":  {head + `"doctor":[{"check":"database","setting":"DATABASE_URL","status":"meh","detail":""}]}`, `doctor[0].status "meh"`},
+		"check no name": {head + `"doctor":[{"check":"","setting":"x","status":"pass","detail":""}]}`, "doctor[0].check is empty"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Decode(strings.NewReader(tc.doc))
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Decode: %v, want ErrMalformed naming %q", err, tc.want)
+			}
+		})
+	}
+}

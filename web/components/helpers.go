@@ -7,6 +7,7 @@ import (
 
 	"github.com/a-h/templ"
 
+	"github.com/branchwatch/branchwatch/web/format"
 	"github.com/branchwatch/branchwatch/web/view"
 )
 
@@ -72,4 +73,21 @@ func syncProblem(s view.SyncStatus) string {
 		line += "."
 	}
 	return line
+}
+
+func boolText(b bool) string { return strconv.FormatBool(b) }
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// bytesOrDash is n in bytes, or a dash for a negative (unknown) size.
+func bytesOrDash(n int64) string {
+	if n < 0 {
+		return "—"
+	}
+	return format.Bytes(n)
 }

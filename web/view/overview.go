@@ -49,8 +49,9 @@ func (k SortKey) Label() string {
 type BranchRow struct {
 	ID   string
 	Name string
-	// Metrics and Backup are the two freshness checks.
-	Metrics, Backup Check
+	// Metrics and Backup are the two freshness checks; Drill the
+	// restore drill check.
+	Metrics, Backup, Drill Check
 	// Latest is the latest final business date; zero when the branch has
 	// no final document.
 	Latest time.Time

@@ -42,6 +42,12 @@ type BranchPage struct {
 	// Previous compares the range with the period of the same length
 	// just before it.
 	Previous Comparison
+	// Drill is the restore drill check, Drills every drill (newest
+	// first); Agent the agent check and its status (nil without one).
+	Drill      Check
+	Drills     []Drill
+	AgentCheck Check
+	Agent      *AgentPanel
 }
 
 // RangeTotals sums the figures of the days shown that count (final ones,

@@ -131,6 +131,8 @@ type Backup struct {
 	// DownloadURL is where the download link points (a dashboard route that
 	// redirects to a short-lived presigned URL).
 	DownloadURL string
+	// Manifest is the row counts of the dump's manifest, nil without one.
+	Manifest *BackupManifest
 }
 
 // BadDocument is a metrics object that could not be used, with the reason.

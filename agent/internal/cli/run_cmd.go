@@ -101,10 +101,13 @@ func runDaemon(env *Env, _ *flag.FlagSet) error {
 	runner.KeepLocalOnBucketError = true // a night with a broken bucket still leaves a local dump
 	watch := &doctor.Watch{Effects: checkEffects(o), Clock: clock, Logger: env.Logger.With("component", "doctor"), OnRound: runHooks.onChecks}
 	js := jobs(o, k, runner, env.Logger, clock)
+	var d *daemon.Daemon
+	rep := newReporter(env, k, clock, func(job string) (time.Time, error) { return d.NextRun(job) })
+	defer rep.Close() // after the daemon stopped: its last state
 	for i := range js {
-		js[i].Task = gated(watch, env, js[i].Name, js[i].Task)
+		js[i].Task = reported(rep, clock, js[i].Name, gated(watch, env, js[i].Name, js[i].Task))
 	}
-	d, err := daemon.New(daemon.Config{
+	d, err = daemon.New(daemon.Config{
 		Location:   o.Location,
 		Jobs:       js,
 		Listen:     o.Listen,
@@ -119,7 +122,7 @@ func runDaemon(env *Env, _ *flag.FlagSet) error {
 		return err
 	}
 	wctx, stopWatch := context.WithCancel(env.Ctx)
-	defer startWatch(wctx, env, k, clock, d, watch)() // after the daemon stopped, before the pool closes
+	defer startWatch(wctx, env, k, clock, d, watch, rep)() // after the daemon stopped, before the pool closes
 	defer stopWatch()
 	if ready := runHooks.ready; ready != nil {
 		go func() {

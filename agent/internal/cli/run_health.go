@@ -10,6 +10,7 @@ import (
 	"github.com/branchwatch/branchwatch/agent/internal/doctor"
 	"github.com/branchwatch/branchwatch/agent/internal/jobretry"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
+	"github.com/branchwatch/branchwatch/agent/internal/statusreport"
 )
 
 // checkEffects says which jobs each doctor check concerns. A broken
@@ -37,10 +38,17 @@ func checkEffects(o options.Options) map[string][]doctor.Effect {
 // them, each job waits for the first round and is held back (and later
 // rerun) while a check it needs fails. Call the returned wait after the
 // daemon stopped.
-func startWatch(ctx context.Context, env *Env, k *metricsKit, clock clockwork.Clock, d *daemon.Daemon, w *doctor.Watch) (wait func()) {
+func startWatch(ctx context.Context, env *Env, k *metricsKit, clock clockwork.Clock, d *daemon.Daemon, w *doctor.Watch, rep *statusreport.Reporter) (wait func()) {
 	cfg := doctorConfig(env, k)
 	cfg.Now = clock.Now
-	w.Check = func(ctx context.Context) []doctor.Result { return doctor.Run(ctx, cfg) }
+	if rep != nil {
+		cfg.Status, cfg.OnVersions = rep.Probe, rep.SetVersions
+	}
+	w.Check = func(ctx context.Context) []doctor.Result {
+		res := doctor.Run(ctx, cfg)
+		rep.Checked(statusChecks(res))
+		return res
+	}
 	w.Fail = d.PingFail
 	w.Rerun = d.RunNow
 	var wg sync.WaitGroup

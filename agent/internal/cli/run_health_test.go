@@ -18,7 +18,9 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/branchwatch/branchwatch/agent/internal/doctor"
+	"github.com/branchwatch/branchwatch/shared/agentstatus"
 	"github.com/branchwatch/branchwatch/shared/config"
+	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/store"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
@@ -217,6 +219,20 @@ func TestRunRecoversFromAWrongPassword(t *testing.T) {
 	if strings.Contains(log, "new-pw") {
 		t.Error("the password reached the log")
 	}
+	// The status document holds the last state (written at stop).
+	st := readAgentStatus(t, srv.Store(t), "branch-andheri")
+	if b := st.Jobs[JobBackup]; b.LastSuccess == "" || b.LastError != "" || b.NextRun != "2026-02-17T22:00:00+05:30" {
+		t.Errorf("backup job in the status: %+v", b)
+	}
+	if c := st.Jobs[JobCatchup]; c.LastSuccess == "" {
+		t.Errorf("catch-up in the status: %+v", c)
+	}
+	if st.Checks != "ok" || len(st.Doctor) == 0 || len(st.DoctorFailing()) != 0 || st.ServerVersion == "" || st.PGDumpVersion == "" {
+		t.Errorf("status checks %q, doctor %+v, versions %q %q", st.Checks, st.Doctor, st.ServerVersion, st.PGDumpVersion)
+	}
+	if st.LastDumpSize == nil || *st.LastDumpSize <= 0 || st.BackupDirFreeBytes == nil || *st.BackupDirFreeBytes <= 0 {
+		t.Errorf("status sizes %v %v", st.LastDumpSize, st.BackupDirFreeBytes)
+	}
 	// The check's /fail at start, the held-back 22:00 run, the rerun.
 	if got := hc.paths(); got != "/backup/fail /backup/start /backup/fail /backup/start /backup" {
 		t.Errorf("pings %s", got)
@@ -293,4 +309,20 @@ func TestRunRecoversFromAMissingBucket(t *testing.T) {
 	if keys := bucketKeys(t, st2, "branch-bandra/metrics/"); len(keys) == 0 {
 		t.Error("the missed catch-up pushed nothing")
 	}
+}
+
+// readAgentStatus reads and decodes a branch's agent status document.
+func readAgentStatus(tb testing.TB, st store.Store, branch string) agentstatus.Status {
+	tb.Helper()
+	key, _ := layout.AgentStatusKey(branch)
+	rc, _, err := st.Get(context.Background(), key)
+	if err != nil {
+		tb.Fatalf("get %s: %v", key, err)
+	}
+	defer rc.Close()
+	s, err := agentstatus.Decode(rc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }

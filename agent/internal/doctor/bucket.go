@@ -37,7 +37,11 @@ func (c *checker) bucket(ctx context.Context, earlier []Result) Result {
 	for _, r := range Failed(earlier) {
 		failing = append(failing, c.cfg.Redact.String(r.Problem()))
 	}
-	doc, err := agentstatus.New(o.BranchID, c.cfg.AgentVersion, c.cfg.Now(), failing).Marshal()
+	status := agentstatus.New(o.BranchID, c.cfg.AgentVersion, c.cfg.Now(), failing)
+	if c.cfg.Status != nil {
+		status = c.cfg.Status(failing)
+	}
+	doc, err := status.Marshal()
 	if err != nil {
 		return fail(CheckBucket, config.EnvS3Bucket, "%v", err)
 	}

@@ -39,6 +39,9 @@ func (c *checker) database(ctx context.Context) Result {
 		return fail(CheckDatabase, setting, "%s", DBReason(err))
 	}
 	c.server = serverInfo{ok: true, version: pgtools.Version(num), user: user}
+	if c.cfg.OnVersions != nil {
+		c.cfg.OnVersions(c.server.version.String(), "")
+	}
 	return pass(CheckDatabase, setting, "connected to database %q on %s:%d as %q (PostgreSQL %s)",
 		cfg.Database, cfg.Host, cfg.Port, user, c.server.version)
 }
@@ -72,6 +75,9 @@ func (c *checker) pgDump(ctx context.Context) Result {
 	t, err := f.Find(ctx, "pg_dump", c.server.version)
 	if err != nil {
 		return fail(CheckPGDump, setting, "%v", err)
+	}
+	if c.cfg.OnVersions != nil {
+		c.cfg.OnVersions("", t.Version.String())
 	}
 	return pass(CheckPGDump, setting, "pg_dump %s at %s suits the server's PostgreSQL %s", t.Version, t.Path, c.server.version)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/dburl"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
+	"github.com/branchwatch/branchwatch/shared/agentstatus"
 	"github.com/branchwatch/branchwatch/shared/store"
 )
 
@@ -90,6 +91,13 @@ type Config struct {
 	Redact dburl.Redactor
 	// Timeout bounds each check (30 s when 0).
 	Timeout time.Duration
+	// Status, when set, is the agent status document the bucket check
+	// writes, given the failing checks so far (`agent run` sends its
+	// jobs' records too); agentstatus.New's small document when nil.
+	Status func(failing []string) agentstatus.Status
+	// OnVersions, when set, learns PostgreSQL's and pg_dump's versions
+	// as the checks find them ("" when one is not found).
+	OnVersions func(server, pgDump string)
 }
 
 // Run runs every check, in a fixed order, and returns one result each.

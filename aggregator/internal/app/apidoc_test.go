@@ -157,6 +157,7 @@ func TestAPIFieldsSnakeCaseTimesRFC3339(t *testing.T) {
 	seed(t, st)
 	r := start(t, st, map[string]string{options.EnvExpected: "ghost"}, app.Config{})
 	routes := []string{"/api/v1", "/api/v1/branches", "/api/v1/branches/andheri", "/api/v1/branches/andheri/metrics",
+		"/api/v1/branches/andheri/drills", "/api/v1/branches/andheri/agent", "/api/v1/deployments",
 		"/api/v1/metrics", "/api/v1/bad-documents", "/api/v1/alerts", "/api/v1/sync"}
 	for _, route := range routes {
 		resp, body := get(t, r.URL+route, bearer)

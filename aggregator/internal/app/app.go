@@ -121,6 +121,7 @@ func Build(o options.Options, c Config) (*App, error) {
 		Policy: freshness.Policy{
 			Metrics: freshness.Schedule{At: o.MetricsExpectedAt, Grace: o.MetricsGrace},
 			Backup:  freshness.Schedule{At: o.BackupExpectedAt, Grace: o.BackupGrace},
+			Drill:   freshness.DrillSchedule{Period: o.DrillPeriod, Grace: o.DrillGrace},
 		},
 		Location:         o.Location,
 		DataDir:          snapDir,

@@ -102,6 +102,7 @@ func (d *Dashboard) Register(e *echo.Echo, auth echo.MiddlewareFunc) {
 	e.GET("/branches/:id", d.branchPage, auth)
 	e.GET("/compare", d.comparePage, auth)
 	e.GET("/alerts", d.alertsPage, auth)
+	e.GET("/deployments", d.deploymentsPage, auth)
 	// A cross-site form cannot make the aggregator sync on a logged-in
 	// browser's behalf: Sec-Fetch-Site / Origin must be same-origin.
 	e.POST("/refresh", d.refresh, auth, echo.WrapMiddleware(d.csrf.Handler))

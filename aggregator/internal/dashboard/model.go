@@ -55,7 +55,7 @@ func (d *Dashboard) overviewModel(now time.Time, st service.SyncStatus, sort vie
 	rd := d.reading(st, statuses)
 	p.Headline = rd.headline
 	for _, b := range statuses {
-		r := view.BranchRow{ID: b.ID, Name: b.Name, Metrics: check(b.Metrics), Backup: check(b.Backup), BadDocs: b.BadDocuments}
+		r := view.BranchRow{ID: b.ID, Name: b.Name, Metrics: check(b.Metrics), Backup: check(b.Backup), Drill: check(b.Drill), BadDocs: b.BadDocuments}
 		if b.Latest != nil {
 			r.Latest = businessDate(b.Latest.SummaryDate)
 		}
@@ -68,7 +68,7 @@ func (d *Dashboard) overviewModel(now time.Time, st service.SyncStatus, sort vie
 			r.LastBackup, r.LastBackupSize = inZone(b.LastBackup.Time, b.Location), b.LastBackup.Size
 		}
 		p.Branches = append(p.Branches, r)
-		for _, c := range []freshness.Check{b.Metrics, b.Backup, b.FutureDated} {
+		for _, c := range b.AlertChecks() {
 			if c.State != freshness.Up {
 				p.Problems = append(p.Problems, problem(b.ID, b.Name, c.Name, c.State, c.Since, c.Reason, b.Location))
 			}
@@ -133,8 +133,13 @@ func (d *Dashboard) branchModel(b service.BranchDetail, q url.Values) view.Branc
 	}
 	p.Backups = make([]view.Backup, 0, len(list))
 	for _, bk := range list {
-		p.Backups = append(p.Backups, view.Backup{Name: bk.Name, Taken: inZone(bk.Time, loc), Size: bk.Size, SHA256: bk.SHA256, DownloadURL: downloadURL(b.ID, bk.Name)})
+		vb := view.Backup{Name: bk.Name, Taken: inZone(bk.Time, loc), Size: bk.Size, SHA256: bk.SHA256, DownloadURL: downloadURL(b.ID, bk.Name)}
+		if m := bk.Manifest; m != nil {
+			vb.Manifest = &view.BackupManifest{Tables: len(m.Tables), Rows: m.Rows}
+		}
+		p.Backups = append(p.Backups, vb)
 	}
+	proofModel(&p, b, loc)
 	for _, bd := range b.Bad {
 		p.BadDocs = append(p.BadDocs, view.BadDocument{Key: bd.Key, Date: bd.Date, Reason: bd.Reason})
 	}

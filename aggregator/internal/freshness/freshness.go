@@ -72,6 +72,8 @@ type Check struct {
 type Policy struct {
 	Metrics Schedule
 	Backup  Schedule
+	// Drill is the restore drill's schedule (defaults when zero).
+	Drill DrillSchedule
 	// MinSizeHistory is how many earlier backups the size rule needs
 	// (3 when zero); the rule compares with the median of the last 7.
 	MinSizeHistory int

@@ -73,6 +73,9 @@ type Branch struct {
 	// FullListedAt is when every object of the branch was last listed;
 	// zero when it never was.
 	FullListedAt time.Time
+	// Proof holds the drills, manifests and agent status; nil when the
+	// bucket has none.
+	Proof *Proof
 }
 
 // Latest is the newest good document, or nil.

@@ -17,8 +17,8 @@ const SnapshotFile = "index.gob"
 // that judged what it holds (2: documents in another currency than INR
 // are bad, and prefixes without a metrics or backup key are no branch);
 // an older snapshot is then ignored (the next sync rebuilds it from the
-// bucket).
-const snapshotVersion = 2
+// bucket; 3: drills, manifests and agent status).
+const snapshotVersion = 3
 
 type snapshot struct {
 	Version int

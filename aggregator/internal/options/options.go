@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,8 @@ const (
 	EnvMetricsGrace     = "METRICS_GRACE"
 	EnvBackupExpected   = "BACKUP_EXPECTED_AT"
 	EnvBackupGrace      = "BACKUP_GRACE"
+	EnvDrillPeriod      = "DRILL_PERIOD"
+	EnvDrillGrace       = "DRILL_GRACE"
 	EnvReminder         = "ALERT_REMINDER_INTERVAL"
 	EnvLogLevel         = "LOG_LEVEL"
 	EnvDigestTime       = "DIGEST_TIME"
@@ -106,6 +109,10 @@ type Options struct {
 	MetricsGrace      time.Duration
 	BackupExpectedAt  time.Duration
 	BackupGrace       time.Duration
+	// DrillPeriod is how often a restore drill is expected; DrillGrace
+	// how long after that the drill check stays up.
+	DrillPeriod time.Duration
+	DrillGrace  time.Duration
 
 	WebhookURL config.Secret // "" disables the webhook channel
 	Reminder   time.Duration
@@ -164,6 +171,11 @@ func Load(r *config.Reader, need Need) (Options, error) {
 		LogLevel:         r.String(EnvLogLevel, "info"),
 	}
 	o.MetricsExpectedAt = clockTime(r, EnvMetricsExpected, DefaultMetricsExpected)
+	o.DrillPeriod = days(r, EnvDrillPeriod, "7d")
+	o.DrillGrace = days(r, EnvDrillGrace, "1d")
+	if o.DrillPeriod <= 0 {
+		r.Fail(EnvDrillPeriod, "must be positive")
+	}
 	o.BackupExpectedAt = clockTime(r, EnvBackupExpected, DefaultBackupExpected)
 	if v := strings.TrimSpace(r.String(EnvDigestTime, DefaultDigestTime)); strings.EqualFold(v, "off") {
 		o.DigestOff = true
@@ -258,6 +270,21 @@ func (o *Options) checkAuth(r *config.Reader) {
 		r.Fail(EnvUser, "no credentials configured: set %s and %s, or %s (or %s=true to run without authentication)",
 			EnvUser, EnvPasswordBcrypt, EnvToken, EnvInsecureNoAuth)
 	}
+}
+
+// days reads a duration that may also be whole days ("7d").
+func days(r *config.Reader, name, def string) time.Duration {
+	v := r.String(name, def)
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		if d, err := strconv.Atoi(n); err == nil && d >= 0 && d <= 3650 {
+			return time.Duration(d) * 24 * time.Hour
+		}
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		r.Fail(name, "%q is not a duration (e.g. 7d, 36h)", v)
+	}
+	return d
 }
 
 // clockTime reads "HH:MM" as an offset from midnight.

@@ -24,7 +24,8 @@ func TestDefaults(t *testing.T) {
 		o.Location.String() != "Asia/Kolkata" || o.MetricsExpectedAt != 21*time.Hour+45*time.Minute ||
 		o.BackupExpectedAt != 22*time.Hour || o.MetricsGrace != 2*time.Hour || o.BackupGrace != 2*time.Hour ||
 		o.Reminder != 0 || o.FullSyncInterval != time.Hour || o.SyncConcurrency != 16 ||
-		o.DigestAt != 9*time.Hour || o.DigestOff {
+		o.DigestAt != 9*time.Hour || o.DigestOff ||
+		o.DrillPeriod != 7*24*time.Hour || o.DrillGrace != 24*time.Hour {
 		t.Errorf("defaults = %+v", o)
 	}
 }
@@ -71,6 +72,9 @@ func TestProblems(t *testing.T) {
 		{"bad time of day", with(map[string]string{"METRICS_EXPECTED_AT": "25:00"}), "METRICS_EXPECTED_AT"},
 		{"bad grace", with(map[string]string{"BACKUP_GRACE": "soon"}), "BACKUP_GRACE"},
 		{"bad digest time", with(map[string]string{"DIGEST_TIME": "9am"}), "DIGEST_TIME"},
+		{"bad drill period", with(map[string]string{"DRILL_PERIOD": "weekly"}), "DRILL_PERIOD"},
+		{"zero drill period", with(map[string]string{"DRILL_PERIOD": "0d"}), "must be positive"},
+		{"bad drill grace", with(map[string]string{"DRILL_GRACE": "-1d"}), "DRILL_GRACE"},
 		{"bad webhook", with(map[string]string{"ALERT_WEBHOOK_URL": "ftp://hooks.example/secret"}), "ALERT_WEBHOOK_URL"},
 		{"bad zone", with(map[string]string{"AGGREGATOR_TIMEZONE": "Mars/Olympus"}), "AGGREGATOR_TIMEZONE"},
 		{"full sync shorter than refresh", with(map[string]string{"AGGREGATOR_FULL_SYNC_INTERVAL": "1m"}), "AGGREGATOR_FULL_SYNC_INTERVAL"},
@@ -117,5 +121,14 @@ func TestProblems(t *testing.T) {
 func TestExportNeedsNoCredentials(t *testing.T) {
 	if _, err := load(map[string]string{"AGGREGATOR_BUCKET_DIR": "/x"}, options.Need{Bucket: true}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestDrillPeriodInDaysOrDuration(t *testing.T) {
+	for v, want := range map[string]time.Duration{"14d": 14 * 24 * time.Hour, "36h": 36 * time.Hour, "1d": 24 * time.Hour} {
+		o, err := load(map[string]string{"AGGREGATOR_BUCKET_DIR": "/b", "AGGREGATOR_INSECURE_NO_AUTH": "true", "DRILL_PERIOD": v, "DRILL_GRACE": v}, options.Need{Bucket: true, Auth: true})
+		if err != nil || o.DrillPeriod != want || o.DrillGrace != want {
+			t.Errorf("%s: %v %v %v", v, o.DrillPeriod, o.DrillGrace, err)
+		}
 	}
 }

@@ -29,6 +29,10 @@ var (
 		"1 when the check is up, 0 when late, down or never seen.", []string{"branch", "check"}, nil)
 	descMetricsDate = prometheus.NewDesc("branchwatch_last_metrics_date_timestamp_seconds",
 		"Start (in the branch's zone) of the business date of the newest final metrics document.", []string{"branch"}, nil)
+	descDrillTime = prometheus.NewDesc("branchwatch_last_drill_timestamp_seconds",
+		"Start of the newest restore drill (Unix time).", []string{"branch"}, nil)
+	descDrillOK = prometheus.NewDesc("branchwatch_last_drill_ok",
+		"1 when the newest restore drill passed, 0 when it failed.", []string{"branch"}, nil)
 	descBackupTime = prometheus.NewDesc("branchwatch_last_backup_timestamp_seconds",
 		"Start time of the newest backup in the bucket.", []string{"branch"}, nil)
 	descBackupSize = prometheus.NewDesc("branchwatch_last_backup_size_bytes",
@@ -76,7 +80,7 @@ type collector struct{ src StatusSource }
 
 // Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descState, descUp, descMetricsDate, descBackupTime, descBackupSize, descDocs, descBad,
+	for _, d := range []*prometheus.Desc{descState, descUp, descMetricsDate, descDrillTime, descDrillOK, descBackupTime, descBackupSize, descDocs, descBad,
 		descSyncSuccess, descSyncAttempt, descSyncDuration, descSyncOK, descSyncs, descSyncFailures, descIgnoredPrefixes,
 		descSyncFailing, descSyncAlert, descSyncFailingSince,
 		descAlertsPending, descAlertsSent, descAlertFailures, descChannelPending, descChannelSent, descChannelFailures} {
@@ -90,7 +94,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	for _, b := range c.src.Branches() {
-		for _, chk := range []freshness.Check{b.Metrics, b.Backup, b.FutureDated} {
+		for _, chk := range b.Checks() {
 			for _, s := range states {
 				gauge(descState, boolf(chk.State == s), b.ID, chk.Name, string(s))
 			}
@@ -100,6 +104,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			if t, err := time.ParseInLocation("2006-01-02", b.LastMetricsDate, b.Location); err == nil {
 				gauge(descMetricsDate, float64(t.Unix()), b.ID)
 			}
+		}
+		if d := b.LastDrill; d != nil {
+			gauge(descDrillTime, float64(d.DrilledAt.Unix()), b.ID)
+			gauge(descDrillOK, boolf(d.OK), b.ID)
 		}
 		if b.LastBackup != nil {
 			gauge(descBackupTime, float64(b.LastBackup.Time.Unix()), b.ID)

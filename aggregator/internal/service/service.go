@@ -252,9 +252,9 @@ func (s *Service) Observe() {
 	}
 	var obs []alert.Observation
 	for _, b := range s.Branches() {
-		obs = append(obs, alert.Observation{Branch: b.ID, BranchName: b.Name, Check: b.Metrics},
-			alert.Observation{Branch: b.ID, BranchName: b.Name, Check: b.Backup},
-			alert.Observation{Branch: b.ID, BranchName: b.Name, Check: b.FutureDated})
+		for _, c := range b.AlertChecks() {
+			obs = append(obs, alert.Observation{Branch: b.ID, BranchName: b.Name, Check: c})
+		}
 	}
 	s.o.Notifier.Observe(obs)
 }

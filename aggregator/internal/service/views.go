@@ -27,6 +27,9 @@ type BackupInfo struct {
 	SHA256       string    `json:"sha256,omitempty"`
 	Encrypted    bool      `json:"encrypted"`
 	LastModified time.Time `json:"last_modified"`
+	// Manifest is the dump's manifest (row counts taken in the dump's
+	// snapshot), nil when the dump has none (older agents).
+	Manifest *ManifestInfo `json:"manifest,omitempty"`
 }
 
 // BadDocument is one refused metrics object.
@@ -52,8 +55,16 @@ type BranchStatus struct {
 	Backup  freshness.Check `json:"backup_check"`
 	// FutureDated is down while the branch holds objects dated more than
 	// a day past the aggregator's clock, listed in FutureObjects.
-	FutureDated   freshness.Check `json:"future_dated_check"`
-	FutureObjects []FutureObject  `json:"future_dated_objects,omitempty"`
+	FutureDated freshness.Check `json:"future_dated_check"`
+	// Drill is the restore drill check; Agent judges the agent's status
+	// document (disk space, doctor checks, whether it still reports).
+	Drill freshness.Check `json:"drill_check"`
+	Agent freshness.Check `json:"agent_check"`
+	// LastDrill is the newest restore drill; AgentVersion the agent's
+	// version from its status document ("" without one).
+	LastDrill     *DrillInfo     `json:"last_drill,omitempty"`
+	AgentVersion  string         `json:"agent_version,omitempty"`
+	FutureObjects []FutureObject `json:"future_dated_objects,omitempty"`
 	// LastMetricsDate is the newest final document's date; Latest that document.
 	LastMetricsDate string            `json:"last_metrics_date,omitempty"`
 	Latest          *metrics.Document `json:"latest,omitempty"`
@@ -68,9 +79,13 @@ type BranchStatus struct {
 // first) and every bad document.
 type BranchDetail struct {
 	BranchStatus
-	BackupList []BackupInfo      `json:"backup_list"`
-	Bad        []BadDocument     `json:"bad_document_list"`
-	Current    *metrics.Document `json:"current,omitempty"` // newest document, final or not
+	BackupList []BackupInfo `json:"backup_list"`
+	// Drills are the restore drills, newest first; AgentStatus the
+	// agent's status document (nil without one).
+	Drills      []DrillInfo       `json:"drills"`
+	AgentStatus *AgentInfo        `json:"agent_status,omitempty"`
+	Bad         []BadDocument     `json:"bad_document_list"`
+	Current     *metrics.Document `json:"current,omitempty"` // newest document, final or not
 }
 
 // IgnoredPrefixes are the bucket's top-level prefixes that are not
@@ -122,7 +137,9 @@ func (s *Service) unknownBranch(id string) BranchStatus {
 	return BranchStatus{ID: id, Name: id, Expected: true, Zone: loc.String(), Location: loc,
 		Metrics:     freshness.Check{Name: freshness.CheckMetrics, State: freshness.Unknown, Reason: reason},
 		Backup:      freshness.Check{Name: freshness.CheckBackup, State: freshness.Unknown, Reason: reason},
-		FutureDated: freshness.Check{Name: freshness.CheckFutureDated, State: freshness.Unknown, Reason: reason}}
+		FutureDated: freshness.Check{Name: freshness.CheckFutureDated, State: freshness.Unknown, Reason: reason},
+		Drill:       freshness.Check{Name: freshness.CheckDrill, State: freshness.Unknown, Reason: reason},
+		Agent:       freshness.Check{Name: freshness.CheckAgent, State: freshness.Unknown, Reason: reason}}
 }
 
 // FutureObject is an object dated more than a day past the aggregator's
@@ -139,7 +156,7 @@ func (s *Service) branchStatus(all *index.Branch, now time.Time) BranchStatus {
 	st := BranchStatus{ID: b.ID, Name: b.Name(), Expected: b.Expected, Zone: loc.String(), Location: loc,
 		Metrics: s.o.Policy.MetricsCheck(b, loc, now), Backup: s.o.Policy.BackupCheck(b, loc, now),
 		FutureDated: freshness.FutureCheck(future, loc, now), FutureObjects: futureObjects(future, loc),
-		Documents: len(all.Docs), BadDocuments: len(all.Bad) + len(all.BadBackups), Backups: len(all.Backups), IgnoredObjects: all.Ignored}
+		Documents: len(all.Docs), BadDocuments: len(all.Bad) + len(all.BadBackups) + badProof(all), Backups: len(all.Backups), IgnoredObjects: all.Ignored}
 	if d := b.LatestFinal(); d != nil {
 		doc := d.Document
 		st.Latest, st.LastMetricsDate = &doc, d.SummaryDate
@@ -147,6 +164,15 @@ func (s *Service) branchStatus(all *index.Branch, now time.Time) BranchStatus {
 	if nb := b.LatestBackup(); nb != nil {
 		bi := backupInfo(*nb, loc)
 		st.LastBackup = &bi
+	}
+	st.Drill = s.o.Policy.DrillCheck(all, loc, now)
+	st.Agent = freshness.AgentCheck(all, st.Metrics, loc, now)
+	if d := all.Proof.LatestDrill(); d != nil {
+		di := drillInfo(*d, loc)
+		st.LastDrill = &di
+	}
+	if a := agentOf(all); a != nil {
+		st.AgentVersion = a.AgentVersion
 	}
 	return st
 }
@@ -184,14 +210,20 @@ func (s *Service) Branch(id string) (BranchDetail, bool) {
 	b, ok := s.idx.Load().Branch(id)
 	if !ok {
 		if slices.Contains(s.o.Syncer.Expected, id) {
-			return BranchDetail{BranchStatus: s.unknownBranch(id), BackupList: []BackupInfo{}, Bad: []BadDocument{}}, true
+			return BranchDetail{BranchStatus: s.unknownBranch(id), BackupList: []BackupInfo{}, Drills: []DrillInfo{}, Bad: []BadDocument{}}, true
 		}
 		return BranchDetail{}, false
 	}
 	d := BranchDetail{BranchStatus: s.branchStatus(b, s.o.Now())}
 	for i := len(b.Backups) - 1; i >= 0; i-- {
-		d.BackupList = append(d.BackupList, backupInfo(b.Backups[i], d.Location))
+		bi := backupInfo(b.Backups[i], d.Location)
+		if m, ok := b.Proof.Manifest(b.Backups[i].Key); ok {
+			withManifest(&bi, m)
+		}
+		d.BackupList = append(d.BackupList, bi)
 	}
+	d.Drills = drillHistory(b, d.Location)
+	d.AgentStatus = agentInfo(b, d.Location)
 	d.Bad = badDocs(b)
 	if l := b.Latest(); l != nil {
 		doc := l.Document
@@ -202,8 +234,12 @@ func (s *Service) Branch(id string) (BranchDetail, bool) {
 
 // badDocs is the branch's bad documents, then its badly named dumps.
 func badDocs(b *index.Branch) []BadDocument {
-	out := make([]BadDocument, 0, len(b.Bad)+len(b.BadBackups))
-	for _, list := range [][]index.BadDoc{b.Bad, b.BadBackups} {
+	var proofBad []index.BadDoc
+	if b.Proof != nil {
+		proofBad = b.Proof.Bad
+	}
+	out := make([]BadDocument, 0, len(b.Bad)+len(b.BadBackups)+len(proofBad))
+	for _, list := range [][]index.BadDoc{b.Bad, b.BadBackups, proofBad} {
 		for _, bd := range list {
 			out = append(out, BadDocument{Branch: b.ID, Key: bd.Key, Date: bd.Date, Reason: bd.Reason, Size: bd.Size, LastModified: bd.LastModified})
 		}
@@ -268,7 +304,7 @@ func (s *Service) EachMetric(branch string, from, to time.Time) iter.Seq[metrics
 // check last, with no branch), and the alert history (newest first).
 func (s *Service) Alerts() (current []alert.Problem, history []alert.Record) {
 	for _, b := range s.Branches() {
-		for _, c := range []freshness.Check{b.Metrics, b.Backup, b.FutureDated} {
+		for _, c := range b.AlertChecks() {
 			if c.State != freshness.Up {
 				current = append(current, alert.Problem{Branch: b.ID, BranchName: b.Name, Check: c.Name, State: c.State, Since: c.Since, Reason: c.Reason})
 			}

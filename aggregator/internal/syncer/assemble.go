@@ -21,7 +21,9 @@ func (s *Syncer) assemble(w *branchWork, now time.Time, st *Stats) (*index.Branc
 		return &index.Branch{ID: w.id, Expected: expected}, []error{w.listErr}
 	}
 	st.Listed += w.listed
-	if unchangedIncremental(w) && w.prev.Expected == expected {
+	st.Downloaded += w.downloaded
+	st.NewBad += w.newBad
+	if unchangedIncremental(w) && w.prev.Expected == expected && w.proof == w.prev.Proof && len(w.proofErrs) == 0 {
 		return w.prev, nil // nothing new: share the branch without copying it
 	}
 	b := &index.Branch{ID: w.id, Expected: expected}
@@ -41,7 +43,8 @@ func (s *Syncer) assemble(w *branchWork, now time.Time, st *Stats) (*index.Branc
 			}
 		}
 	}
-	var errs []error
+	errs := w.proofErrs
+	b.Proof = w.proof
 	name := prev.Name()
 	for _, j := range w.metrics {
 		if j.err != nil {
@@ -144,7 +147,7 @@ func holdsBranchKey(b *index.Branch) bool {
 // changed reports whether b differs from prev in anything but the
 // identity of its slices.
 func changed(prev, b *index.Branch) bool {
-	if prev.Expected != b.Expected || prev.Ignored != b.Ignored || !prev.FullListedAt.Equal(b.FullListedAt) ||
+	if prev.Expected != b.Expected || prev.Ignored != b.Ignored || !prev.FullListedAt.Equal(b.FullListedAt) || prev.Proof != b.Proof ||
 		len(prev.Docs) != len(b.Docs) || len(prev.Bad) != len(b.Bad) || len(prev.Backups) != len(b.Backups) ||
 		len(prev.BadBackups) != len(b.BadBackups) {
 		return true

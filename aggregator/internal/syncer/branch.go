@@ -36,6 +36,14 @@ type branchWork struct {
 	// stray is set by assemble for a fully listed prefix that holds
 	// objects but no branch key (see holdsBranchKey).
 	stray bool
+
+	// proofObjs are the listed drill records, manifests and agent status;
+	// proof what readProof made of them (prev's when unchanged).
+	proofObjs  []store.ObjectInfo
+	proof      *index.Proof
+	proofErrs  []error
+	downloaded int
+	newBad     int
 }
 
 // fetchJob is one listed metrics object and what became of it.
@@ -79,9 +87,22 @@ func (s *Syncer) list(ctx context.Context, w *branchWork, jobs chan<- *fetchJob)
 	if nb := present.LatestBackup(); nb != nil {
 		w.backupsAfter, page = nb.Key, 4
 	}
-	err := s.walk(ctx, bp, w.backupsAfter, page, func(o store.ObjectInfo) {
+	// The drill records follow the backups in key order: one walk lists
+	// the new backups, their manifests and every drill record.
+	if w.prev.Proof != nil {
+		page = min(1000, page+len(w.prev.Proof.Drills))
+	}
+	dp, _ := layout.DrillsPrefix(w.id)
+	bprefix, _ := layout.BranchPrefix(w.id)
+	err := s.walkUntil(ctx, bprefix, w.backupsAfter, mp, page, func(o store.ObjectInfo) {
 		w.listed++
-		w.addBackup(o)
+		switch {
+		case strings.HasPrefix(o.Key, dp):
+			w.proofObjs = append(w.proofObjs, o)
+		case !strings.HasPrefix(o.Key, bp):
+		case !w.addBackup(o) && isManifest(o.Key):
+			w.proofObjs = append(w.proofObjs, o)
+		}
 	})
 	if err == nil {
 		w.metricsAfter, w.metricsCut, w.prevSection = s.metricsWindow(w.id, w.prev, present)
@@ -110,9 +131,15 @@ func (s *Syncer) listedAll(ctx context.Context, w *branchWork, objs []store.Obje
 		case strings.HasPrefix(o.Key, mp):
 			metricsObjs = append(metricsObjs, o)
 		case strings.HasPrefix(o.Key, bp):
-			if !w.addBackup(o) && !isManifest(o.Key) {
-				w.ignored++
+			if !w.addBackup(o) {
+				if isManifest(o.Key) {
+					w.proofObjs = append(w.proofObjs, o)
+				} else {
+					w.ignored++
+				}
 			}
+		case proofKind(w.id, o.Key) != "":
+			w.proofObjs = append(w.proofObjs, o)
 		default:
 			w.ignored++
 		}
@@ -124,6 +151,7 @@ func (s *Syncer) listedAll(ctx context.Context, w *branchWork, objs []store.Obje
 // documents that are new or changed for download.
 func (s *Syncer) queue(ctx context.Context, w *branchWork, metricsObjs []store.ObjectInfo, jobs chan<- *fetchJob) {
 	s.readNewestBackupMeta(ctx, w)
+	s.readProof(ctx, w)
 	for _, o := range metricsObjs {
 		j := &fetchJob{branch: w.id, info: o}
 		w.metrics = append(w.metrics, j)
@@ -199,6 +227,12 @@ func (s *Syncer) metricsWindow(id string, prev, present *index.Branch) (string, 
 // walk. (A prefix listing costs some servers, gofakes3 among them, a scan
 // to the end of the bucket for every request.)
 func (s *Syncer) walk(ctx context.Context, section, after string, pageSize int, fn func(store.ObjectInfo)) error {
+	return s.walkUntil(ctx, section, after, "", pageSize, fn)
+}
+
+// walkUntil is walk that also ends at the first key at or after until
+// ("" for none).
+func (s *Syncer) walkUntil(ctx context.Context, section, after, until string, pageSize int, fn func(store.ObjectInfo)) error {
 	opts := store.ListOptions{StartAfter: after, MaxKeys: pageSize}
 	for {
 		page, err := s.st.List(ctx, opts)
@@ -206,7 +240,7 @@ func (s *Syncer) walk(ctx context.Context, section, after string, pageSize int, 
 			return err
 		}
 		for _, o := range page.Objects {
-			if !strings.HasPrefix(o.Key, section) {
+			if !strings.HasPrefix(o.Key, section) || until != "" && o.Key >= until {
 				return nil
 			}
 			fn(o)
