@@ -7,7 +7,8 @@
 // A full sync discovers branches (one delimiter listing) and lists every
 // object of every branch, in one walk over the bucket that hands each
 // branch its objects as soon as it is past them (downloads start while the
-// walk goes on). An incremental sync lists, per known branch,
+// walk goes on); a month's documents are read from its monthly bundle
+// where one holds them as they are (bundle.go). An incremental sync lists, per known branch,
 // only the backups after the newest one known and the metrics documents of
 // the last RelistDays days before the newest known: two small listings per
 // branch, whatever the bucket holds.
@@ -101,7 +102,9 @@ type Stats struct {
 	Full       bool
 	Branches   int
 	Listed     int // objects listed
-	Downloaded int // documents fetched
+	Downloaded int // documents fetched alone
+	Bundles    int // monthly bundles fetched (see bundle.go)
+	FromBundle int // documents taken from those bundles
 	NewBad     int // documents found bad by this sync
 	Failures   int // listings and downloads that failed
 	// Changed says the new index differs from the previous one (worth a
@@ -158,7 +161,11 @@ func (s *Syncer) Sync(ctx context.Context, prev *index.Index, full bool) (*index
 		fetchers.Go(func() {
 			var buf bytes.Buffer
 			for j := range jobs {
-				s.fetch(ctx, j, &buf)
+				if j.bundle != nil {
+					s.fetchBundle(ctx, j, &buf)
+				} else {
+					s.fetch(ctx, j, &buf)
+				}
 			}
 		})
 	}
