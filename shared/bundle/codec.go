@@ -3,6 +3,7 @@ package bundle
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -31,11 +32,11 @@ func Decode(r io.Reader) (Bundle, error) {
 
 // wire is the bundle as read: pointers tell a missing field from a zero one.
 type wire struct {
-	SchemaVersion *int     `json:"schema_version"`
-	BranchID      *string  `json:"branch_id"`
-	Month         *string  `json:"month"`
-	GeneratedAt   *string  `json:"generated_at"`
-	Documents     *[]Entry `json:"documents"`
+	SchemaVersion json.RawMessage `json:"schema_version"`
+	BranchID      *string         `json:"branch_id"`
+	Month         *string         `json:"month"`
+	GeneratedAt   *string         `json:"generated_at"`
+	Documents     *[]Entry        `json:"documents"`
 }
 
 // Unmarshal decodes a bundle: one JSON object with every field present
@@ -46,22 +47,21 @@ func Unmarshal(data []byte) (Bundle, error) {
 	if len(data) > MaxBytes {
 		return Bundle{}, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, MaxBytes)
 	}
-	var v struct {
-		SchemaVersion json.RawMessage `json:"schema_version"`
-	}
-	if err := json.Unmarshal(data, &v); err != nil {
+	var w wire
+	err := json.Unmarshal(data, &w)
+	if _, typeErr := errors.AsType[*json.UnmarshalTypeError](err); err != nil && !typeErr {
 		return Bundle{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	// The version is judged first: a newer bundle may change the rest.
 	var version int
-	if len(v.SchemaVersion) == 0 || json.Unmarshal(v.SchemaVersion, &version) != nil || version != CurrentVersion {
-		shown := string(v.SchemaVersion)
+	if len(w.SchemaVersion) == 0 || json.Unmarshal(w.SchemaVersion, &version) != nil || version != CurrentVersion {
+		shown := string(w.SchemaVersion)
 		if shown == "" {
 			shown = "missing"
 		}
 		return Bundle{}, fmt.Errorf("%w: schema_version is %s, want %d", ErrUnsupportedVersion, shown, CurrentVersion)
 	}
-	var w wire
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err != nil {
 		return Bundle{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	switch {

@@ -128,6 +128,9 @@ func (s Stats) MarshalJSON() ([]byte, error) {
 	}{s.Full, s.Branches, s.Listed, s.Downloaded, s.NewBad, s.Failures, s.Changed, s.Duration.Seconds()})
 }
 
+// jobQueue is the depth of the download queue.
+const jobQueue = 1 << 16
+
 // maxReportedErrors bounds the errors joined into Sync's error.
 const maxReportedErrors = 5
 
@@ -155,7 +158,11 @@ func (s *Syncer) Sync(ctx context.Context, prev *index.Index, full bool) (*index
 		works[i] = &branchWork{id: id, prev: pb, full: full || pb == nil || pb.FullListedAt.IsZero()}
 	}
 
-	jobs := make(chan *fetchJob, 4*s.o.Concurrency)
+	// A deep queue lets the one walk over the bucket run ahead of the
+	// downloads instead of waiting on them: a full sync then takes about
+	// the longer of the two, not their sum. The jobs exist anyway (each
+	// branch keeps its own), so the queue costs only its pointers.
+	jobs := make(chan *fetchJob, max(4*s.o.Concurrency, jobQueue))
 	var fetchers sync.WaitGroup
 	for range s.o.Concurrency {
 		fetchers.Go(func() {
