@@ -5,6 +5,7 @@
 //	{branch}/backups/{branch}_{YYYYMMDD}_{HHMMSS}.dump[.age]
 //	{branch}/backups/{branch}_{YYYYMMDD}_{HHMMSS}.dump[.age].manifest.json
 //	{branch}/metrics/{YYYY-MM-DD}.json
+//	{branch}/metrics/monthly/{YYYY-MM}.json
 //	{branch}/agent/status.json
 //	{branch}/drills/{YYYY-MM-DD}.json
 //
@@ -25,6 +26,14 @@ const (
 	BackupsDir = "backups"
 	// MetricsDir is the folder under a branch prefix holding metrics documents.
 	MetricsDir = "metrics"
+	// MonthlyDir is the folder under MetricsDir holding monthly bundles.
+	// ParseKey gives their keys Kind MonthlyKind, never MetricsDir, so that
+	// no reader of daily documents mistakes a bundle for one.
+	MonthlyDir = "monthly"
+	// MonthlyKind is the Key.Kind of a monthly bundle key.
+	MonthlyKind = MetricsDir + "/" + MonthlyDir
+	// MonthFormat is the month of a monthly bundle key.
+	MonthFormat = "2006-01"
 	// AgentDir is the folder under a branch prefix holding the agent's own
 	// documents.
 	AgentDir = "agent"
@@ -210,6 +219,40 @@ func MetricsKey(branch string, d time.Time) (string, error) {
 	return branch + "/" + MetricsDir + "/" + d.Format(DateFormat) + MetricsExt, nil
 }
 
+// MonthlyPrefix is "{branch}/metrics/monthly/". Every daily metrics key of
+// the branch sorts before it ('2' < 'm').
+func MonthlyPrefix(branch string) (string, error) {
+	p, err := MetricsPrefix(branch)
+	if err != nil {
+		return "", err
+	}
+	return p + MonthlyDir + "/", nil
+}
+
+// MonthlyKey is "{branch}/metrics/monthly/{YYYY-MM}.json", the bundle of the
+// calendar month of d (its year and month as written, whatever its location).
+func MonthlyKey(branch string, d time.Time) (string, error) {
+	p, err := MonthlyPrefix(branch)
+	if err != nil {
+		return "", err
+	}
+	return p + d.Format(MonthFormat) + MetricsExt, nil
+}
+
+// ParseMonth parses a bundle month (YYYY-MM) into the first day of that
+// month, UTC, refusing any other spelling and years outside
+// MinYear..MaxYear, as ParseDate does.
+func ParseMonth(s string) (time.Time, error) {
+	t, err := time.Parse(MonthFormat, s)
+	if err != nil || t.Format(MonthFormat) != s {
+		return time.Time{}, fmt.Errorf("%w: %q is not a month (YYYY-MM)", ErrBadKey, s)
+	}
+	if err := CheckYear(t); err != nil {
+		return time.Time{}, fmt.Errorf("%w: month %s: year outside %d-%d", ErrBadKey, s, MinYear, MaxYear)
+	}
+	return t, nil
+}
+
 // AgentStatusKey is "{branch}/agent/status.json": the agent's last status,
 // overwritten in place (one object per branch, so that a key that cannot
 // delete can still write it).
@@ -268,8 +311,9 @@ func ParseDumpName(name string, loc *time.Location) (Dump, error) {
 // Key is a parsed bucket key.
 type Key struct {
 	Branch string
-	Kind   string // BackupsDir (a dump), ManifestKind, MetricsDir or DrillsDir
-	Date   time.Time
+	Kind   string // BackupsDir (a dump), ManifestKind, MetricsDir, MonthlyKind or DrillsDir
+	// Date is the key's date; the first of the month for MonthlyKind.
+	Date time.Time
 	// Dump is set when Kind is BackupsDir, or ManifestKind (the dump the
 	// manifest describes).
 	Dump Dump
@@ -277,11 +321,15 @@ type Key struct {
 	DumpKey string
 }
 
-// ParseKey parses a backup, manifest, metrics or drill key. Dump
-// timestamps are read in loc. A manifest parses with Kind ManifestKind,
-// never BackupsDir: callers that look for dumps skip it.
+// ParseKey parses a backup, manifest, metrics, monthly bundle or drill
+// key. Dump timestamps are read in loc. A manifest parses with Kind
+// ManifestKind, never BackupsDir: callers that look for dumps skip it; a
+// monthly bundle with Kind MonthlyKind, never MetricsDir.
 func ParseKey(key string, loc *time.Location) (Key, error) {
 	parts := strings.Split(key, "/")
+	if len(parts) == 4 && parts[1] == MetricsDir && parts[2] == MonthlyDir {
+		return parseMonthlyKey(key, parts[0], parts[3])
+	}
 	if len(parts) != 3 {
 		return Key{}, fmt.Errorf("%w: %q is not {branch}/{backups|metrics|drills}/{name}", ErrBadKey, key)
 	}
@@ -359,4 +407,20 @@ func digitsLike(s, pattern string) bool {
 		}
 	}
 	return true
+}
+
+// parseMonthlyKey parses the parts of "{branch}/metrics/monthly/{name}".
+func parseMonthlyKey(key, branch, name string) (Key, error) {
+	if err := ValidateBranchID(branch); err != nil {
+		return Key{}, fmt.Errorf("%w: %q: %v", ErrBadKey, key, err)
+	}
+	m, ok := strings.CutSuffix(name, MetricsExt)
+	if !ok {
+		return Key{}, fmt.Errorf("%w: %q does not end in %s", ErrBadKey, key, MetricsExt)
+	}
+	t, err := ParseMonth(m)
+	if err != nil {
+		return Key{}, fmt.Errorf("%w: %q: not a month (YYYY-MM)", ErrBadKey, key)
+	}
+	return Key{Branch: branch, Kind: MonthlyKind, Date: t}, nil
 }

@@ -226,6 +226,34 @@ func TestDrillKeyRoundTrip(t *testing.T) {
 	}
 }
 
+func TestMonthlyKeyRoundTrip(t *testing.T) {
+	// The 31st at 23:59 IST is January whatever the zone of the time value.
+	d := time.Date(2026, 1, 31, 23, 59, 59, 0, ist)
+	key, err := MonthlyKey("branch-andheri", d)
+	if err != nil || key != "branch-andheri/metrics/monthly/2026-01.json" {
+		t.Fatalf("MonthlyKey = %q, %v", key, err)
+	}
+	k, err := ParseKey(key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Branch != "branch-andheri" || k.Kind != MonthlyKind || k.Date.Format(DateFormat) != "2026-01-01" {
+		t.Fatalf("ParseKey = %+v", k)
+	}
+	// A bundle is never taken for a daily document.
+	if k.Kind == MetricsDir {
+		t.Fatal("a monthly key parsed as a daily metrics key")
+	}
+	daily, _ := MetricsKey("branch-andheri", time.Date(2099, 12, 31, 0, 0, 0, 0, time.UTC))
+	prefix, _ := MonthlyPrefix("branch-andheri")
+	if daily >= prefix || !strings.HasPrefix(key, prefix) {
+		t.Errorf("daily key %q must sort before the monthly prefix %q, which holds %q", daily, prefix, key)
+	}
+	if _, err := MonthlyKey("", d); err == nil {
+		t.Error("MonthlyKey accepted an empty branch")
+	}
+}
+
 func TestParseKeyRejects(t *testing.T) {
 	tests := []struct {
 		name string
@@ -259,6 +287,13 @@ func TestParseKeyRejects(t *testing.T) {
 		{"manifest of no dump", "a/backups/a.manifest.json"},
 		{"manifest of other branch", "a/backups/b_20260101_220000.dump.manifest.json"},
 		{"manifest of a manifest", "a/backups/a_20260101_220000.dump.manifest.json.manifest.json"},
+		{"monthly month 13", "a/metrics/monthly/2026-13.json"},
+		{"monthly a date", "a/metrics/monthly/2026-01-01.json"},
+		{"monthly wrong ext", "a/metrics/monthly/2026-01.txt"},
+		{"monthly short year", "a/metrics/monthly/26-01.json"},
+		{"monthly bad branch", "A/metrics/monthly/2026-01.json"},
+		{"monthly nested", "a/metrics/monthly/x/2026-01.json"},
+		{"monthly year out of range", "a/metrics/monthly/1969-12.json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

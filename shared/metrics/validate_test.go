@@ -93,6 +93,7 @@ func TestCheckKey(t *testing.T) {
 		{"branch", "branch-bandra/metrics/2026-02-16.json", `branch_id "branch-andheri" does not match key branch "branch-bandra"`},
 		{"both", "branch-bandra/metrics/2026-02-17.json", "branch-bandra\"; summary_date 2026-02-16 does not match"},
 		{"backup key", "branch-andheri/backups/branch-andheri_20260216_220000.dump", "is not a metrics key"},
+		{"monthly bundle key", "branch-andheri/metrics/monthly/2026-02.json", "is not a metrics key"},
 		{"bad key", "branch-andheri/metrics/2026-02-30.json", "malformed key"},
 		{"traversal", "../branch-andheri/metrics/2026-02-16.json", "malformed key"},
 	}

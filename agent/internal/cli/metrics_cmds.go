@@ -2,13 +2,16 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/branchwatch/branchwatch/agent/internal/bundler"
 	"github.com/branchwatch/branchwatch/agent/internal/catchup"
 	"github.com/branchwatch/branchwatch/agent/internal/demodata"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
@@ -47,7 +50,7 @@ func init() {
 	Register(&Command{
 		Name:    "catchup",
 		Usage:   "agent catchup",
-		Summary: "the two start-up catch-ups, once: missing summaries, then missing metrics documents",
+		Summary: "the start-up catch-ups, once: missing summaries, missing metrics documents, then missing monthly bundles of closed months",
 		NeedsDB: true,
 		Run:     runCatchup,
 	})
@@ -75,6 +78,15 @@ type metricsKit struct {
 }
 
 func (k *metricsKit) close() { k.pool.Close() }
+
+// bundler writes the branch's monthly bundles; nil in local-only mode
+// (bundles only speed up an aggregator's cold start).
+func (k *metricsKit) bundler(o options.Options, logger *slog.Logger, now func() time.Time) *bundler.Writer {
+	if k.st == nil {
+		return nil
+	}
+	return &bundler.Writer{Branch: o.BranchID, Store: k.st, Location: o.Location, Now: now, Logger: logger}
+}
 
 // openPool connects lazily: an unreachable database fails the first query,
 // not start-up (the daemon must start and catch up later).
@@ -197,6 +209,11 @@ func runCatchup(env *Env, _ *flag.FlagSet) error {
 	sums, pushes, err := catchup.Run(env.Ctx, k.sum, k.pub, env.Opts.SummaryCatchupDays, env.Opts.MetricsCatchupDays, env.Logger)
 	fmt.Fprintf(env.Stdout, "summaries: %d computed, %d failed; metrics: %d pushed, %d failed\n",
 		len(sums.Done), len(sums.Failed), len(pushes.Done), len(pushes.Failed))
+	if b := k.bundler(env.Opts, env.Logger, env.Now); b != nil && env.Ctx.Err() == nil {
+		res, berr := b.Run(env.Ctx)
+		fmt.Fprintf(env.Stdout, "monthly bundles: %d written, %d failed\n", len(res.Written), len(res.Failed))
+		err = errors.Join(err, berr)
+	}
 	return err
 }
 

@@ -142,8 +142,16 @@ func runDaemon(env *Env, _ *flag.FlagSet) error {
 // and push (which catches up too, so that a missed day is filled without
 // a restart), the nightly backup and the weekly cloud cleanup.
 func jobs(o options.Options, k *metricsKit, runner *backup.Runner, logger *slog.Logger, clock clockwork.Clock) []daemon.Job {
+	// The catch-up ends with the monthly bundles of closed months: at
+	// start-up, and after each day's push (so on the 3rd the month just
+	// closed gets its bundle, retried with the summary job's policy).
+	bundles := k.bundler(o, logger, clock.Now)
 	catchUp := func(ctx context.Context) error {
 		_, _, err := catchup.Run(ctx, k.sum, k.pub, o.SummaryCatchupDays, o.MetricsCatchupDays, logger)
+		if bundles != nil && ctx.Err() == nil {
+			_, berr := bundles.Run(ctx)
+			err = errors.Join(err, berr)
+		}
 		return err
 	}
 	retry := jobretry.For(o.JobRetryFor)

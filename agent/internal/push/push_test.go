@@ -171,7 +171,8 @@ func TestPresentIsOneListing(t *testing.T) {
 		}
 	}
 	// Neighbours and strays that must not count.
-	for _, k := range []string{branch + "/metrics/notes.txt", "branch-andheri-2/metrics/2026-02-11.json", branch + "/backups/x.dump"} {
+	for _, k := range []string{branch + "/metrics/notes.txt", "branch-andheri-2/metrics/2026-02-11.json", branch + "/backups/x.dump",
+		branch + "/metrics/monthly/2026-02.json", branch + "/metrics/monthly/2026-02-13.json"} { // bundles are no daily documents
 		if _, err := st.Put(ctx, k, strings.NewReader("x"), store.PutOptions{Size: 1}); err != nil {
 			t.Fatal(err)
 		}

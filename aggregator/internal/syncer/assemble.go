@@ -37,8 +37,11 @@ func (s *Syncer) assemble(w *branchWork, now time.Time, st *Stats) (*index.Branc
 		if w.metricsCut != "" {
 			b.Docs = append(b.Docs, prev.DocRange("", w.metricsCut)...)
 		}
+		// Bundles are not listed by an incremental sync: a bad one stays
+		// reported until the next full sync.
+		monthly, _ := layout.MonthlyPrefix(w.id)
 		for _, bd := range prev.Bad {
-			if bd.Key <= w.metricsAfter {
+			if bd.Key <= w.metricsAfter || strings.HasPrefix(bd.Key, monthly) {
 				b.Bad = append(b.Bad, bd)
 			}
 		}
@@ -55,7 +58,13 @@ func (s *Syncer) assemble(w *branchWork, now time.Time, st *Stats) (*index.Branc
 		if j.gone {
 			continue
 		}
-		if !j.reused {
+		switch {
+		case j.reused:
+		case j.bundle != nil:
+			st.Bundles++
+		case j.fromBundle:
+			st.FromBundle++
+		default:
 			st.Downloaded++
 		}
 		switch {

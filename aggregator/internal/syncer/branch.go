@@ -52,11 +52,13 @@ type fetchJob struct {
 	info   store.ObjectInfo
 	date   string // from the key; "" when the key is not a metrics key
 
-	doc    *index.Doc
-	bad    *index.BadDoc
-	reused bool  // unchanged since the previous sync: doc or bad is the old one
-	gone   bool  // vanished between listing and download
-	err    error // download failed: keep the previous version
+	doc        *index.Doc
+	bad        *index.BadDoc
+	bundle     *bundleWork // set for a monthly bundle's job
+	fromBundle bool        // doc or bad came from the month's bundle
+	reused     bool        // unchanged since the previous sync: doc or bad is the old one
+	gone       bool        // vanished between listing and download
+	err        error       // download failed: keep the previous version
 }
 
 // list lists the branch's sections and queues the downloads it needs.
@@ -68,7 +70,7 @@ func (s *Syncer) list(ctx context.Context, w *branchWork, jobs chan<- *fetchJob)
 			page = min(1000, len(w.prev.Docs)+len(w.prev.Bad)+len(w.prev.Backups)+w.prev.Ignored+64)
 		}
 		var objs []store.ObjectInfo
-		err := s.walk(ctx, prefix, prefix, page, func(o store.ObjectInfo) { objs = append(objs, o) })
+		err := s.walk(ctx, prefix, prefix, page, func(o store.ObjectInfo) bool { objs = append(objs, o); return true })
 		if err != nil {
 			w.listErr = &OpError{What: "list the branch " + w.id + " in " + s.o.BucketName, Err: err}
 			return
@@ -94,7 +96,7 @@ func (s *Syncer) list(ctx context.Context, w *branchWork, jobs chan<- *fetchJob)
 	}
 	dp, _ := layout.DrillsPrefix(w.id)
 	bprefix, _ := layout.BranchPrefix(w.id)
-	err := s.walkUntil(ctx, bprefix, w.backupsAfter, mp, page, func(o store.ObjectInfo) {
+	err := s.walkUntil(ctx, bprefix, w.backupsAfter, mp, page, func(o store.ObjectInfo) bool {
 		w.listed++
 		switch {
 		case strings.HasPrefix(o.Key, dp):
@@ -103,13 +105,20 @@ func (s *Syncer) list(ctx context.Context, w *branchWork, jobs chan<- *fetchJob)
 		case !w.addBackup(o) && isManifest(o.Key):
 			w.proofObjs = append(w.proofObjs, o)
 		}
+		return true
 	})
 	if err == nil {
 		w.metricsAfter, w.metricsCut, w.prevSection = s.metricsWindow(w.id, w.prev, present)
 		page := min(1000, w.prevSection+8)
-		err = s.walk(ctx, mp, w.metricsAfter, page, func(o store.ObjectInfo) {
+		// Bundles sort after every daily key: an incremental sync stops there.
+		monthly, _ := layout.MonthlyPrefix(w.id)
+		err = s.walk(ctx, mp, w.metricsAfter, page, func(o store.ObjectInfo) bool {
+			if o.Key >= monthly {
+				return false
+			}
 			w.listed++
 			metricsObjs = append(metricsObjs, o)
+			return true
 		})
 	}
 	if err != nil {
@@ -152,6 +161,7 @@ func (s *Syncer) listedAll(ctx context.Context, w *branchWork, objs []store.Obje
 func (s *Syncer) queue(ctx context.Context, w *branchWork, metricsObjs []store.ObjectInfo, jobs chan<- *fetchJob) {
 	s.readNewestBackupMeta(ctx, w)
 	s.readProof(ctx, w)
+	metricsObjs, bundles := splitBundles(w, metricsObjs)
 	for _, o := range metricsObjs {
 		j := &fetchJob{branch: w.id, info: o}
 		w.metrics = append(w.metrics, j)
@@ -166,14 +176,14 @@ func (s *Syncer) queue(ctx context.Context, w *branchWork, metricsObjs []store.O
 			// Refused unread: the listing's size is enough.
 			j.bad = &index.BadDoc{Key: o.Key, Date: j.date, ETag: o.ETag, Size: o.Size, LastModified: o.LastModified,
 				Reason: fmt.Sprintf("%v: %d bytes, limit %d (not read)", metrics.ErrTooLarge, o.Size, metrics.MaxDocumentBytes)}
+		case bundles[j.date[:len(layout.MonthFormat)]] != nil:
+			bj := bundles[j.date[:len(layout.MonthFormat)]]
+			bj.bundle.daily = append(bj.bundle.daily, j)
 		default:
-			select {
-			case jobs <- j:
-			case <-ctx.Done():
-				j.err = ctx.Err()
-			}
+			send(ctx, jobs, j)
 		}
 	}
+	s.queueBundles(ctx, w, bundles, jobs)
 }
 
 // metricsNameReason says why a key under metrics/ is not a document name.
@@ -221,18 +231,18 @@ func (s *Syncer) metricsWindow(id string, prev, present *index.Branch) (string, 
 }
 
 // walk lists the keys after `after` that start with section, calling fn
-// for each in key order. It lists without a prefix, from start-after, one
+// for each in key order until fn returns false. It lists without a prefix, from start-after, one
 // bounded page at a time: the server returns the next keys in bucket order
 // and stops after the page, and the first key beyond the section ends the
 // walk. (A prefix listing costs some servers, gofakes3 among them, a scan
 // to the end of the bucket for every request.)
-func (s *Syncer) walk(ctx context.Context, section, after string, pageSize int, fn func(store.ObjectInfo)) error {
+func (s *Syncer) walk(ctx context.Context, section, after string, pageSize int, fn func(store.ObjectInfo) bool) error {
 	return s.walkUntil(ctx, section, after, "", pageSize, fn)
 }
 
 // walkUntil is walk that also ends at the first key at or after until
 // ("" for none).
-func (s *Syncer) walkUntil(ctx context.Context, section, after, until string, pageSize int, fn func(store.ObjectInfo)) error {
+func (s *Syncer) walkUntil(ctx context.Context, section, after, until string, pageSize int, fn func(store.ObjectInfo) bool) error {
 	opts := store.ListOptions{StartAfter: after, MaxKeys: pageSize}
 	for {
 		page, err := s.st.List(ctx, opts)
@@ -240,10 +250,9 @@ func (s *Syncer) walkUntil(ctx context.Context, section, after, until string, pa
 			return err
 		}
 		for _, o := range page.Objects {
-			if !strings.HasPrefix(o.Key, section) || until != "" && o.Key >= until {
+			if !strings.HasPrefix(o.Key, section) || until != "" && o.Key >= until || !fn(o) {
 				return nil
 			}
-			fn(o)
 		}
 		if page.NextToken == "" {
 			return nil
@@ -311,7 +320,13 @@ func (s *Syncer) fetch(ctx context.Context, j *fetchJob, buf *bytes.Buffer) {
 		return
 	}
 	// Unmarshal copies what it keeps: buf is reused for the next document.
-	d, err := metrics.Unmarshal(buf.Bytes())
+	s.judge(j, buf.Bytes())
+}
+
+// judge decodes and checks one document's bytes, as metrics-v1.md
+// "Reading older and newer documents" says, filling j.doc or j.bad.
+func (s *Syncer) judge(j *fetchJob, data []byte) {
+	d, err := metrics.Unmarshal(data)
 	if err == nil {
 		err = d.Validate()
 	}

@@ -7,7 +7,8 @@
 // A full sync discovers branches (one delimiter listing) and lists every
 // object of every branch, in one walk over the bucket that hands each
 // branch its objects as soon as it is past them (downloads start while the
-// walk goes on). An incremental sync lists, per known branch,
+// walk goes on); a month's documents are read from its monthly bundle
+// where one holds them as they are (bundle.go). An incremental sync lists, per known branch,
 // only the backups after the newest one known and the metrics documents of
 // the last RelistDays days before the newest known: two small listings per
 // branch, whatever the bucket holds.
@@ -101,7 +102,9 @@ type Stats struct {
 	Full       bool
 	Branches   int
 	Listed     int // objects listed
-	Downloaded int // documents fetched
+	Downloaded int // documents fetched alone
+	Bundles    int // monthly bundles fetched (see bundle.go)
+	FromBundle int // documents taken from those bundles
 	NewBad     int // documents found bad by this sync
 	Failures   int // listings and downloads that failed
 	// Changed says the new index differs from the previous one (worth a
@@ -124,6 +127,9 @@ func (s Stats) MarshalJSON() ([]byte, error) {
 		DurationSeconds float64 `json:"duration_seconds"`
 	}{s.Full, s.Branches, s.Listed, s.Downloaded, s.NewBad, s.Failures, s.Changed, s.Duration.Seconds()})
 }
+
+// jobQueue is the depth of the download queue.
+const jobQueue = 1 << 16
 
 // maxReportedErrors bounds the errors joined into Sync's error.
 const maxReportedErrors = 5
@@ -152,13 +158,21 @@ func (s *Syncer) Sync(ctx context.Context, prev *index.Index, full bool) (*index
 		works[i] = &branchWork{id: id, prev: pb, full: full || pb == nil || pb.FullListedAt.IsZero()}
 	}
 
-	jobs := make(chan *fetchJob, 4*s.o.Concurrency)
+	// A deep queue lets the one walk over the bucket run ahead of the
+	// downloads instead of waiting on them: a full sync then takes about
+	// the longer of the two, not their sum. The jobs exist anyway (each
+	// branch keeps its own), so the queue costs only its pointers.
+	jobs := make(chan *fetchJob, max(4*s.o.Concurrency, jobQueue))
 	var fetchers sync.WaitGroup
 	for range s.o.Concurrency {
 		fetchers.Go(func() {
 			var buf bytes.Buffer
 			for j := range jobs {
-				s.fetch(ctx, j, &buf)
+				if j.bundle != nil {
+					s.fetchBundle(ctx, j, &buf)
+				} else {
+					s.fetch(ctx, j, &buf)
+				}
 			}
 		})
 	}
