@@ -86,6 +86,21 @@ func (e *QueryError) Error() string {
 // Unwrap is the server's error, if any.
 func (e *QueryError) Unwrap() error { return e.Err }
 
+// Permanent reports whether trying the query again cannot help (the job
+// retry policy, agent/internal/jobretry, asks): a result that breaks the
+// contract, or SQL the server refuses as written (syntax, an undefined
+// column or table, a data exception). A lost connection is not.
+func (e *QueryError) Permanent() bool {
+	if e.Err == nil {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(e.Err, &pe) {
+		return strings.HasPrefix(pe.Code, "42") || strings.HasPrefix(pe.Code, "22")
+	}
+	return false
+}
+
 // figures names the document's figures, total_bills to total_tips, in spec
 // order; derived ones may be left out of a query's row.
 var figures = []struct {
