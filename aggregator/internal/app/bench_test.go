@@ -143,10 +143,10 @@ func plainGets(b *testing.B, st store.Store, keys []string, conc int) float64 {
 	return float64(len(keys)) / time.Since(start).Seconds()
 }
 
-// coldBucket is the cold sync's own bucket: 100 branches of the same
+// coldBucket is the cold sync's own bucket: 50 branches of the same
 // shape as big (365 days, 90 backups each), so that benchbound.Runs
 // passes of sync and of plain GETs fit in make bench's time.
-var coldBucket = fixture.Bucket{Branches: 100, Days: 365, Backups: 90, LastDate: "2026-02-16", BackupBytes: 1024}
+var coldBucket = fixture.Bucket{Branches: 50, Days: 365, Backups: 90, LastDate: "2026-02-16", BackupBytes: 1024}
 
 // BenchmarkColdSync: a sync from nothing against the plain GETs of the
 // same documents at the same concurrency, in the same run (issue 5: at
