@@ -69,3 +69,18 @@ func TestBestOfRuns(t *testing.T) {
 		t.Fatalf("Runs with a bad %s: %d, want the default 3", RunsEnv, n)
 	}
 }
+
+func TestRSS(t *testing.T) {
+	rss, peak := RSS(), PeakRSS()
+	if rss <= 0 || peak < rss {
+		t.Fatalf("RSS %d, peak %d: want 0 < RSS ≤ peak", rss, peak)
+	}
+	big := make([]byte, 64<<20)
+	for i := range big {
+		big[i] = 1
+	}
+	if p := PeakRSS(); p < peak+32<<20 {
+		t.Errorf("peak %d after touching 64 MiB, was %d", p, peak)
+	}
+	_ = big[len(big)-1]
+}

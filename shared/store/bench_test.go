@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,21 +56,6 @@ func startServerProcess(b *testing.B) string {
 	return ""
 }
 
-// peakRSS reads the process's peak resident set (VmHWM) in bytes.
-func peakRSS() int64 {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-// resetPeakRSS makes VmHWM start again from the current RSS.
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
 // streamReader yields n pseudo-random bytes without holding them.
 type streamReader struct {
 	r *rand.ChaCha8
@@ -109,7 +93,7 @@ func BenchmarkS3UploadUnknownSize256MiB(b *testing.B) {
 		rate = 0
 		peak = benchbound.Lowest(func(run int) float64 {
 			runtime.GC()
-			resetPeakRSS()
+			benchbound.ResetPeakRSS()
 			src := &streamReader{r: rand.NewChaCha8([32]byte{byte(run)}), n: size}
 			h := sha256.New()
 			start := time.Now()
@@ -122,7 +106,7 @@ func BenchmarkS3UploadUnknownSize256MiB(b *testing.B) {
 				b.Fatalf("stored %d bytes", info.Size)
 			}
 			rate = max(rate, size/elapsed.Seconds()/1e6)
-			return float64(peakRSS()) / (1 << 20)
+			return float64(benchbound.PeakRSS()) / (1 << 20)
 		})
 	}
 	b.ReportMetric(rate, "MB/s")
