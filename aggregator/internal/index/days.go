@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,7 +53,7 @@ func (d *Days) Search(date string) int {
 	if !ok {
 		// Not a date: compare as strings, as the index always did.
 		lo, _ := slices.BinarySearchFunc(d.date, date, func(x int32, s string) int {
-			return cmpString(dayString(x), s)
+			return strings.Compare(dayString(x), s)
 		})
 		return lo
 	}
@@ -481,16 +482,6 @@ func parseDay(s string) (int32, bool) {
 }
 
 func dayString(day int32) string { return epoch.AddDate(0, 0, int(day)).Format(layout.DateFormat) }
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 // fixedZone returns a zone of offset seconds, shared per offset: the
 // documents of a branch have one or two offsets, and time.FixedZone

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
 	"github.com/branchwatch/branchwatch/aggregator/internal/index"
+	"github.com/branchwatch/branchwatch/shared/metrics"
 )
 
 // odd are documents whose facts do not fit the compact forms: each must
@@ -46,7 +49,7 @@ func TestDaysRoundTrip(t *testing.T) {
 	docs := odd()
 	days := index.NewDays("andheri", docs)
 	want := slices.Clone(docs)
-	slices.SortStableFunc(want, func(a, b index.Doc) int { return cmp(a.SummaryDate, b.SummaryDate) })
+	slices.SortStableFunc(want, func(a, b index.Doc) int { return strings.Compare(a.SummaryDate, b.SummaryDate) })
 	if days.Len() != len(want) {
 		t.Fatalf("%d documents, want %d", days.Len(), len(want))
 	}
@@ -182,16 +185,6 @@ func TestDocSpan(t *testing.T) {
 	}
 }
 
-func cmp(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // TestSnapshotRoundTrip saves an index with documents, bad documents and
 // backups and loads it back the same.
 func TestSnapshotRoundTrip(t *testing.T) {
@@ -229,5 +222,15 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	if _, err := index.Load(dir); err == nil || errors.Is(err, index.ErrNoSnapshot) {
 		t.Errorf("a damaged snapshot loaded with %v", err)
+	}
+}
+
+// TestDaysKnowsEveryField: Days stores each field of metrics.Document by
+// name (baseFields, derivedFields and the row header). A field added to
+// the document must be added to Days too, or it would be lost here.
+func TestDaysKnowsEveryField(t *testing.T) {
+	const known = 25 // schema_version … total_tips, as Days stores them
+	if n := reflect.TypeFor[metrics.Document]().NumField(); n != known {
+		t.Fatalf("metrics.Document has %d fields, Days stores %d: update index.Days (row layout, At, Add, check)", n, known)
 	}
 }
