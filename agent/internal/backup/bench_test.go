@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
+	"github.com/branchwatch/branchwatch/shared/benchbound"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
 
@@ -31,7 +33,7 @@ const benchDivisorEnv = "BRANCHWATCH_BENCH_DIVISOR"
 // `pg_dump -Fc -f FILE` of the same database of at least 1 GB, in the same
 // run; and the agent's peak memory (ru_maxrss of the agent process, which
 // Linux reports as the larger of its own and its largest child's).
-// Bounds: ratio ≤ 1.15, peak < 100 MiB.
+// Bounds: ratio ≤ 1.15 (the best of benchbound.Runs runs), peak ≤ 100 MiB.
 //
 // Two databases: pgbench's (its filler compresses to almost nothing, so
 // the dump is small) and one with a table of random-looking text beside a
@@ -114,51 +116,57 @@ func benchBackup(b *testing.B, agent, fakes3 string, scale, hexRows int, full bo
 		return took, rss, took - pgDumpDuration(b, out)
 	}
 
-	// Each iteration runs plain, agent, agent, plain: a machine getting
-	// busier or quieter during the run weighs on both sides alike.
-	var plainTotal, agentTotal, overheadTotal time.Duration
+	// A run times one plain pg_dump and one agent backup of the same
+	// database, alternating which goes first so that a machine getting
+	// busier or quieter weighs on both sides alike. The best agent time of
+	// benchbound.Runs runs is bounded against the best pg_dump time (the
+	// best ratio of a pair would favour a run where pg_dump alone was
+	// slowed by other work).
 	var peak, dumpBytes int64
+	plainBest, overheadBest := math.Inf(1), math.Inf(1)
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		dir := b.TempDir()
-		for _, agentTurn := range []bool{false, true, true, false} {
-			if agentTurn {
-				took, rss, overhead := backup(filepath.Join(dir, "agent"))
-				agentTotal += took
-				overheadTotal += overhead
-				peak = max(peak, rss)
-				continue
+	var agentBest float64
+	for range b.N {
+		agentBest = benchbound.Lowest(func(run int) float64 {
+			dir := b.TempDir()
+			defer os.RemoveAll(dir)
+			var agentTook, overhead, plainTook time.Duration
+			for _, agentTurn := range []bool{run%2 == 1, run%2 == 0} {
+				if agentTurn {
+					var rss int64
+					agentTook, rss, overhead = backup(filepath.Join(dir, "agent"))
+					peak = max(peak, rss)
+					continue
+				}
+				plainTook, dumpBytes = plain(dir)
 			}
-			took, size := plain(dir)
-			plainTotal += took
-			dumpBytes = size
-		}
-		_ = os.RemoveAll(dir)
+			plainBest, overheadBest = min(plainBest, plainTook.Seconds()), min(overheadBest, overhead.Seconds())
+			return agentTook.Seconds()
+		})
 	}
+	ratio := agentBest / plainBest
+	overheadRatio := (plainBest + overheadBest) / plainBest
 	b.StopTimer()
-	ratio := agentTotal.Seconds() / plainTotal.Seconds()
 	b.ReportMetric(ratio, "agent/pg_dump")
-	b.ReportMetric(plainTotal.Seconds()/float64(2*b.N), "pg_dump-s")
-	b.ReportMetric(agentTotal.Seconds()/float64(2*b.N), "agent-s")
+	b.ReportMetric(plainBest, "pg_dump-s")
+	b.ReportMetric(agentBest, "agent-s")
 	// The agent's own work (checks, upload, start-up) beside its pg_dump:
 	// less sensitive than the ratio to other load on the machine.
-	b.ReportMetric(overheadTotal.Seconds()/float64(2*b.N), "agent-overhead-s")
-	b.ReportMetric((plainTotal+overheadTotal).Seconds()/plainTotal.Seconds(), "overhead-ratio")
+	b.ReportMetric(overheadBest, "agent-overhead-s")
+	b.ReportMetric(overheadRatio, "overhead-ratio")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
 	b.ReportMetric(float64(dumpBytes)/(1<<20), "dump-MiB")
 	b.ReportMetric(float64(dbBytes)/(1<<20), "db-MiB")
-	overheadRatio := (plainTotal + overheadTotal).Seconds() / plainTotal.Seconds()
 	b.Logf("agent/pg_dump %.3f (overhead ratio %.3f): pg_dump %.2fs, agent %.2fs of which %.2fs beside pg_dump; peak %d MiB; dump %d MiB",
-		ratio, overheadRatio, plainTotal.Seconds()/float64(2*b.N), agentTotal.Seconds()/float64(2*b.N),
-		overheadTotal.Seconds()/float64(2*b.N), peak>>20, dumpBytes>>20)
-	// On small databases fixed start-up costs dominate. On a busy machine
-	// two runs of the same pg_dump differ by more than the bound, so only
-	// both figures over it are a failure.
-	if full && ratio > 1.15 && overheadRatio > 1.15 {
-		b.Errorf("agent backup took %.2f× the time of pg_dump alone (%.2f× counting only its own work), over the 1.15 bound", ratio, overheadRatio)
-	}
-	if peak >= 100<<20 {
-		b.Errorf("agent peak memory %d MiB is over the 100 MiB bound", peak>>20)
+		ratio, overheadRatio, plainBest, agentBest, overheadBest, peak>>20, dumpBytes>>20)
+	// Issue 3: peak memory under 100 MiB (the highest peak of every run),
+	// and, on a database of at least 1 GB (on small ones fixed start-up
+	// costs dominate), at most 1.15× plain pg_dump.
+	benchbound.AtMost(b, benchbound.Figure{Name: "agent backup peak RSS", Value: float64(peak) / (1 << 20), Unit: "MiB"}, 100)
+	if full {
+		benchbound.RatioAtMost(b,
+			benchbound.Figure{Name: "agent backup", Value: agentBest, Unit: "s"},
+			benchbound.Figure{Name: "plain pg_dump -Fc -f", Value: plainBest, Unit: "s"}, 1.15)
 	}
 }
 

@@ -2,6 +2,7 @@ package summary_test
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -9,12 +10,14 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/demodata"
 	"github.com/branchwatch/branchwatch/agent/internal/summary"
+	"github.com/branchwatch/branchwatch/shared/benchbound"
 )
 
 // BenchmarkSummarizeDay summarizes single days of a branch database
 // holding over two million bills (400 days of about 5,000 bills), each
 // with its items, payments, refunds and expenses, and reports the median
-// and the slowest day. The bound is 50 ms a day. It also fails if the
+// and the slowest day. The bound is 50 ms for the slowest day, each day's
+// time the best of benchbound.Runs. It also fails if the
 // default query's plan reads a whole table instead of an index range.
 func BenchmarkSummarizeDay(b *testing.B) {
 	ctx := context.Background()
@@ -59,24 +62,40 @@ func BenchmarkSummarizeDay(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	var per []time.Duration
 	var busiest int64
 	for range b.N {
-		for i := range days {
-			d := end.AddDate(0, 0, -i*5)
-			t0 := time.Now()
-			out, err := s.Summarize(ctx, d, true)
-			if err != nil {
-				b.Fatal(err)
-			}
-			per = append(per, time.Since(t0))
-			busiest = max(busiest, out.Document.TotalBills)
+		// Each of the 30 days is summarized benchbound.Runs times and its
+		// best time counts (the best of 3 absorbs a stall from other work
+		// on the machine); the figure is the slowest day's best time.
+		best := make([]float64, days)
+		for i := range best {
+			best[i] = math.Inf(1)
 		}
+		benchbound.Lowest(func(int) float64 {
+			for i := range days {
+				d := end.AddDate(0, 0, -i*5)
+				t0 := time.Now()
+				out, err := s.Summarize(ctx, d, true)
+				if err != nil {
+					b.Fatal(err)
+				}
+				best[i] = min(best[i], ms(time.Since(t0)))
+				busiest = max(busiest, out.Document.TotalBills)
+			}
+			return 0
+		})
+		b.StopTimer()
+		slices.Sort(best)
+		median, slowest := best[len(best)/2], best[len(best)-1]
+		b.ReportMetric(median, "ms/day-median")
+		b.ReportMetric(slowest, "ms/day-max")
+		b.ReportMetric(float64(res.Bills), "bills-in-db")
+		b.ReportMetric(float64(busiest), "bills-busiest-day")
+		b.Logf("one day's summary: median %.1f ms, slowest %.1f ms (best of %d each), %d bills in the database", median, slowest, benchbound.Runs(), res.Bills)
+		// Issue 4: one day at most 50 ms. An absolute bound: no baseline
+		// of the same run stands for a PostgreSQL index-range query.
+		benchbound.AtMost(b, benchbound.Figure{Name: "slowest day's summary", Value: slowest, Unit: "ms"}, 50)
 	}
-	b.StopTimer()
-	slices.Sort(per)
-	b.ReportMetric(float64(per[len(per)/2].Microseconds())/1000, "ms/day-median")
-	b.ReportMetric(float64(per[len(per)-1].Microseconds())/1000, "ms/day-max")
-	b.ReportMetric(float64(res.Bills), "bills-in-db")
-	b.ReportMetric(float64(busiest), "bills-busiest-day")
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

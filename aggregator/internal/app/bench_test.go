@@ -20,6 +20,7 @@ import (
 	"github.com/branchwatch/branchwatch/aggregator/internal/index"
 	"github.com/branchwatch/branchwatch/aggregator/internal/options"
 	"github.com/branchwatch/branchwatch/aggregator/internal/syncer"
+	"github.com/branchwatch/branchwatch/shared/benchbound"
 	"github.com/branchwatch/branchwatch/shared/config"
 	"github.com/branchwatch/branchwatch/shared/store"
 	"github.com/branchwatch/branchwatch/shared/testenv"
@@ -39,6 +40,7 @@ type bigBucket struct {
 	keys    []string // every metrics key
 	cold    *index.Index
 	snapDir string
+	getRate float64 // plain GETs per second, see getsBaseline
 	err     error
 }
 
@@ -141,69 +143,122 @@ func plainGets(b *testing.B, st store.Store, keys []string, conc int) float64 {
 	return float64(len(keys)) / time.Since(start).Seconds()
 }
 
+// coldBucket is the cold sync's own bucket: 50 branches of the same
+// shape as big (365 days, 90 backups each), so that benchbound.Runs
+// passes of sync and of plain GETs fit in make bench's time.
+var coldBucket = fixture.Bucket{Branches: 50, Days: 365, Backups: 90, LastDate: "2026-02-16", BackupBytes: 1024}
+
 // BenchmarkColdSync: a sync from nothing against the plain GETs of the
-// same documents at the same concurrency, in the same run (target: at
-// least 70% of the GET rate).
+// same documents at the same concurrency, in the same run (issue 5: at
+// least 70% of the GET rate). Each run is one pass of plain GETs and one
+// cold sync; the best GET rate and the best sync rate count.
 func BenchmarkColdSync(b *testing.B) {
-	bb := bucket(b)
-	_, st := server(b, bb)
+	backend := s3mem.New()
+	if err := backend.CreateBucket(testenv.S3Bucket); err != nil {
+		b.Fatal(err)
+	}
+	docs, err := coldBucket.Seed(backend, testenv.S3Bucket)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := make([]string, 0, docs)
+	for i := range coldBucket.Branches {
+		for d := range coldBucket.Days {
+			keys = append(keys, fixture.MetricsKey(fixture.BranchID(i), fixture.Date(coldBucket.LastDate, d-coldBucket.Days+1)))
+		}
+	}
+	srv := testenv.StartS3(b, testenv.WithBackend(backend))
+	o := srv.Options()
+	o.MaxAttempts = 1
+	st, err := store.NewS3(o)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for b.Loop() {
-		getsBefore := plainGets(b, st, bb.keys, benchConcurrency)
-		runtime.GC()
-		var m0, m1 runtime.MemStats
-		runtime.ReadMemStats(&m0)
-		start := time.Now()
-		x, stats, err := newBenchSyncer(st).Sync(context.Background(), nil, true)
-		if err != nil {
-			b.Fatal(err)
-		}
-		elapsed := time.Since(start)
-		if x.Documents() != bb.docs {
-			b.Fatalf("cold sync indexed %d documents, want %d", x.Documents(), bb.docs)
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&m1)
-		// The GET rate is taken before and after the sync, and averaged.
-		getRate := (getsBefore + plainGets(b, st, bb.keys, benchConcurrency)) / 2
-		syncRate := float64(stats.Downloaded) / elapsed.Seconds()
+		var getRate, secs float64
+		syncRate := benchbound.Highest(func(int) float64 {
+			getRate = max(getRate, plainGets(b, st, keys, benchConcurrency))
+			runtime.GC()
+			start := time.Now()
+			x, stats, err := newBenchSyncer(st).Sync(context.Background(), nil, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			elapsed := time.Since(start)
+			if x.Documents() != docs {
+				b.Fatalf("cold sync indexed %d documents, want %d", x.Documents(), docs)
+			}
+			secs = elapsed.Seconds()
+			return float64(stats.Downloaded) / elapsed.Seconds()
+		})
 		b.ReportMetric(getRate, "plain-GETs/s")
 		b.ReportMetric(syncRate, "sync-docs/s")
 		b.ReportMetric(100*syncRate/getRate, "%-of-GET-rate")
-		b.ReportMetric(elapsed.Seconds(), "s-cold-sync")
-		b.ReportMetric(float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc))/(1<<20), "MiB-index")
-		bb.cold = x
+		b.ReportMetric(secs, "s-cold-sync")
+		benchbound.RatioAtLeast(b,
+			benchbound.Figure{Name: "cold sync", Value: syncRate, Unit: "docs/s"},
+			benchbound.Figure{Name: "plain GETs at the same concurrency", Value: getRate, Unit: "docs/s"}, 0.70)
 	}
+}
+
+// refGetRate is the plain-GET rate of wave 1's figures (issue 5's note:
+// 8,398 GETs/s at concurrency 16 on this machine, quiet), when its
+// absolute time bounds held. A time bound T of those issues becomes "at
+// most the time of T × refGetRate plain GETs, measured in the same run".
+const refGetRate = 8398
+
+// getsBaseline is the time of n plain GETs at the benchmark's concurrency,
+// at the best rate of benchbound.Runs passes over a sample of the bucket's
+// documents, measured once per process.
+func getsBaseline(b *testing.B, bb *bigBucket, st store.Store, seconds float64) benchbound.Figure {
+	b.Helper()
+	if bb.getRate == 0 {
+		sample := bb.keys[:min(len(bb.keys), 20_000)]
+		bb.getRate = benchbound.Highest(func(int) float64 { return plainGets(b, st, sample, benchConcurrency) })
+		b.Logf("plain GETs at concurrency %d: %.0f/s (wave 1: %d/s)", benchConcurrency, bb.getRate, refGetRate)
+	}
+	n := seconds * refGetRate
+	return benchbound.Figure{Name: fmt.Sprintf("time of %.0f plain GETs", n), Value: n / bb.getRate, Unit: "s"}
 }
 
 // BenchmarkRefreshNothingNew: an incremental refresh after a full sync,
 // with nothing new in the bucket (targets: at most 1 s, at most 2
-// requests per branch).
+// requests per branch; the time as a time of plain GETs, see getsBaseline).
 func BenchmarkRefreshNothingNew(b *testing.B) {
 	bb := bucket(b)
 	srv, st := server(b, bb)
 	cold := coldIndex(b, bb, st)
 	s := newBenchSyncer(st)
+	baseline := getsBaseline(b, bb, st, 1)
 	for b.Loop() {
-		runtime.GC() // the cold sync's garbage is not this refresh's
-		before := srv.Requests.Load()
-		start := time.Now()
-		x, stats, err := s.Sync(context.Background(), cold, false)
-		elapsed := time.Since(start)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if stats.Downloaded != 0 || stats.Changed || x.Documents() != bb.docs {
-			b.Fatalf("refresh with nothing new: %+v", stats)
-		}
-		reqs := srv.Requests.Load() - before
-		b.ReportMetric(elapsed.Seconds()*1000, "ms-refresh")
+		var reqs int64
+		secs := benchbound.Lowest(func(int) float64 {
+			runtime.GC() // the cold sync's garbage is not this refresh's
+			before := srv.Requests.Load()
+			start := time.Now()
+			x, stats, err := s.Sync(context.Background(), cold, false)
+			elapsed := time.Since(start)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if stats.Downloaded != 0 || stats.Changed || x.Documents() != bb.docs {
+				b.Fatalf("refresh with nothing new: %+v", stats)
+			}
+			reqs = srv.Requests.Load() - before
+			return elapsed.Seconds()
+		})
+		b.ReportMetric(secs*1000, "ms-refresh")
 		b.ReportMetric(float64(reqs)/float64(big.Branches), "requests/branch")
+		benchbound.AtMost(b, benchbound.Figure{Name: "refresh requests per branch", Value: float64(reqs) / float64(big.Branches), Unit: "requests"}, 2)
+		// Issue 5: at most 1 s at wave 1's GET rate.
+		benchbound.RatioAtMost(b, benchbound.Figure{Name: "refresh with nothing new", Value: secs, Unit: "s"}, baseline, 1)
 	}
 }
 
 // BenchmarkRestartFromSnapshot: a new App over the snapshot of a complete
 // index, nothing new in the bucket: the time until it serves the complete
-// index after its first refresh (target: at most 2 s).
+// index after its first refresh (issue 5: at most 2 s, as a time of plain
+// GETs, see getsBaseline).
 func BenchmarkRestartFromSnapshot(b *testing.B) {
 	bb := bucket(b)
 	srv, st := server(b, bb)
@@ -216,36 +271,45 @@ func BenchmarkRestartFromSnapshot(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	baseline := getsBaseline(b, bb, st, 2)
 	for b.Loop() {
-		start := time.Now()
-		a, err := app.Build(o, app.Config{Store: st, ReadOnlySnapshot: true})
-		if err != nil {
-			b.Fatal(err)
-		}
-		loaded := time.Since(start)
-		if err := a.Service.RefreshIncremental(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		base, stop := serveHTTP(b, a)
-		resp, err := http.Get(base + "/api/v1/sync")
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		served := time.Since(start)
-		if n := a.Service.Index().Documents(); n != bb.docs || a.Service.LastSync().LastStats.Downloaded != 0 {
-			b.Fatalf("restart serves %d documents (want %d) after %+v", n, bb.docs, a.Service.LastSync().LastStats)
-		}
-		stop()
+		var loaded time.Duration
+		secs := benchbound.Lowest(func(int) float64 {
+			runtime.GC()
+			start := time.Now()
+			a, err := app.Build(o, app.Config{Store: st, ReadOnlySnapshot: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			loaded = time.Since(start)
+			if err := a.Service.RefreshIncremental(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			base, stop := serveHTTP(b, a)
+			resp, err := http.Get(base + "/api/v1/sync")
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			served := time.Since(start)
+			if n := a.Service.Index().Documents(); n != bb.docs || a.Service.LastSync().LastStats.Downloaded != 0 {
+				b.Fatalf("restart serves %d documents (want %d) after %+v", n, bb.docs, a.Service.LastSync().LastStats)
+			}
+			stop()
+			return served.Seconds()
+		})
 		b.ReportMetric(loaded.Seconds()*1000, "ms-snapshot-load")
-		b.ReportMetric(served.Seconds()*1000, "ms-to-served-after-refresh")
+		b.ReportMetric(secs*1000, "ms-to-served-after-refresh")
+		// Issue 5: at most 2 s at wave 1's GET rate.
+		benchbound.RatioAtMost(b, benchbound.Figure{Name: "restart from the snapshot to served", Value: secs, Unit: "s"}, baseline, 1)
 	}
 }
 
 // BenchmarkExportCSV: /export.csv of every row (500 branches × 365 days)
 // over loopback HTTP, with the server's peak heap growth sampled during
-// the export (target: at most 1 s, flat memory).
+// the export (issue 5: at most 1 s, as a time of plain GETs, see
+// getsBaseline).
 func BenchmarkExportCSV(b *testing.B) {
 	bb := bucket(b)
 	_, st := server(b, bb)
@@ -263,26 +327,35 @@ func BenchmarkExportCSV(b *testing.B) {
 	defer stop()
 	from := fixture.Date(big.LastDate, -big.Days+1)
 	url := fmt.Sprintf("%s/export.csv?from=%s&to=%s", base, from, big.LastDate)
+	baseline := getsBaseline(b, bb, st, 1)
 	for b.Loop() {
-		runtime.GC()
-		var base runtime.MemStats
-		runtime.ReadMemStats(&base)
-		peak := sampleHeap()
-		start := time.Now()
-		resp, err := http.Get(url)
-		if err != nil {
-			b.Fatal(err)
-		}
-		lines, n := countLines(resp.Body)
-		resp.Body.Close()
-		elapsed := time.Since(start)
-		top := peak()
-		if lines != bb.docs+1 {
-			b.Fatalf("export has %d lines, want %d", lines, bb.docs+1)
-		}
-		b.ReportMetric(elapsed.Seconds()*1000, "ms-export")
-		b.ReportMetric(float64(n)/(1<<20), "MiB-csv")
-		b.ReportMetric(float64(int64(top)-int64(base.HeapInuse))/(1<<20), "MiB-peak-heap-growth")
+		var growth, mib float64
+		secs := benchbound.Lowest(func(int) float64 {
+			runtime.GC()
+			var base runtime.MemStats
+			runtime.ReadMemStats(&base)
+			peak := sampleHeap()
+			start := time.Now()
+			resp, err := http.Get(url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lines, n := countLines(resp.Body)
+			resp.Body.Close()
+			elapsed := time.Since(start)
+			top := peak()
+			if lines != bb.docs+1 {
+				b.Fatalf("export has %d lines, want %d", lines, bb.docs+1)
+			}
+			growth, mib = float64(int64(top)-int64(base.HeapInuse))/(1<<20), float64(n)/(1<<20)
+			return elapsed.Seconds()
+		})
+		b.ReportMetric(secs*1000, "ms-export")
+		b.ReportMetric(mib, "MiB-csv")
+		b.ReportMetric(growth, "MiB-peak-heap-growth")
+		// Issue 5: at most 1 s at wave 1's GET rate (flat memory is the
+		// bound of csvexport's BenchmarkExport).
+		benchbound.RatioAtMost(b, benchbound.Figure{Name: "CSV export of every row over HTTP", Value: secs, Unit: "s"}, baseline, 1)
 	}
 }
 

@@ -49,7 +49,7 @@ func TestMetricsCheck(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			b := &index.Branch{ID: "andheri", Docs: c.docs}
+			b := &index.Branch{ID: "andheri", Docs: index.NewDays("andheri", c.docs)}
 			got := policy.MetricsCheck(b, fixture.IST, c.now)
 			if got.State != c.want || !got.Since.Equal(c.since) {
 				t.Errorf("state %s since %v, want %s since %v (%s)", got.State, got.Since, c.want, c.since, got.Reason)
@@ -108,7 +108,7 @@ func TestBackupCheck(t *testing.T) {
 func TestZoneFromDocuments(t *testing.T) {
 	d := fixture.Doc("dubai", "2026-02-16", 1)
 	d.GeneratedAt = "2026-02-16T21:45:00+04:00"
-	b := &index.Branch{ID: "dubai", Docs: []index.Doc{{Document: d}}}
+	b := &index.Branch{ID: "dubai", Docs: index.NewDays("dubai", []index.Doc{{Document: d}})}
 	kolkata, err := time.LoadLocation("Asia/Kolkata")
 	if err != nil {
 		t.Skip("no zone database:", err)
@@ -121,7 +121,7 @@ func TestZoneFromDocuments(t *testing.T) {
 	if got := policy.MetricsCheck(b, loc, time.Date(2026, 2, 17, 21, 44, 0, 0, loc)); got.State != freshness.Up {
 		t.Errorf("at 21:44 Dubai time: %s (%s)", got.State, got.Reason)
 	}
-	if ind := (&index.Branch{Docs: []index.Doc{{Document: fixture.Doc("x", "2026-02-16", 1)}}}).Zone(kolkata); ind != kolkata {
+	if ind := (&index.Branch{ID: "x", Docs: index.NewDays("x", []index.Doc{{Document: fixture.Doc("x", "2026-02-16", 1)}})}).Zone(kolkata); ind != kolkata {
 		t.Errorf("an +05:30 branch gets zone %s, want the default Asia/Kolkata", ind)
 	}
 }

@@ -21,18 +21,20 @@ func (f Future) Len() int { return len(f.Docs) + len(f.Bad) + len(f.Backups) }
 
 // Present splits the branch at now+FutureSlack: it returns the branch
 // without its future-dated objects (b itself when it has none, else a
-// shallow copy sharing b's arrays) and those objects. Dates are read in
+// shallow copy sharing b's columns and arrays) and those objects. Dates are read in
 // loc, the branch's zone: a document is future-dated when its business
 // date begins after now+FutureSlack there.
 func (b *Branch) Present(now time.Time, loc *time.Location) (*Branch, Future) {
 	limit := now.Add(FutureSlack).In(loc)
 	lastDate := DateString(limit)
 	var f Future
-	nd := len(b.Docs)
-	for nd > 0 && b.Docs[nd-1].SummaryDate > lastDate {
+	nd := b.Docs.Len()
+	for nd > 0 && b.Docs.Date(nd-1) > lastDate {
 		nd--
 	}
-	f.Docs = b.Docs[nd:len(b.Docs):len(b.Docs)]
+	for i := nd; i < b.Docs.Len(); i++ {
+		f.Docs = append(f.Docs, b.Docs.At(i))
+	}
 	nb := len(b.Backups)
 	for nb > 0 && b.Backups[nb-1].Taken(loc).After(limit) {
 		nb--
@@ -47,7 +49,7 @@ func (b *Branch) Present(now time.Time, loc *time.Location) (*Branch, Future) {
 		return b, Future{}
 	}
 	p := *b
-	p.Docs, p.Backups = b.Docs[:nd:nd], b.Backups[:nb:nb]
+	p.Docs, p.Backups = b.Docs.Slice(0, nd), b.Backups[:nb:nb]
 	if len(f.Bad) > 0 {
 		p.Bad = make([]BadDoc, 0, len(b.Bad)-len(f.Bad))
 		for _, bd := range b.Bad {

@@ -22,19 +22,19 @@ func TestPresent(t *testing.T) {
 		docs, bad, backups    int // kept
 		fDocs, fBad, fBackups int // split off
 	}{
-		{"nothing ahead", Branch{Docs: []Doc{doc("2026-02-16"), doc("2026-02-17")}, Backups: []Backup{dump(2026, 2, 16, 22)}}, 2, 0, 1, 0, 0, 0},
-		{"tomorrow is not ahead", Branch{Docs: []Doc{doc("2026-02-18")}, Backups: []Backup{dump(2026, 2, 18, 11)}}, 1, 0, 1, 0, 0, 0},
-		{"the day after is", Branch{Docs: []Doc{doc("2026-02-17"), doc("2026-02-19")}, Backups: []Backup{dump(2026, 2, 17, 22), dump(2026, 2, 18, 13)}}, 1, 0, 1, 1, 0, 1},
-		{"2031", Branch{Docs: []Doc{doc("2026-02-16"), doc("2031-01-01")},
+		{"nothing ahead", Branch{Docs: NewDays("x", []Doc{doc("2026-02-16"), doc("2026-02-17")}), Backups: []Backup{dump(2026, 2, 16, 22)}}, 2, 0, 1, 0, 0, 0},
+		{"tomorrow is not ahead", Branch{Docs: NewDays("x", []Doc{doc("2026-02-18")}), Backups: []Backup{dump(2026, 2, 18, 11)}}, 1, 0, 1, 0, 0, 0},
+		{"the day after is", Branch{Docs: NewDays("x", []Doc{doc("2026-02-17"), doc("2026-02-19")}), Backups: []Backup{dump(2026, 2, 17, 22), dump(2026, 2, 18, 13)}}, 1, 0, 1, 1, 0, 1},
+		{"2031", Branch{Docs: NewDays("x", []Doc{doc("2026-02-16"), doc("2031-01-01")}),
 			Bad:     []BadDoc{{Key: "a", Date: "2026-02-10"}, {Key: "b", Date: "2031-01-02"}, {Key: "c"}},
 			Backups: []Backup{dump(2026, 2, 16, 22), dump(2031, 1, 1, 22)}}, 1, 2, 1, 1, 1, 1},
-		{"everything ahead", Branch{Docs: []Doc{doc("2031-01-01")}, Backups: []Backup{dump(2031, 1, 1, 22)}}, 0, 0, 0, 1, 0, 1},
+		{"everything ahead", Branch{Docs: NewDays("x", []Doc{doc("2031-01-01")}), Backups: []Backup{dump(2031, 1, 1, 22)}}, 0, 0, 0, 1, 0, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, f := tt.b.Present(now, ist)
-			if len(p.Docs) != tt.docs || len(p.Bad) != tt.bad || len(p.Backups) != tt.backups {
-				t.Errorf("kept %d docs %d bad %d backups, want %d %d %d", len(p.Docs), len(p.Bad), len(p.Backups), tt.docs, tt.bad, tt.backups)
+			if p.Docs.Len() != tt.docs || len(p.Bad) != tt.bad || len(p.Backups) != tt.backups {
+				t.Errorf("kept %d docs %d bad %d backups, want %d %d %d", p.Docs.Len(), len(p.Bad), len(p.Backups), tt.docs, tt.bad, tt.backups)
 			}
 			if len(f.Docs) != tt.fDocs || len(f.Bad) != tt.fBad || len(f.Backups) != tt.fBackups {
 				t.Errorf("split off %d docs %d bad %d backups, want %d %d %d", len(f.Docs), len(f.Bad), len(f.Backups), tt.fDocs, tt.fBad, tt.fBackups)
@@ -42,7 +42,7 @@ func TestPresent(t *testing.T) {
 			if f.Len() == 0 && p != &tt.b {
 				t.Error("a branch with nothing ahead was copied")
 			}
-			if f.Len() > 0 && len(tt.b.Docs)+len(tt.b.Bad)+len(tt.b.Backups) != len(p.Docs)+len(p.Bad)+len(p.Backups)+f.Len() {
+			if f.Len() > 0 && tt.b.Docs.Len()+len(tt.b.Bad)+len(tt.b.Backups) != p.Docs.Len()+len(p.Bad)+len(p.Backups)+f.Len() {
 				t.Error("objects lost in the split")
 			}
 		})

@@ -56,12 +56,12 @@ func (b Backup) Taken(loc *time.Location) time.Time {
 	return time.Date(s.Year(), s.Month(), s.Day(), s.Hour(), s.Minute(), s.Second(), 0, loc)
 }
 
-// Branch is everything known about one branch. Slices are sorted: Docs by
-// date, Bad and Backups by key (so backups oldest first).
+// Branch is everything known about one branch. Docs are in date order,
+// Bad and Backups sorted by key (so backups oldest first).
 type Branch struct {
 	ID       string
 	Expected bool // named in EXPECTED_BRANCHES
-	Docs     []Doc
+	Docs     Days
 	Bad      []BadDoc
 	Backups  []Backup
 	// BadBackups are objects under backups/ named like a dump
@@ -80,17 +80,19 @@ type Branch struct {
 
 // Latest is the newest good document, or nil.
 func (b *Branch) Latest() *Doc {
-	if len(b.Docs) == 0 {
+	n := b.Docs.Len()
+	if n == 0 {
 		return nil
 	}
-	return &b.Docs[len(b.Docs)-1]
+	d := b.Docs.At(n - 1)
+	return &d
 }
 
 // LatestFinal is the newest good document with is_final, or nil.
 func (b *Branch) LatestFinal() *Doc {
-	for i := len(b.Docs) - 1; i >= 0; i-- {
-		if b.Docs[i].IsFinal {
-			return &b.Docs[i]
+	for i := b.Docs.Len() - 1; i >= 0; i-- {
+		if d := b.Docs.At(i); d.IsFinal {
+			return &d
 		}
 	}
 	return nil
@@ -134,30 +136,55 @@ func (b *Branch) Zone(def *time.Location) *time.Location {
 	return time.FixedZone(t.Format("-07:00"), off)
 }
 
-// DocRange returns the documents with from <= date <= to (YYYY-MM-DD
-// strings; "" leaves that end open), sharing the branch's backing array.
-func (b *Branch) DocRange(from, to string) []Doc {
-	lo := 0
+// DocSpan returns the positions lo to hi-1 in Docs of the documents with
+// from <= date <= to (YYYY-MM-DD strings; "" leaves that end open).
+func (b *Branch) DocSpan(from, to string) (lo, hi int) {
+	hi = b.Docs.Len()
 	if from != "" {
-		lo = sort.Search(len(b.Docs), func(i int) bool { return b.Docs[i].SummaryDate >= from })
+		lo = b.Docs.Search(from)
 	}
-	hi := len(b.Docs)
 	if to != "" {
-		hi = sort.Search(len(b.Docs), func(i int) bool { return b.Docs[i].SummaryDate > to })
+		hi = b.Docs.Search(to)
+		for hi < b.Docs.Len() && b.Docs.Date(hi) == to {
+			hi++
+		}
 	}
+	if lo >= hi {
+		return 0, 0
+	}
+	return lo, hi
+}
+
+// DocRange returns the documents with from <= date <= to (YYYY-MM-DD
+// strings; "" leaves that end open), decoded into a new slice.
+func (b *Branch) DocRange(from, to string) []Doc {
+	lo, hi := b.DocSpan(from, to)
 	if lo >= hi {
 		return nil
 	}
-	return b.Docs[lo:hi:hi]
+	out := make([]Doc, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		out = append(out, b.Docs.At(i))
+	}
+	return out
 }
 
 // Doc returns the good document of a date.
 func (b *Branch) Doc(date string) (*Doc, bool) {
-	i := sort.Search(len(b.Docs), func(i int) bool { return b.Docs[i].SummaryDate >= date })
-	if i < len(b.Docs) && b.Docs[i].SummaryDate == date {
-		return &b.Docs[i], true
+	if i := b.DocAt(date); i >= 0 {
+		d := b.Docs.At(i)
+		return &d, true
 	}
 	return nil, false
+}
+
+// DocAt is the position in Docs of the document of a date, or -1.
+func (b *Branch) DocAt(date string) int {
+	i := b.Docs.Search(date)
+	if i < b.Docs.Len() && b.Docs.Date(i) == date {
+		return i
+	}
+	return -1
 }
 
 // Backup returns the backup of a file name.
@@ -202,7 +229,7 @@ func (x *Index) Documents() int {
 	n := 0
 	if x != nil {
 		for _, b := range x.Branches {
-			n += len(b.Docs)
+			n += b.Docs.Len()
 		}
 	}
 	return n

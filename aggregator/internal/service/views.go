@@ -156,7 +156,7 @@ func (s *Service) branchStatus(all *index.Branch, now time.Time) BranchStatus {
 	st := BranchStatus{ID: b.ID, Name: b.Name(), Expected: b.Expected, Zone: loc.String(), Location: loc,
 		Metrics: s.o.Policy.MetricsCheck(b, loc, now), Backup: s.o.Policy.BackupCheck(b, loc, now),
 		FutureDated: freshness.FutureCheck(future, loc, now), FutureObjects: futureObjects(future, loc),
-		Documents: len(all.Docs), BadDocuments: len(all.Bad) + len(all.BadBackups) + badProof(all), Backups: len(all.Backups), IgnoredObjects: all.Ignored}
+		Documents: all.Docs.Len(), BadDocuments: len(all.Bad) + len(all.BadBackups) + badProof(all), Backups: len(all.Backups), IgnoredObjects: all.Ignored}
 	if d := b.LatestFinal(); d != nil {
 		doc := d.Document
 		st.Latest, st.LastMetricsDate = &doc, d.SummaryDate

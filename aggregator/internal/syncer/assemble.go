@@ -32,10 +32,11 @@ func (s *Syncer) assemble(w *branchWork, now time.Time, st *Stats) (*index.Branc
 		prev = &index.Branch{ID: w.id}
 	}
 	// Documents and bad documents outside the listed section stay as they were.
-	b.Docs = make([]index.Doc, 0, len(prev.Docs)+1)
+	docs := index.NewDaysBuilder(w.id, &prev.Docs)
 	if !w.full {
 		if w.metricsCut != "" {
-			b.Docs = append(b.Docs, prev.DocRange("", w.metricsCut)...)
+			lo, hi := prev.DocSpan("", w.metricsCut)
+			docs.AddRange(&prev.Docs, lo, hi)
 		}
 		// Bundles are not listed by an incremental sync: a bad one stays
 		// reported until the next full sync.
@@ -48,11 +49,10 @@ func (s *Syncer) assemble(w *branchWork, now time.Time, st *Stats) (*index.Branc
 	}
 	errs := w.proofErrs
 	b.Proof = w.proof
-	name := prev.Name()
 	for _, j := range w.metrics {
 		if j.err != nil {
 			errs = append(errs, j.err)
-			keepPrevious(b, prev, j)
+			keepPrevious(b, prev, docs, j)
 			continue
 		}
 		if j.gone {
@@ -68,13 +68,12 @@ func (s *Syncer) assemble(w *branchWork, now time.Time, st *Stats) (*index.Branc
 			st.Downloaded++
 		}
 		switch {
+		case j.reused && j.bad == nil:
+			docs.AddFrom(&prev.Docs, j.prevAt)
 		case j.doc != nil:
 			d := *j.doc
-			if d.BranchName == name { // share one string per branch
-				d.BranchName = name
-			}
 			d.BranchID = b.ID
-			b.Docs = append(b.Docs, d)
+			docs.Add(d)
 		case j.bad != nil:
 			b.Bad = append(b.Bad, *j.bad)
 			if !j.reused {
@@ -83,7 +82,7 @@ func (s *Syncer) assemble(w *branchWork, now time.Time, st *Stats) (*index.Branc
 			}
 		}
 	}
-	sortDocs(b.Docs)
+	b.Docs = docs.Build()
 	sortBad(b.Bad)
 
 	for _, bb := range w.badBackups {
@@ -137,7 +136,7 @@ func (s *Syncer) assemble(w *branchWork, now time.Time, st *Stats) (*index.Branc
 // shown as a bad document). Only then is a prefix that EXPECTED_BRANCHES
 // does not name a branch.
 func holdsBranchKey(b *index.Branch) bool {
-	if len(b.Docs) > 0 || len(b.Backups) > 0 {
+	if b.Docs.Len() > 0 || len(b.Backups) > 0 {
 		return true
 	}
 	for _, bd := range b.Bad {
@@ -157,7 +156,7 @@ func holdsBranchKey(b *index.Branch) bool {
 // identity of its slices.
 func changed(prev, b *index.Branch) bool {
 	if prev.Expected != b.Expected || prev.Ignored != b.Ignored || !prev.FullListedAt.Equal(b.FullListedAt) || prev.Proof != b.Proof ||
-		len(prev.Docs) != len(b.Docs) || len(prev.Bad) != len(b.Bad) || len(prev.Backups) != len(b.Backups) ||
+		prev.Docs.Len() != b.Docs.Len() || len(prev.Bad) != len(b.Bad) || len(prev.Backups) != len(b.Backups) ||
 		len(prev.BadBackups) != len(b.BadBackups) {
 		return true
 	}
@@ -166,8 +165,8 @@ func changed(prev, b *index.Branch) bool {
 			return true
 		}
 	}
-	for i := range b.Docs {
-		if prev.Docs[i].ETag != b.Docs[i].ETag || prev.Docs[i].SummaryDate != b.Docs[i].SummaryDate {
+	for i := range b.Docs.Len() {
+		if !b.Docs.SameAs(i, &prev.Docs) {
 			return true
 		}
 	}
@@ -210,10 +209,10 @@ func knownBadBackup(prev *index.Branch, bb index.BadDoc) bool {
 }
 
 // keepPrevious keeps the previous version of an object whose download failed.
-func keepPrevious(b, prev *index.Branch, j *fetchJob) {
+func keepPrevious(b, prev *index.Branch, docs *index.DaysBuilder, j *fetchJob) {
 	if j.date != "" {
-		if d, ok := prev.Doc(j.date); ok {
-			b.Docs = append(b.Docs, *d)
+		if i := prev.DocAt(j.date); i >= 0 {
+			docs.AddFrom(&prev.Docs, i)
 			return
 		}
 	}
@@ -222,13 +221,6 @@ func keepPrevious(b, prev *index.Branch, j *fetchJob) {
 			b.Bad = append(b.Bad, bd)
 			return
 		}
-	}
-}
-
-func sortDocs(ds []index.Doc) {
-	cmp := func(a, b index.Doc) int { return strings.Compare(a.SummaryDate, b.SummaryDate) }
-	if !slices.IsSortedFunc(ds, cmp) {
-		slices.SortStableFunc(ds, cmp)
 	}
 }
 

@@ -18,7 +18,7 @@ func TestHoldsBranchKey(t *testing.T) {
 		{"a bucket browser's folder marker", index.Branch{Ignored: 1}, false},
 		{"junk under metrics/", index.Branch{Bad: []index.BadDoc{{Key: "x/metrics/notes.txt"}}}, false},
 		{"a bad document of a date", index.Branch{Bad: []index.BadDoc{{Key: "x/metrics/2026-02-16.json", Date: "2026-02-16"}}}, true},
-		{"a good document", index.Branch{Docs: []index.Doc{{}}}, true},
+		{"a good document", index.Branch{Docs: index.NewDays("x", []index.Doc{{}})}, true},
 		{"a dump", index.Branch{Backups: []index.Backup{{}}, Ignored: 3}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -53,10 +53,11 @@ type fetchJob struct {
 	date   string // from the key; "" when the key is not a metrics key
 
 	doc        *index.Doc
+	prevAt     int // with reused and no bad: the document's position in the previous Docs
 	bad        *index.BadDoc
 	bundle     *bundleWork // set for a monthly bundle's job
 	fromBundle bool        // doc or bad came from the month's bundle
-	reused     bool        // unchanged since the previous sync: doc or bad is the old one
+	reused     bool        // unchanged since the previous sync: prevAt or bad is the old one
 	gone       bool        // vanished between listing and download
 	err        error       // download failed: keep the previous version
 }
@@ -67,7 +68,7 @@ func (s *Syncer) list(ctx context.Context, w *branchWork, jobs chan<- *fetchJob)
 		prefix, _ := layout.BranchPrefix(w.id)
 		page := 1000
 		if w.prev != nil {
-			page = min(1000, len(w.prev.Docs)+len(w.prev.Bad)+len(w.prev.Backups)+w.prev.Ignored+64)
+			page = min(1000, w.prev.Docs.Len()+len(w.prev.Bad)+len(w.prev.Backups)+w.prev.Ignored+64)
 		}
 		var objs []store.ObjectInfo
 		err := s.walk(ctx, prefix, prefix, page, func(o store.ObjectInfo) bool { objs = append(objs, o); return true })
@@ -216,12 +217,13 @@ func (s *Syncer) metricsWindow(id string, prev, present *index.Branch) (string, 
 	}
 	t, err := layout.ParseDate(newest)
 	if err != nil {
-		return mp, "", len(prev.Docs) + len(prev.Bad)
+		return mp, "", prev.Docs.Len() + len(prev.Bad)
 	}
 	cut := t.AddDate(0, 0, -s.o.RelistDays-1)
 	after, _ := layout.MetricsKey(id, cut)
 	cutDate := index.DateString(cut)
-	n := len(prev.DocRange(index.DateString(cut.AddDate(0, 0, 1)), ""))
+	lo, hi := prev.DocSpan(index.DateString(cut.AddDate(0, 0, 1)), "")
+	n := hi - lo
 	for _, b := range prev.Bad {
 		if b.Date > cutDate {
 			n++
@@ -267,9 +269,11 @@ func (s *Syncer) reuse(prev *index.Branch, j *fetchJob) bool {
 		return false
 	}
 	if j.date != "" {
-		if d, ok := prev.Doc(j.date); ok && d.ETag == j.info.ETag && d.Size == j.info.Size {
-			j.doc, j.reused = d, true
-			return true
+		if i := prev.DocAt(j.date); i >= 0 {
+			if d := prev.Docs.At(i); d.ETag == j.info.ETag && d.Size == j.info.Size {
+				j.prevAt, j.reused = i, true
+				return true
+			}
 		}
 	}
 	for i := range prev.Bad {

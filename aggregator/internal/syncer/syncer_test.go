@@ -131,8 +131,8 @@ func TestBadInput(t *testing.T) {
 
 	x, stats := sync(t, newSyncer(st, "ghost"), nil, true)
 	b := branch(t, x, "andheri")
-	if len(b.Docs) != 2 || b.Docs[0].SummaryDate != "2026-02-10" || b.Docs[1].SummaryDate != "2026-02-12" {
-		t.Fatalf("good documents = %d %+v", len(b.Docs), b.Docs)
+	if b.Docs.Len() != 2 || b.Docs.Date(0) != "2026-02-10" || b.Docs.Date(1) != "2026-02-12" {
+		t.Fatalf("good documents = %d %+v", b.Docs.Len(), b.DocRange("", ""))
 	}
 	if len(b.Bad) != len(cases) || stats.NewBad != len(cases) {
 		t.Fatalf("bad documents = %d (stats %d), want %d: %+v", len(b.Bad), stats.NewBad, len(cases), b.Bad)
@@ -164,7 +164,7 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("ignored objects under andheri/ = %d, want 1", b.Ignored)
 	}
 	ghost := branch(t, x, "ghost")
-	if !ghost.Expected || len(ghost.Docs)+len(ghost.Backups) != 0 {
+	if !ghost.Expected || ghost.Docs.Len()+len(ghost.Backups) != 0 {
 		t.Errorf("expected branch with nothing = %+v", ghost)
 	}
 	if _, ok := x.Branch("bandra"); ok {
@@ -223,8 +223,8 @@ func TestRefreshListsOnlyWhatIsNew(t *testing.T) {
 		t.Errorf("refresh downloaded %d (%d GETs, %d HEADs), want 2 and 1 HEAD", stats.Downloaded, c.gets.Load(), c.heads.Load())
 	}
 	b := branch(t, z, "bandra")
-	if len(b.Docs) != 11 || len(b.Backups) != 5 || b.LatestBackup().Size != 1500 {
-		t.Fatalf("bandra after refresh: %d docs, %d backups", len(b.Docs), len(b.Backups))
+	if b.Docs.Len() != 11 || len(b.Backups) != 5 || b.LatestBackup().Size != 1500 {
+		t.Fatalf("bandra after refresh: %d docs, %d backups", b.Docs.Len(), len(b.Backups))
 	}
 	if d, _ := b.Doc("2026-02-09"); d.GrossRevenue != rewritten.GrossRevenue {
 		t.Errorf("rewritten document not picked up: gross %d, want %d", d.GrossRevenue, rewritten.GrossRevenue)
@@ -292,14 +292,14 @@ func TestFailureMidSync(t *testing.T) {
 				t.Fatal("sync with failures returned no error")
 			}
 			a := branch(t, y, "andheri")
-			if len(a.Docs) != 3 {
-				t.Errorf("andheri has %d documents, want its last good 3", len(a.Docs))
+			if a.Docs.Len() != 3 {
+				t.Errorf("andheri has %d documents, want its last good 3", a.Docs.Len())
 			}
-			if len(branch(t, y, "bandra").Docs) < 3 {
+			if branch(t, y, "bandra").Docs.Len() < 3 {
 				t.Error("bandra lost documents")
 			}
 			z, _ := sync(t, s, y, false)
-			if n := len(branch(t, z, "andheri").Docs); n != 4 {
+			if n := branch(t, z, "andheri").Docs.Len(); n != 4 {
 				t.Errorf("after recovery andheri has %d documents, want 4", n)
 			}
 		})
@@ -319,7 +319,7 @@ func TestDirStore(t *testing.T) {
 	fixture.PutDoc(t, st, fixture.Doc("andheri", "2026-02-02", 1))
 	y, _ := sync(t, s, x, false)
 	b := branch(t, y, "andheri")
-	if len(b.Docs) != 2 || len(b.Backups) != 1 || b.Backups[0].SHA256 == "" {
+	if b.Docs.Len() != 2 || len(b.Backups) != 1 || b.Backups[0].SHA256 == "" {
 		t.Fatalf("dir store: %+v", b)
 	}
 }

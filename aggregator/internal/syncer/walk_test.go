@@ -48,8 +48,8 @@ func TestSegmentedWalk(t *testing.T) {
 
 	x, stats := sync(t, newSyncer(srv.Store(t)), nil, true)
 	for i := range 45 {
-		if b := branch(t, x, fixture.BranchID(i)); len(b.Docs) != 1+i%4 || len(b.Bad) != 0 {
-			t.Errorf("%s: %d documents, bad %+v", b.ID, len(b.Docs), b.Bad)
+		if b := branch(t, x, fixture.BranchID(i)); b.Docs.Len() != 1+i%4 || len(b.Bad) != 0 {
+			t.Errorf("%s: %d documents, bad %+v", b.ID, b.Docs.Len(), b.Bad)
 		}
 	}
 	if len(x.Branches) != 45 {
