@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,7 +32,12 @@ const benchDivisorEnv = "BRANCHWATCH_BENCH_DIVISOR"
 // `pg_dump -Fc -f FILE` of the same database of at least 1 GB, in the same
 // run; and the agent's peak memory (ru_maxrss of the agent process, which
 // Linux reports as the larger of its own and its largest child's).
-// Bounds: ratio ≤ 1.15, peak < 100 MiB.
+// Bounds (b.Fatalf), of the best of benchRuns runs: plain pg_dump's time
+// plus the agent's own work (its wall time minus its pg_dump's, which
+// includes writing and hashing the streamed dump) at most 1.02× plain
+// pg_dump's time; peak < 100 MiB. The wall-time ratio is reported, not
+// bounded: on a loaded machine two runs of the same pg_dump differ by more
+// than 2%.
 //
 // Two databases: pgbench's (its filler compresses to almost nothing, so
 // the dump is small) and one with a table of random-looking text beside a
@@ -114,52 +120,83 @@ func benchBackup(b *testing.B, agent, fakes3 string, scale, hexRows int, full bo
 		return took, rss, took - pgDumpDuration(b, out)
 	}
 
-	// Each iteration runs plain, agent, agent, plain: a machine getting
-	// busier or quieter during the run weighs on both sides alike.
-	var plainTotal, agentTotal, overheadTotal time.Duration
+	// A run times one plain pg_dump and one agent backup of the same
+	// database, alternating which goes first so that a machine getting
+	// busier or quieter weighs on both sides alike. The best of benchRuns
+	// runs of each is kept (the best ratio of a pair would favour a run
+	// where pg_dump alone was slowed by other work).
 	var peak, dumpBytes int64
+	plainBest, agentBest, overheadBest := math.Inf(1), math.Inf(1), math.Inf(1)
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		dir := b.TempDir()
-		for _, agentTurn := range []bool{false, true, true, false} {
-			if agentTurn {
-				took, rss, overhead := backup(filepath.Join(dir, "agent"))
-				agentTotal += took
-				overheadTotal += overhead
-				peak = max(peak, rss)
-				continue
+	for range b.N {
+		for run := range benchRuns {
+			dir := b.TempDir()
+			loadBefore := loadAvg(b)
+			for _, agentTurn := range []bool{run%2 == 1, run%2 == 0} {
+				if agentTurn {
+					took, rss, overhead := backup(filepath.Join(dir, "agent"))
+					agentBest, overheadBest = min(agentBest, took.Seconds()), min(overheadBest, overhead.Seconds())
+					peak = max(peak, rss)
+					b.Logf("run %d: agent backup %.2fs, of which %.2fs beside its pg_dump", run+1, took.Seconds(), overhead.Seconds())
+					continue
+				}
+				took, size := plain(dir)
+				plainBest, dumpBytes = min(plainBest, took.Seconds()), size
+				b.Logf("run %d: plain pg_dump %.2fs", run+1, took.Seconds())
 			}
-			took, size := plain(dir)
-			plainTotal += took
-			dumpBytes = size
+			b.Logf("run %d: load average %s before, %s after", run+1, loadBefore, loadAvg(b))
+			_ = os.RemoveAll(dir)
 		}
-		_ = os.RemoveAll(dir)
 	}
 	b.StopTimer()
-	ratio := agentTotal.Seconds() / plainTotal.Seconds()
+	ratio := agentBest / plainBest
+	// The agent's own work (start-up, checks, upload, manifest) beside its
+	// pg_dump, added to plain pg_dump's time: less sensitive than the wall
+	// ratio to other load on the machine, which slows the agent's pg_dump
+	// and the plain one by different amounts.
+	overheadRatio := (plainBest + overheadBest) / plainBest
 	b.ReportMetric(ratio, "agent/pg_dump")
-	b.ReportMetric(plainTotal.Seconds()/float64(2*b.N), "pg_dump-s")
-	b.ReportMetric(agentTotal.Seconds()/float64(2*b.N), "agent-s")
-	// The agent's own work (checks, upload, start-up) beside its pg_dump:
-	// less sensitive than the ratio to other load on the machine.
-	b.ReportMetric(overheadTotal.Seconds()/float64(2*b.N), "agent-overhead-s")
-	b.ReportMetric((plainTotal+overheadTotal).Seconds()/plainTotal.Seconds(), "overhead-ratio")
+	b.ReportMetric(plainBest, "pg_dump-s")
+	b.ReportMetric(agentBest, "agent-s")
+	b.ReportMetric(overheadBest, "agent-overhead-s")
+	b.ReportMetric(overheadRatio, "overhead-ratio")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-MiB")
 	b.ReportMetric(float64(dumpBytes)/(1<<20), "dump-MiB")
 	b.ReportMetric(float64(dbBytes)/(1<<20), "db-MiB")
-	overheadRatio := (plainTotal + overheadTotal).Seconds() / plainTotal.Seconds()
-	b.Logf("agent/pg_dump %.3f (overhead ratio %.3f): pg_dump %.2fs, agent %.2fs of which %.2fs beside pg_dump; peak %d MiB; dump %d MiB",
-		ratio, overheadRatio, plainTotal.Seconds()/float64(2*b.N), agentTotal.Seconds()/float64(2*b.N),
-		overheadTotal.Seconds()/float64(2*b.N), peak>>20, dumpBytes>>20)
-	// On small databases fixed start-up costs dominate. On a busy machine
-	// two runs of the same pg_dump differ by more than the bound, so only
-	// both figures over it are a failure.
-	if full && ratio > 1.15 && overheadRatio > 1.15 {
-		b.Errorf("agent backup took %.2f× the time of pg_dump alone (%.2f× counting only its own work), over the 1.15 bound", ratio, overheadRatio)
-	}
+	b.Logf("best of %d: agent/pg_dump %.3f (overhead ratio %.3f): pg_dump %.2fs, agent %.2fs, agent's own work %.2fs; peak %d MiB; dump %d MiB",
+		benchRuns, ratio, overheadRatio, plainBest, agentBest, overheadBest, peak>>20, dumpBytes>>20)
 	if peak >= 100<<20 {
-		b.Errorf("agent peak memory %d MiB is over the 100 MiB bound", peak>>20)
+		b.Fatalf("agent peak memory %d MiB is over the 100 MiB bound", peak>>20)
 	}
+	// Issue 16: the agent's own work at most 2% of plain pg_dump's time
+	// on a database of at least 1 GB (on small ones fixed start-up costs
+	// dominate).
+	if full && overheadRatio > maxOverheadRatio {
+		b.Fatalf("agent backup: pg_dump's best %.2fs plus the agent's own work %.2fs is %.3f× plain pg_dump -Fc -f, over the %.2f bound (wall-time ratio %.3f)",
+			plainBest, overheadBest, overheadRatio, maxOverheadRatio, ratio)
+	}
+}
+
+const (
+	// benchRuns is how many runs the best is taken of.
+	benchRuns = 3
+	// maxOverheadRatio bounds (plain pg_dump + the agent's own work) /
+	// plain pg_dump.
+	maxOverheadRatio = 1.02
+)
+
+// loadAvg is the first three fields of /proc/loadavg ("?" without it).
+func loadAvg(b *testing.B) string {
+	b.Helper()
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(raw))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // pgDumpDuration reads how long the agent's pg_dump ran from its debug log.
