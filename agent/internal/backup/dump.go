@@ -39,8 +39,8 @@ func (d dumped) local() LocalDump {
 var ErrDiskSpace = errors.New("not enough disk space")
 
 // dump streams pg_dump's output into a temporary file, hashing it in the
-// same pass, checks the result and renames it to its final name. On any failure the temporary file is removed and
-// nothing else is touched.
+// same pass, checks the result and renames it to its final name. On any
+// failure the temporary file is removed and nothing else is touched.
 func (r *Runner) dump(ctx context.Context, started time.Time) (dumped, error) {
 	server, err := pgtools.ServerVersion(ctx, r.opts.DatabaseURL)
 	if err != nil {
