@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
 	"github.com/branchwatch/branchwatch/shared/layout"
-	"github.com/branchwatch/branchwatch/shared/store"
 )
 
 // tempPrefix marks files being written; a run removes those of crashed runs.
@@ -41,9 +38,9 @@ func (d dumped) local() LocalDump {
 // ErrDiskSpace is wrapped when BACKUP_DIR has too little room for a dump.
 var ErrDiskSpace = errors.New("not enough disk space")
 
-// dump runs pg_dump into a temporary file, checks the result and renames it
-// to its final name. On any failure the temporary file is removed and
-// nothing else is touched.
+// dump streams pg_dump's output into a temporary file, hashing it in the
+// same pass, checks the result and renames it to its final name. On any
+// failure the temporary file is removed and nothing else is touched.
 func (r *Runner) dump(ctx context.Context, started time.Time) (dumped, error) {
 	server, err := pgtools.ServerVersion(ctx, r.opts.DatabaseURL)
 	if err != nil {
@@ -77,23 +74,31 @@ func (r *Runner) dump(ctx context.Context, started time.Time) (dumped, error) {
 		}
 	}()
 
-	// Created here so that the dump is not world-readable whatever the
-	// umask: pg_dump truncates the file and keeps its mode.
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	// Created here, not world-readable whatever the umask; the agent
+	// writes pg_dump's output into it and never opens it again before the
+	// rename (pg_restore --list reads it, in its own process).
+	f, err := r.openDumpFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
 		return dumped{}, r.writeError("create dump file", err)
 	}
-	_ = f.Close()
+	defer f.Close()
 	r.log.Info("dump started", "database", r.conn.String(), "file", tmp, "pg_dump", pgDump.Path)
 	began := time.Now()
-	m, err := r.inSnapshot(ctx, taken, func(snapshotArg string) error { return r.runPgDump(ctx, pgDump, tmp, snapshotArg) })
+	var s streamed
+	m, err := r.inSnapshot(ctx, taken, func(snapshotArg string) (err error) {
+		s, err = r.runPgDump(ctx, pgDump, f, snapshotArg)
+		return err
+	})
 	if err != nil {
 		return dumped{}, err
 	}
 	dumpTime := time.Since(began)
-	sha, size, toc, err := r.check(ctx, tmp, pgRestore)
+	toc, err := r.check(ctx, f, tmp, s.size, pgRestore)
 	if err != nil {
 		return dumped{}, err
+	}
+	if err := f.Close(); err != nil {
+		return dumped{}, r.writeError("close dump", err)
 	}
 	r.log.Debug("dump written and checked", "pg_dump_duration", dumpTime.String(), "check_duration", (time.Since(began) - dumpTime).String())
 	if err := os.Rename(tmp, final); err != nil {
@@ -101,8 +106,8 @@ func (r *Runner) dump(ctx context.Context, started time.Time) (dumped, error) {
 	}
 	promoted = true
 	syncDir(r.opts.BackupDir)
-	d := dumped{path: final, name: name, taken: taken, size: size, sha256: sha, server: server, tool: pgDump, restore: pgRestore, tables: len(toc.Tables()), tocTables: toc.Tables(), measured: m}
-	if err := WriteChecksum(final, sha); err != nil {
+	d := dumped{path: final, name: name, taken: taken, size: s.size, sha256: s.sha256, server: server, tool: pgDump, restore: pgRestore, tables: len(toc.Tables()), tocTables: toc.Tables(), measured: m}
+	if err := WriteChecksum(final, s.sha256); err != nil {
 		// The dump is good; readers recompute a missing checksum.
 		r.log.Warn("could not write the checksum file", "dump", final, "error", err)
 	}
@@ -116,37 +121,6 @@ func (r *Runner) findRestore(ctx context.Context, pgDump pgtools.Tool) (pgtools.
 		return t, nil
 	}
 	return r.finder.Find(ctx, "pg_restore", pgDump.Version)
-}
-
-func (r *Runner) runPgDump(ctx context.Context, tool pgtools.Tool, file string, extra ...string) error {
-	// A table locked by someone else (ACCESS EXCLUSIVE) makes pg_dump fail
-	// after this wait rather than hang the backup.
-	wait := r.LockWaitTimeout
-	if wait <= 0 {
-		wait = DefaultLockWaitTimeout
-	}
-	args := append([]string{"--format=custom", "--file=" + file, fmt.Sprintf("--lock-wait-timeout=%d", wait.Milliseconds())}, extra...)
-	cmd, cleanup, err := r.conn.Command(ctx, tool.Path, args...)
-	if err != nil {
-		return fmt.Errorf("backup: pg_dump: %w", err)
-	}
-	defer cleanup()
-	stderr := &pgtools.TailBuffer{}
-	cmd.Stderr = stderr
-	if err := pgtools.Run(cmd, r.OnDumpStart); err != nil {
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("backup: start pg_dump: %w", err)
-		}
-		if strings.Contains(stderr.String(), "No space left on device") {
-			return r.writeError("pg_dump", syscall.ENOSPC)
-		}
-		if ctx.Err() == nil && strings.Contains(stderr.String(), "LOCK TABLE") && strings.Contains(stderr.String(), "timeout") {
-			return fmt.Errorf("backup: pg_dump gave up after waiting %s for a table that another session holds locked (lock wait timeout): %s",
-				wait, pgtools.ExitError(ctx, "pg_dump", err, stderr))
-		}
-		return fmt.Errorf("backup: %w", pgtools.ExitError(ctx, "pg_dump", err, stderr))
-	}
-	return nil
 }
 
 // writeError explains a failed write, plainly when the disk is full.
@@ -184,63 +158,37 @@ func (r *Runner) checkSpace() error {
 	return nil
 }
 
-// check trusts a finished dump only when it is on disk (fsync), above the
-// size floor and readable by pg_restore --list. The three run at once (disk
-// flush, hashing and listing use different resources); the SHA-256 is
-// computed on the way.
-func (r *Runner) check(ctx context.Context, tmp string, pgRestore pgtools.Tool) (string, int64, pgtools.TOC, error) {
-	fi, err := os.Stat(tmp)
-	if err != nil {
-		return "", 0, pgtools.TOC{}, fmt.Errorf("backup: check dump: %w", err)
+// check trusts a finished dump only when it is above the size floor, on
+// disk (fsync) and readable by pg_restore --list; flushing and listing run
+// at once. size is what came through the pipe and was hashed: the file
+// must hold exactly that.
+func (r *Runner) check(ctx context.Context, f *os.File, tmp string, size int64, pgRestore pgtools.Tool) (pgtools.TOC, error) {
+	if size < r.opts.MinDumpBytes {
+		return pgtools.TOC{}, fmt.Errorf("backup: dump is %d bytes, below the %d-byte floor (BACKUP_MIN_SIZE_BYTES): not trusted, not kept", size, r.opts.MinDumpBytes)
 	}
-	if fi.Size() < r.opts.MinDumpBytes {
-		return "", 0, pgtools.TOC{}, fmt.Errorf("backup: dump is %d bytes, below the %d-byte floor (BACKUP_MIN_SIZE_BYTES): not trusted, not kept", fi.Size(), r.opts.MinDumpBytes)
+	fi, err := f.Stat()
+	if err != nil {
+		return pgtools.TOC{}, fmt.Errorf("backup: check dump: %w", err)
+	}
+	if fi.Size() != size {
+		return pgtools.TOC{}, fmt.Errorf("backup: check dump: the file holds %d bytes, %d were written and hashed", fi.Size(), size)
 	}
 	var (
-		wg                        sync.WaitGroup
-		syncErr, hashErr, listErr error
-		sha                       string
-		size                      int64
-		toc                       pgtools.TOC
+		wg               sync.WaitGroup
+		syncErr, listErr error
+		toc              pgtools.TOC
 	)
-	wg.Add(3)
-	go func() { defer wg.Done(); syncErr = fsyncFile(tmp) }()
-	go func() { defer wg.Done(); sha, size, hashErr = hashFileCtx(ctx, tmp) }()
+	wg.Add(2)
+	go func() { defer wg.Done(); syncErr = f.Sync() }()
 	go func() { defer wg.Done(); toc, listErr = pgtools.ListArchive(ctx, pgRestore.Path, tmp) }()
 	wg.Wait()
-	if err := errors.Join(syncErr, hashErr); err != nil {
-		return "", 0, pgtools.TOC{}, r.writeError("check dump", err)
+	if syncErr != nil {
+		return pgtools.TOC{}, r.writeError("fsync dump", syncErr)
 	}
 	if listErr != nil {
-		return "", 0, pgtools.TOC{}, fmt.Errorf("backup: dump is not a readable archive: %w", listErr)
+		return pgtools.TOC{}, fmt.Errorf("backup: dump is not a readable archive: %w", listErr)
 	}
-	if size != fi.Size() {
-		return "", 0, pgtools.TOC{}, fmt.Errorf("backup: check dump: it changed size while being checked (%d, then %d bytes)", fi.Size(), size)
-	}
-	return sha, size, toc, nil
-}
-
-// hashFileCtx is HashFile, stopped by ctx.
-func hashFileCtx(ctx context.Context, path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	return hashReader(store.ContextReader(ctx, f))
-}
-
-// fsyncFile flushes a file's data to disk.
-func fsyncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", path, err)
-	}
-	return nil
+	return toc, nil
 }
 
 func syncDir(dir string) {

@@ -93,6 +93,10 @@ type Runner struct {
 	// the branch's backups prefix are aborted at the start of a run. Zero
 	// aborts them all: a run holds the lock, so none of them is live.
 	AbortUploadsOlderThan time.Duration
+
+	// openFile, when set (tests), opens the files of the dump step instead
+	// of os.OpenFile.
+	openFile func(name string, flag int, perm os.FileMode) (*os.File, error)
 }
 
 // New checks what can be checked without I/O and returns a Runner. st is
