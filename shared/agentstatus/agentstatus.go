@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/branchwatch/branchwatch/shared/instance"
 	"github.com/branchwatch/branchwatch/shared/layout"
 )
 
@@ -42,6 +43,9 @@ type Status struct {
 	// UpdatedAt is when the agent wrote the document (RFC 3339).
 	UpdatedAt    string `json:"updated_at"`
 	AgentVersion string `json:"agent_version"`
+	// Instance is the writing agent's instance id (package instance:
+	// host and install id); optional, absent from older agents.
+	Instance string `json:"instance,omitempty"`
 	// Checks is the outcome of the configuration checks that wrote it:
 	// "ok" or "failing" (the bucket check writes the document, so a
 	// failing bucket leaves the previous one in place).
@@ -139,6 +143,11 @@ func (s Status) Validate() error {
 	}
 	if _, err := time.Parse(time.RFC3339, s.UpdatedAt); err != nil {
 		errs = append(errs, fmt.Errorf("updated_at %q is not an RFC 3339 time", s.UpdatedAt))
+	}
+	if s.Instance != "" {
+		if err := instance.Validate(s.Instance); err != nil {
+			errs = append(errs, fmt.Errorf("instance: %w", err))
+		}
 	}
 	if s.AgentVersion == "" {
 		errs = append(errs, errors.New("agent_version is empty"))

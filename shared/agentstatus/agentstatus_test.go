@@ -12,6 +12,7 @@ func TestRoundTrip(t *testing.T) {
 	at := time.Date(2026, 2, 16, 21, 40, 0, 0, time.FixedZone("IST", 19800))
 	for _, failing := range [][]string{nil, {`DATABASE_URL: password authentication failed for user "bw"`}} {
 		s := New("branch-andheri", "1.2.3", at, failing)
+		s.Instance = "pos-1/0123456789abcdef"
 		b, err := s.Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -20,7 +21,8 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("decode %s: %v", b, err)
 		}
-		if got.UpdatedAt != "2026-02-16T21:40:00+05:30" || got.BranchID != "branch-andheri" || len(got.Failing) != len(failing) {
+		if got.UpdatedAt != "2026-02-16T21:40:00+05:30" || got.BranchID != "branch-andheri" || len(got.Failing) != len(failing) ||
+			got.Instance != "pos-1/0123456789abcdef" {
 			t.Errorf("round trip: %+v", got)
 		}
 		if want := map[bool]string{true: ChecksOK, false: ChecksFailing}[failing == nil]; got.Checks != want {
@@ -39,6 +41,7 @@ func TestDecodeRefuses(t *testing.T) {
 		"failing empty":  {`{"schema_version":1,"branch_id":"b1","updated_at":"2026-02-16T21:40:00Z","agent_version":"x","checks":"failing"}`, "failing is empty"},
 		"ok with errors": {`{"schema_version":1,"branch_id":"b1","updated_at":"2026-02-16T21:40:00Z","agent_version":"x","checks":"ok","failing":["x"]}`, "not empty"},
 		"unknown checks": {`{"schema_version":1,"branch_id":"b1","updated_at":"2026-02-16T21:40:00Z","agent_version":"x","checks":"meh"}`, "meh"},
+		"bad instance":   {`{"schema_version":1,"branch_id":"b1","updated_at":"2026-02-16T21:40:00Z","agent_version":"x","checks":"ok","instance":"pos 1"}`, "instance"},
 		"too large":      {`"` + strings.Repeat("x", MaxBytes) + `"`, "more than"},
 	} {
 		t.Run(name, func(t *testing.T) {

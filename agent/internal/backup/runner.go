@@ -72,6 +72,9 @@ type Runner struct {
 
 	// Now is the clock (the dump's name is its time in the branch's zone).
 	Now func() time.Time
+	// Instance is this agent's instance id, put in each dump's metadata
+	// (instance.MetadataKey); "" puts none.
+	Instance string
 	// FreeSpace reports the bytes available to this user in dir.
 	FreeSpace func(dir string) (uint64, error)
 	// OnDumpStart, if set, is called with pg_dump's process id once it runs.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/ledger"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
+	"github.com/branchwatch/branchwatch/shared/instance"
 	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/store"
 )
@@ -69,6 +70,9 @@ func (r *Runner) upload(ctx context.Context, d LocalDump) (store.ObjectInfo, err
 	meta := map[string]string{
 		MetaBranch:       r.opts.BranchID,
 		MetaAgentVersion: AgentVersion,
+	}
+	if r.Instance != "" {
+		meta[instance.MetadataKey] = r.Instance
 	}
 	if d.ServerVersion != 0 {
 		meta[MetaPGServerVersion] = d.ServerVersion.String()

@@ -26,12 +26,14 @@ type Summarizer interface {
 	Query() summary.Query
 	EarliestDate(ctx context.Context) (time.Time, bool, error)
 	Stored(ctx context.Context, from, to time.Time) (map[string]summary.Stored, error)
+	Document(ctx context.Context, date time.Time) (metrics.Document, summary.Stored, bool, error)
 }
 
 // Publisher is what the metrics catch-up needs of the push side
 // (*push.Publisher).
 type Publisher interface {
-	Present(ctx context.Context, from time.Time) (map[string]bool, error)
+	Present(ctx context.Context, from time.Time) (map[string]push.Existing, error)
+	Same(ctx context.Context, doc metrics.Document, have push.Existing) (bool, error)
 	PushDate(ctx context.Context, s push.Summaries, date time.Time, force bool) (metrics.Document, string, error)
 }
 
@@ -88,8 +90,11 @@ func Summaries(ctx context.Context, s Summarizer, maxDays int, logger *slog.Logg
 
 // Metrics pushes the documents of the last `days` days (up to yesterday,
 // and not before the earliest business date in the data when the default
-// query is used) that the bucket lacks, or whose summary changed since it
-// was pushed. One listing finds what the bucket holds.
+// query is used) that the bucket lacks, whose summary changed since it
+// was pushed, or whose stored bytes are not the stored summary's document
+// (overwritten with garbage, or by another agent): one listing finds what
+// the bucket holds, with sizes and ETags that settle most comparisons
+// without reading the objects (push.Publisher.Same).
 func Metrics(ctx context.Context, s Summarizer, p Publisher, days int, logger *slog.Logger) (Result, error) {
 	logger = logger.With("component", "catchup")
 	today := s.Today()
@@ -123,8 +128,21 @@ func Metrics(ctx context.Context, s Summarizer, p Publisher, days int, logger *s
 	}
 	err = eachDate(ctx, &res, func(ctx context.Context, d time.Time) (bool, error) {
 		day := d.Format(time.DateOnly)
-		if present[day] && stored[day].Pushed {
-			return false, nil
+		if have, ok := present[day]; ok && stored[day].Pushed {
+			doc, _, found, err := s.Document(ctx, d)
+			if err != nil {
+				return false, err
+			}
+			if found {
+				same, err := p.Same(ctx, doc, have)
+				if err != nil {
+					return false, err
+				}
+				if same {
+					return false, nil
+				}
+				logger.Warn("the stored document differs from the summary it was pushed from: pushing it again", "date", day)
+			}
 		}
 		_, _, err := p.PushDate(ctx, s, d, false)
 		return true, err

@@ -84,6 +84,7 @@ func runBackup(env *Env, fs *flag.FlagSet) error {
 		return err
 	}
 	r.Now = env.Now
+	r.Instance = instanceID(env)
 	ctx, _, finish, err := oneShotJob(env, fs)
 	if err != nil {
 		return err

@@ -57,6 +57,6 @@ func runDoctor(env *Env, _ *flag.FlagSet) error {
 func doctorConfig(env *Env, k *metricsKit) doctor.Config {
 	return doctor.Config{
 		Options: env.Opts, Store: k.st, Query: k.sum, AgentVersion: Version,
-		Now: env.Now, Redact: env.Redact,
+		Instance: k.instance, Now: env.Now, Redact: env.Redact,
 	}
 }

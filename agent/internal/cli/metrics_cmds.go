@@ -18,6 +18,7 @@ import (
 	"github.com/branchwatch/branchwatch/agent/internal/push"
 	"github.com/branchwatch/branchwatch/agent/internal/remote"
 	"github.com/branchwatch/branchwatch/agent/internal/summary"
+	"github.com/branchwatch/branchwatch/shared/instance"
 	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/metrics"
 	"github.com/branchwatch/branchwatch/shared/store"
@@ -75,6 +76,23 @@ type metricsKit struct {
 	st   store.Store // nil: local-only
 	sum  *summary.Summarizer
 	pub  *push.Publisher
+	// instance is this agent's instance id (BACKUP_DIR/.instance-id).
+	instance string
+}
+
+// instanceID is this agent's instance id: the host name and the install
+// id kept in BACKUP_DIR (created on first use). Without one (BACKUP_DIR
+// not writable yet, a garbled file) the agent still runs, says so as an
+// error, and writes no instance id: the doctor's checks and the backups
+// report an unusable BACKUP_DIR themselves.
+func instanceID(env *Env) string {
+	id, err := instance.Load(env.Opts.BackupDir, instance.Hostname())
+	if err != nil {
+		env.Logger.Error("no instance id: a second agent with this BRANCH_ID will not be noticed",
+			"setting", options.EnvBackupDir, "err", err)
+		return ""
+	}
+	return id
 }
 
 func (k *metricsKit) close() { k.pool.Close() }
@@ -124,6 +142,8 @@ func openMetrics(env *Env, now func() time.Time) (*metricsKit, error) {
 	if err != nil {
 		return nil, err
 	}
+	id := instanceID(env)
+	pub.Instance, pub.Now = id, now
 	pool, err := openPool(o)
 	if err != nil {
 		return nil, err
@@ -133,7 +153,7 @@ func openMetrics(env *Env, now func() time.Time) (*metricsKit, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &metricsKit{pool: pool, st: st, sum: sum, pub: pub}, nil
+	return &metricsKit{pool: pool, st: st, sum: sum, pub: pub, instance: id}, nil
 }
 
 // dateFlag reads a YYYY-MM-DD flag; "" is def.

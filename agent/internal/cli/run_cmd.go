@@ -99,6 +99,7 @@ func runDaemon(env *Env, _ *flag.FlagSet) error {
 	}
 	runner.Now = clock.Now               // dump names follow the daemon's clock (BRANCHWATCH_FAKE_NOW too)
 	runner.KeepLocalOnBucketError = true // a night with a broken bucket still leaves a local dump
+	runner.Instance = k.instance
 	watch := &doctor.Watch{Effects: checkEffects(o), Clock: clock, Logger: env.Logger.With("component", "doctor"), OnRound: runHooks.onChecks}
 	js := jobs(o, k, runner, env.Logger, clock)
 	var d *daemon.Daemon
@@ -114,7 +115,7 @@ func runDaemon(env *Env, _ *flag.FlagSet) error {
 		LockDir:    o.BackupDir,
 		Clock:      clock,
 		OnRunDone:  runHooks.onRunDone,
-		Collectors: []prometheus.Collector{backup.UnreadableCollector(o.BackupDir, o.BranchID, o.Location)},
+		Collectors: []prometheus.Collector{backup.UnreadableCollector(o.BackupDir, o.BranchID, o.Location), k.pub.Collector()},
 		Health:     watch,
 		JobTimeout: o.JobTimeout,
 	}, env.Logger)

@@ -41,6 +41,9 @@ func (c *checker) bucket(ctx context.Context, earlier []Result) Result {
 	if c.cfg.Status != nil {
 		status = c.cfg.Status(failing)
 	}
+	if status.Instance == "" {
+		status.Instance = c.cfg.Instance
+	}
 	doc, err := status.Marshal()
 	if err != nil {
 		return fail(CheckBucket, config.EnvS3Bucket, "%v", err)

@@ -77,6 +77,8 @@ type Config struct {
 	Store        store.Store  // nil: local-only mode, bucket and clock checks are skipped
 	Query        QueryChecker // nil skips the metrics query check
 	AgentVersion string
+	// Instance is the agent's instance id, written in the status document.
+	Instance string
 	// Now is the agent's clock (the status document's time, next runs);
 	// time.Now when nil.
 	Now func() time.Time

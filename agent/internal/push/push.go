@@ -13,9 +13,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/branchwatch/branchwatch/agent/internal/summary"
+	"github.com/branchwatch/branchwatch/shared/instance"
 	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/metrics"
 	"github.com/branchwatch/branchwatch/shared/store"
@@ -34,6 +36,15 @@ type Publisher struct {
 	st     store.Store // nil: local-only
 	dir    string      // BACKUP_DIR/metrics, local-only
 	logger *slog.Logger
+
+	// Instance is this agent's instance id (package instance), put in
+	// each pushed object's metadata; "" puts none.
+	Instance string
+	// Now is the clock that tells a recent object from an old one
+	// (time.Now when nil).
+	Now func() time.Time
+
+	conflicts atomic.Int64
 }
 
 // New returns a Publisher to st, or to backupDir/metrics when st is nil
@@ -84,19 +95,30 @@ func (p *Publisher) Push(ctx context.Context, doc metrics.Document) (string, err
 	if err != nil {
 		return "", fmt.Errorf("push metrics: %w", err)
 	}
-	if _, err := p.st.Put(ctx, key, bytes.NewReader(body), store.PutOptions{Size: int64(len(body)), ContentType: ContentType}); err != nil {
+	p.checkWriter(ctx, key)
+	opts := store.PutOptions{Size: int64(len(body)), ContentType: ContentType}
+	if p.Instance != "" {
+		opts.Metadata = map[string]string{instance.MetadataKey: p.Instance}
+	}
+	if _, err := p.st.Put(ctx, key, bytes.NewReader(body), opts); err != nil {
 		return "", fmt.Errorf("push metrics of %s: %w", doc.SummaryDate, err)
 	}
 	p.logger.Info("metrics pushed", "date", doc.SummaryDate, "key", key, "is_final", doc.IsFinal)
 	return key, nil
 }
 
-// Present returns the dates from `from` on that have a document, with one
-// listing of the branch's metrics prefix (starting after the day before
-// `from`), not one request per day; or one directory read in local-only
-// mode.
-func (p *Publisher) Present(ctx context.Context, from time.Time) (map[string]bool, error) {
-	out := map[string]bool{}
+// Existing is what a listing says of a stored document.
+type Existing struct {
+	Size int64
+	ETag string // "" in local-only mode
+}
+
+// Present returns the dates from `from` on that have a document, with
+// their size and ETag, from one listing of the branch's metrics prefix
+// (starting after the day before `from`), not one request per day; or one
+// directory read in local-only mode.
+func (p *Publisher) Present(ctx context.Context, from time.Time) (map[string]Existing, error) {
+	out := map[string]Existing{}
 	first := summary.Civil(from).Format(layout.DateFormat)
 	if p.st == nil {
 		entries, err := os.ReadDir(p.dir)
@@ -108,8 +130,11 @@ func (p *Publisher) Present(ctx context.Context, from time.Time) (map[string]boo
 		}
 		for _, e := range entries {
 			d, ok := strings.CutSuffix(e.Name(), layout.MetricsExt)
-			if _, err := layout.ParseDate(d); ok && err == nil && e.Type().IsRegular() && d >= first {
-				out[d] = true
+			if _, err := layout.ParseDate(d); !ok || err != nil || !e.Type().IsRegular() || d < first {
+				continue
+			}
+			if fi, err := e.Info(); err == nil {
+				out[d] = Existing{Size: fi.Size()}
 			}
 		}
 		return out, nil
@@ -131,7 +156,7 @@ func (p *Publisher) Present(ctx context.Context, from time.Time) (map[string]boo
 			continue // not ours to judge: the aggregator reports stray keys
 		}
 		if d := k.Date.Format(layout.DateFormat); d >= first {
-			out[d] = true
+			out[d] = Existing{Size: obj.Size, ETag: obj.ETag}
 		}
 	}
 	return out, nil

@@ -190,8 +190,8 @@ func TestPresentIsOneListing(t *testing.T) {
 		t.Errorf("present = %v, want %v", got, want)
 	}
 	for d := range want {
-		if !got[d] {
-			t.Errorf("%s missing from %v", d, got)
+		if e, ok := got[d]; !ok || e.Size == 0 || e.ETag == "" {
+			t.Errorf("%s missing from %v, or without its size and ETag", d, got)
 		}
 	}
 }
@@ -210,7 +210,7 @@ func TestPresentLocal(t *testing.T) {
 	}
 	_ = os.WriteFile(filepath.Join(dir, "metrics", "2026-02-30.json"), []byte("{}"), 0o600) // not a date
 	got, err := p.Present(ctx, time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC))
-	if err != nil || len(got) != 1 || !got["2026-02-03"] {
+	if e, ok := got["2026-02-03"]; err != nil || len(got) != 1 || !ok || e.Size == 0 {
 		t.Errorf("present = %v (%v), want only 2026-02-03", got, err)
 	}
 }
