@@ -102,6 +102,7 @@ func TestS3DownThenCatchUp(t *testing.T) {
 	st := backuptest.FastStore(t, srv, 2)
 	dir := t.TempDir()
 	r, clk, logs := newRunner(t, backuptest.Env(url, dir, srv), st)
+	r.Instance = "pos-1/0123456789abcdef"
 	old := placeOldDump(t, dir, clk.Now().AddDate(0, 0, -30))
 	ctx := context.Background()
 
@@ -162,6 +163,9 @@ func TestS3DownThenCatchUp(t *testing.T) {
 		}
 		if info.Metadata["pg-server-version"] == "" || info.Metadata["pg-dump-version"] == "" {
 			t.Errorf("%s: metadata lacks the versions: %v", key, info.Metadata)
+		}
+		if info.Metadata["instance"] != r.Instance {
+			t.Errorf("%s: metadata instance %q, want %q", key, info.Metadata["instance"], r.Instance)
 		}
 	}
 	if got := dumpsIn(t, dir); slices.Contains(got, old) || len(got) != 2 {

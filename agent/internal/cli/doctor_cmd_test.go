@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/branchwatch/branchwatch/shared/agentstatus"
+	"github.com/branchwatch/branchwatch/shared/instance"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
 
@@ -183,6 +184,11 @@ func TestDoctor(t *testing.T) {
 	s, err := agentstatus.Decode(rc)
 	if err != nil || s.BranchID != "branch-andheri" || s.Checks != agentstatus.ChecksOK {
 		t.Errorf("status object %+v (%v)", s, err)
+	}
+	// The instance id: this host and the install id kept in BACKUP_DIR.
+	install, err := os.ReadFile(filepath.Join(s3env["BACKUP_DIR"], instance.FileName))
+	if want := instance.SafeHost(instance.Hostname()) + "/" + strings.TrimSpace(string(install)); err != nil || s.Instance != want {
+		t.Errorf("status instance %q, want %q (%v)", s.Instance, want, err)
 	}
 }
 
