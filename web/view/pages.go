@@ -48,6 +48,9 @@ type BranchPage struct {
 	Drills     []Drill
 	AgentCheck Check
 	Agent      *AgentPanel
+	// Instances is the check that one agent writes the branch: down when
+	// two agent instances share its BRANCH_ID.
+	Instances Check
 }
 
 // RangeTotals sums the figures of the days shown that count (final ones,

@@ -143,6 +143,7 @@ func (d *Dashboard) branchModel(b service.BranchDetail, q url.Values) view.Branc
 	for _, bd := range b.Bad {
 		p.BadDocs = append(p.BadDocs, view.BadDocument{Key: bd.Key, Date: bd.Date, Reason: bd.Reason})
 	}
+	p.Instances = check(b.Instances)
 	if len(b.FutureObjects) > 0 {
 		p.FutureDated = check(b.FutureDated)
 		for _, f := range b.FutureObjects {

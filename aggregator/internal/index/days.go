@@ -90,6 +90,9 @@ func (d *Days) At(i int) Doc {
 		}
 		x.ETag = h
 	}
+	if flags&flagInstance != 0 {
+		x.Instance = d.strs[r.uvarint()]
+	}
 	for _, p := range baseFields(&x.Document) {
 		*p = r.varint()
 	}
@@ -142,6 +145,7 @@ const (
 	flagETagQuoted
 	flagETagString
 	flagDerivedKept
+	flagInstance // an interned agent instance id follows the ETag
 )
 
 func baseFields(d *metrics.Document) []*int64 {
@@ -232,6 +236,9 @@ func (b *DaysBuilder) Add(x Doc) {
 	} else if x.ETag != "" {
 		flags |= flagETagString
 	}
+	if x.Instance != "" {
+		flags |= flagInstance
+	}
 	derived := x.Document
 	derived.Derive()
 	if derived != x.Document {
@@ -253,6 +260,9 @@ func (b *DaysBuilder) Add(x Doc) {
 		b.buf = binary.AppendUvarint(b.buf, b.intern(x.ETag))
 	case md5 != nil:
 		b.buf = append(b.buf, md5...)
+	}
+	if flags&flagInstance != 0 {
+		b.buf = binary.AppendUvarint(b.buf, b.intern(x.Instance))
 	}
 	doc := x.Document
 	for _, p := range baseFields(&doc) {
@@ -418,6 +428,9 @@ func (d *Days) check() (err error) {
 			}
 		case flags&flagETagMD5 != 0:
 			r.next(16)
+		}
+		if flags&flagInstance != 0 && r.uvarint() >= uint64(len(d.strs)) {
+			return errDays
 		}
 		n := 13
 		if flags&flagDerivedKept != 0 {

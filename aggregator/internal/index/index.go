@@ -19,6 +19,9 @@ type Doc struct {
 	metrics.Document
 	ETag string
 	Size int64
+	// Instance is the agent instance id from the object's metadata (read
+	// with the document; "" from agents that write none).
+	Instance string
 }
 
 // BadDoc is an object under a branch's metrics/ that could not be
@@ -48,6 +51,9 @@ type Backup struct {
 	// the newest backup of a branch only); MetaRead says it was looked up.
 	SHA256   string
 	MetaRead bool
+	// Instance is the agent instance id from the same metadata ("" when
+	// not read, or written by an agent that puts none).
+	Instance string
 }
 
 // Taken is when the dump started, reading its name's wall clock in loc.

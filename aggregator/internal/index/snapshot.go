@@ -20,8 +20,9 @@ const SnapshotFile = "index.gob"
 // sync rebuilds it from the bucket). 2: documents in another currency than
 // INR are bad, and prefixes without a metrics or backup key are no branch.
 // 3: drills, manifests and agent status. 4: documents stored by column
-// (Days), one gob message per branch.
-const snapshotVersion = 4
+// (Days), one gob message per branch. 5: documents and the newest dump carry
+// their agent instance id.
+const snapshotVersion = 5
 
 // snapshotHeader is the snapshot's first gob message; Branches messages
 // of one *Branch each follow, so that neither saving nor loading holds

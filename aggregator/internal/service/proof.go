@@ -13,7 +13,7 @@ import (
 
 // Checks are the branch's checks, in the order they are shown.
 func (b BranchStatus) Checks() []freshness.Check {
-	return []freshness.Check{b.Metrics, b.Backup, b.Drill, b.FutureDated, b.Agent}
+	return []freshness.Check{b.Metrics, b.Backup, b.Drill, b.FutureDated, b.Agent, b.Instances}
 }
 
 // AlertChecks are the checks that raise alerts and are listed as
@@ -22,7 +22,7 @@ func (b BranchStatus) Checks() []freshness.Check {
 // an agent older than drills) and an agent check without a status
 // document. Once a drill was recorded, its check alerts like the others.
 func (b BranchStatus) AlertChecks() []freshness.Check {
-	out := make([]freshness.Check, 0, 5)
+	out := make([]freshness.Check, 0, 6)
 	for _, c := range b.Checks() {
 		if c.Name == freshness.CheckDrill && c.State == freshness.Never || c.Name == freshness.CheckAgent && c.State == freshness.Unknown {
 			continue

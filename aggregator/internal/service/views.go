@@ -65,6 +65,9 @@ type BranchStatus struct {
 	LastDrill     *DrillInfo     `json:"last_drill,omitempty"`
 	AgentVersion  string         `json:"agent_version,omitempty"`
 	FutureObjects []FutureObject `json:"future_dated_objects,omitempty"`
+	// Instances is down while two agent instances (same BRANCH_ID) wrote
+	// the branch's recent objects.
+	Instances freshness.Check `json:"instances_check"`
 	// LastMetricsDate is the newest final document's date; Latest that document.
 	LastMetricsDate string            `json:"last_metrics_date,omitempty"`
 	Latest          *metrics.Document `json:"latest,omitempty"`
@@ -139,7 +142,8 @@ func (s *Service) unknownBranch(id string) BranchStatus {
 		Backup:      freshness.Check{Name: freshness.CheckBackup, State: freshness.Unknown, Reason: reason},
 		FutureDated: freshness.Check{Name: freshness.CheckFutureDated, State: freshness.Unknown, Reason: reason},
 		Drill:       freshness.Check{Name: freshness.CheckDrill, State: freshness.Unknown, Reason: reason},
-		Agent:       freshness.Check{Name: freshness.CheckAgent, State: freshness.Unknown, Reason: reason}}
+		Agent:       freshness.Check{Name: freshness.CheckAgent, State: freshness.Unknown, Reason: reason},
+		Instances:   freshness.Check{Name: freshness.CheckInstances, State: freshness.Unknown, Reason: reason}}
 }
 
 // FutureObject is an object dated more than a day past the aggregator's
@@ -156,6 +160,7 @@ func (s *Service) branchStatus(all *index.Branch, now time.Time) BranchStatus {
 	st := BranchStatus{ID: b.ID, Name: b.Name(), Expected: b.Expected, Zone: loc.String(), Location: loc,
 		Metrics: s.o.Policy.MetricsCheck(b, loc, now), Backup: s.o.Policy.BackupCheck(b, loc, now),
 		FutureDated: freshness.FutureCheck(future, loc, now), FutureObjects: futureObjects(future, loc),
+		Instances: freshness.InstanceCheck(b, loc, now),
 		Documents: all.Docs.Len(), BadDocuments: len(all.Bad) + len(all.BadBackups) + badProof(all), Backups: len(all.Backups), IgnoredObjects: all.Ignored}
 	if d := b.LatestFinal(); d != nil {
 		doc := d.Document

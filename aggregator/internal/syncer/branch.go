@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/index"
+	"github.com/branchwatch/branchwatch/shared/instance"
 	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/metrics"
 	"github.com/branchwatch/branchwatch/shared/store"
@@ -292,10 +293,13 @@ const readAttempts = 3
 // fetch downloads and judges one document, reading it into buf (one
 // buffer per download worker).
 func (s *Syncer) fetch(ctx context.Context, j *fetchJob, buf *bytes.Buffer) {
-	var err error
+	var (
+		err  error
+		info store.ObjectInfo
+	)
 	for attempt := 1; attempt <= readAttempts; attempt++ {
 		var rc io.ReadCloser
-		rc, _, err = s.st.Get(ctx, j.info.Key)
+		rc, info, err = s.st.Get(ctx, j.info.Key)
 		if store.IsNotFound(err) {
 			j.gone = true
 			return
@@ -325,6 +329,9 @@ func (s *Syncer) fetch(ctx context.Context, j *fetchJob, buf *bytes.Buffer) {
 	}
 	// Unmarshal copies what it keeps: buf is reused for the next document.
 	s.judge(j, buf.Bytes())
+	if j.doc != nil {
+		j.doc.Instance = instanceOf(info)
+	}
 }
 
 // judge decodes and checks one document's bytes, as metrics-v1.md
@@ -358,7 +365,7 @@ func (s *Syncer) readNewestBackupMeta(ctx context.Context, w *branchWork) {
 	nb := &w.backups[len(w.backups)-1]
 	if w.prev != nil {
 		if pb, ok := w.prev.Backup(nb.Name); ok && pb.ETag == nb.ETag && pb.MetaRead {
-			nb.SHA256, nb.MetaRead = pb.SHA256, true
+			nb.SHA256, nb.Instance, nb.MetaRead = pb.SHA256, pb.Instance, true
 			return
 		}
 	}
@@ -367,7 +374,17 @@ func (s *Syncer) readNewestBackupMeta(ctx context.Context, w *branchWork) {
 		s.o.Logger.Warn("read backup metadata", "branch", w.id, "key", nb.Key, "err", err)
 		return
 	}
-	nb.SHA256, nb.MetaRead = strings.ToLower(info.Metadata[SHA256Meta]), true
+	nb.SHA256, nb.Instance, nb.MetaRead = strings.ToLower(info.Metadata[SHA256Meta]), instanceOf(info), true
+}
+
+// instanceOf is the agent instance id in an object's metadata; a value
+// that is no instance id is kept as one short safe token (it is shown).
+func instanceOf(info store.ObjectInfo) string {
+	id := info.Metadata[instance.MetadataKey]
+	if id == "" || instance.Validate(id) == nil {
+		return id
+	}
+	return instance.SafeHost(id)
 }
 
 // addBackup files a listed object of the backups folder: a dump of the
