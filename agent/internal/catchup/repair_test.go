@@ -15,6 +15,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/catchup"
 	"github.com/branchwatch/branchwatch/agent/internal/push"
+	"github.com/branchwatch/branchwatch/shared/instance"
 	"github.com/branchwatch/branchwatch/shared/store"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
@@ -51,11 +52,13 @@ func TestMetricsCatchUpRepairsOverwrittenDocuments(t *testing.T) {
 		name     string
 		mw       func(http.Handler) http.Handler
 		wantGets int // reads beyond the listing: ETags that are MD5s settle it
+		// wantConflicts: documents of another instance noticed
+		wantConflicts int64
 	}{
-		{"md5 etags", nil, 0},
+		{"md5 etags", nil, 0, 1},
 		// Every document of the right size is read back: the 12 that are
 		// not the two of another size.
-		{"multipart etags", multipartETags, 12},
+		{"multipart etags", multipartETags, 12, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -72,6 +75,7 @@ func TestMetricsCatchUpRepairsOverwrittenDocuments(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			p.Instance = "pos-1/0123456789abcdef"
 			if res, err := catchup.Metrics(ctx, s, p, 14, discard()); err != nil || len(res.Done) != 14 {
 				t.Fatalf("first catch-up pushed %v (%v)", res.Done, err)
 			}
@@ -89,13 +93,19 @@ func TestMetricsCatchUpRepairsOverwrittenDocuments(t *testing.T) {
 				t.Fatal(err)
 			}
 			sameSize := bytes.Repeat([]byte("x"), len(want["2026-02-10"]))
-			for d, body := range map[string][]byte{
-				"2026-02-08": []byte("{garbage"),
-				"2026-02-09": valid,
-				"2026-02-10": sameSize,
-				"2026-02-11": want["2026-02-11"], // the same bytes again: nothing to repair
+			// 9 and 11 Feb are written by another agent instance (same
+			// BRANCH_ID): its valid document, and bytes equal to ours.
+			elsewhere := map[string]string{instance.MetadataKey: "pos-2/fedcba9876543210"}
+			for d, o := range map[string]struct {
+				body []byte
+				meta map[string]string
+			}{
+				"2026-02-08": {[]byte("{garbage"), nil},
+				"2026-02-09": {valid, elsewhere},
+				"2026-02-10": {sameSize, nil},
+				"2026-02-11": {want["2026-02-11"], elsewhere}, // the same bytes again: nothing to repair
 			} {
-				put(t, st, d, body)
+				put(t, st, d, o.body, o.meta)
 			}
 			before := len(log.Requests(nil))
 
@@ -120,6 +130,12 @@ func TestMetricsCatchUpRepairsOverwrittenDocuments(t *testing.T) {
 			}
 			if gets != tc.wantGets {
 				t.Errorf("%d reads of objects, want %d", gets, tc.wantGets)
+			}
+			// The other instance's document of the 9th is seen by the
+			// push's look before replacing it; its identical one of the
+			// 11th only where the catch-up reads it back.
+			if got := p.Conflicts(); got != tc.wantConflicts {
+				t.Errorf("%d documents of another instance noticed, want %d", got, tc.wantConflicts)
 			}
 			for d, body := range want {
 				if got := get(t, st, d); !bytes.Equal(got, body) {
@@ -193,10 +209,10 @@ func get(t *testing.T, st store.Store, date string) []byte {
 	return b
 }
 
-func put(t *testing.T, st store.Store, date string, body []byte) {
+func put(t *testing.T, st store.Store, date string, body []byte, meta map[string]string) {
 	t.Helper()
 	if _, err := st.Put(context.Background(), branch+"/metrics/"+date+".json", bytes.NewReader(body),
-		store.PutOptions{Size: int64(len(body)), ContentType: "application/json"}); err != nil {
+		store.PutOptions{Size: int64(len(body)), ContentType: "application/json", Metadata: meta}); err != nil {
 		t.Fatal(err)
 	}
 }

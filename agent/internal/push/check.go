@@ -30,7 +30,7 @@ const MetricConflicts = "branchwatch_agent_instance_conflicts_total"
 // single-part upload, as a metrics document always is) is compared with
 // the bytes' MD5; otherwise (a multipart ETag, or local-only mode) the
 // object is read back and compared.
-func (p *Publisher) Same(ctx context.Context, doc metrics.Document, have Existing) (bool, error) {
+func (p *Publisher) Same(ctx context.Context, doc metrics.Document, have Existing) (same bool, err error) {
 	body, err := doc.Marshal()
 	if err != nil {
 		return false, fmt.Errorf("compare metrics of %s: %w", doc.SummaryDate, err)
@@ -54,7 +54,16 @@ func (p *Publisher) Same(ctx context.Context, doc metrics.Document, have Existin
 		if kerr != nil {
 			return false, fmt.Errorf("compare metrics: %w", kerr)
 		}
-		rc, _, err = p.st.Get(ctx, key)
+		var info store.ObjectInfo
+		if rc, info, err = p.st.Get(ctx, key); err == nil {
+			// A document that differs is pushed again, and the push
+			// looks at its writer: noted here only when it stays.
+			defer func() {
+				if same {
+					p.noteWriter(key, info)
+				}
+			}()
+		}
 	}
 	if errors.Is(err, os.ErrNotExist) || store.IsNotFound(err) {
 		return false, nil
@@ -77,7 +86,8 @@ func isMD5(etag string) bool {
 	return len(etag) == md5.Size*2 && strings.Trim(etag, "0123456789abcdef") == ""
 }
 
-// checkWriter reads the metadata of the object about to be replaced: one
+// checkWriter reads the metadata of the object about to be replaced (the
+// catch-up's read-backs look at it too, noteWriter): one
 // written by another instance within instance.Window is a second agent
 // with this BRANCH_ID, logged as an error and counted. Nothing stops the
 // push (the document is this agent's to write); a failed look is only
@@ -92,6 +102,15 @@ func (p *Publisher) checkWriter(ctx context.Context, key string) {
 	}
 	if err != nil {
 		p.logger.Warn("could not read the metadata of the document about to be replaced", "key", key, "err", err)
+		return
+	}
+	p.noteWriter(key, info)
+}
+
+// noteWriter logs and counts info, the object at key, when another
+// instance wrote it within instance.Window.
+func (p *Publisher) noteWriter(key string, info store.ObjectInfo) {
+	if p.Instance == "" {
 		return
 	}
 	other := info.Metadata[instance.MetadataKey]
