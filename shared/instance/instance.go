@@ -4,8 +4,8 @@
 // Agents put it in object metadata (MetadataKey, x-amz-meta-instance on
 // S3) of metrics documents and dumps, and in the agent status document;
 // the metrics-v1 document itself is left as it is (a public contract).
-// Two ids for one branch mean two agents share a BRANCH_ID and overwrite
-// each other.
+// Two install ids for one branch mean two agents share a BRANCH_ID and
+// overwrite each other (the host part alone may change: see Key).
 package instance
 
 import (
@@ -18,6 +18,18 @@ import (
 	"strings"
 	"time"
 )
+
+// Key is what tells two instances apart: the install id, kept in
+// BACKUP_DIR. The host part is for people: a container recreated with the
+// same BACKUP_DIR volume gets a new host name, and stays the same
+// instance. An id that is not host/install-id is its own key.
+func Key(id string) string {
+	if Validate(id) != nil {
+		return id
+	}
+	_, install, _ := strings.Cut(id, "/")
+	return install
+}
 
 // MetadataKey is the object metadata key holding the id.
 const MetadataKey = "instance"

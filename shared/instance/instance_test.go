@@ -64,3 +64,19 @@ func TestValidateAndSafeHost(t *testing.T) {
 		}
 	}
 }
+
+func TestKey(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"pos-1/0123456789abcdef", "pos-1/0123456789abcdef", true},
+		{"3f2a9c1d7e6b/0123456789abcdef", "9b8c7d6e5f4a/0123456789abcdef", true}, // a recreated container
+		{"pos-1/0123456789abcdef", "pos-1/fedcba9876543210", false},
+		{"garbage", "pos-1/0123456789abcdef", false},
+	} {
+		if got := Key(tc.a) == Key(tc.b); got != tc.same {
+			t.Errorf("Key(%q) == Key(%q) is %v, want %v", tc.a, tc.b, got, tc.same)
+		}
+	}
+}

@@ -114,7 +114,7 @@ func (p *Publisher) noteWriter(key string, info store.ObjectInfo) {
 		return
 	}
 	other := info.Metadata[instance.MetadataKey]
-	if other == "" || other == p.Instance {
+	if other == "" || instance.Key(other) == instance.Key(p.Instance) {
 		return
 	}
 	now := time.Now

@@ -34,6 +34,7 @@ func TestPushNoticesAnotherInstance(t *testing.T) {
 		{"another instance, recent", a, b, time.Hour, true},
 		{"another instance, beyond the window", a, b, instance.Window + 24*time.Hour, false},
 		{"the same instance", a, a, time.Hour, false},
+		{"the same install id under a new host name (a recreated container)", a, "9b8c7d6e5f4a/0123456789abcdef", time.Hour, false},
 		{"a document without instance (older agent)", "", b, time.Hour, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,6 +32,8 @@ func TestInstanceCheck(t *testing.T) {
 		{"two ids in documents", []index.Doc{doc("2026-02-14", a), doc("2026-02-15", b), doc("2026-02-16", a)}, nil,
 			freshness.Down, "2026-02-15T21:45:00+05:30", []string{a, b, "BRANCH_ID"}},
 		{"the newest dump by another", []index.Doc{doc("2026-02-16", a)}, dump(16, b), freshness.Down, "2026-02-16T22:00:00+05:30", []string{a, b}},
+		{"one install id on a recreated container (new host name)", []index.Doc{doc("2026-02-15", "3f2a9c1d7e6b/0123456789abcdef"),
+			doc("2026-02-16", "9b8c7d6e5f4a/0123456789abcdef")}, nil, freshness.Up, "", []string{"9b8c7d6e5f4a/0123456789abcdef"}},
 		{"another id beyond the window", []index.Doc{doc("2026-02-01", b), doc("2026-02-16", a)}, dump(2, b), freshness.Up, "", []string{a}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
