@@ -37,7 +37,10 @@ type Putter interface {
 type Config struct {
 	BranchID     string
 	AgentVersion string
-	Store        Putter
+	// Instance is the agent's instance id (package instance), written in
+	// the document ("" writes none).
+	Instance string
+	Store    Putter
 	// Clock stamps the document (the daemon's clock).
 	Clock clockwork.Clock
 	// Limiter times the rate limit; Clock when nil. The daemon passes the
@@ -162,6 +165,7 @@ func (r *Reporter) Status() agentstatus.Status {
 func (r *Reporter) status() agentstatus.Status { // r.mu held
 	s := agentstatus.New(r.cfg.BranchID, r.cfg.AgentVersion, r.cfg.Clock.Now().In(r.cfg.Location), r.failing)
 	s.ServerVersion, s.PGDumpVersion = r.server, r.pgDump
+	s.Instance = r.cfg.Instance
 	if r.cfg.NextRun != nil { // a stopped scheduler has none: keep the last known
 		for name, j := range r.jobs {
 			if t, err := r.cfg.NextRun(name); err == nil && !t.IsZero() {

@@ -40,7 +40,7 @@ func TestReporter(t *testing.T) {
 	next := clock.Now().Add(24 * time.Hour)
 	writes := make(chan struct{}, 10)
 	r := New(t.Context(), Config{
-		BranchID: "b1", AgentVersion: "1.4.0", Store: st, Clock: clock, Location: ist,
+		BranchID: "b1", AgentVersion: "1.4.0", Instance: "pos-1/0123456789abcdef", Store: st, Clock: clock, Location: ist,
 		NextRun:   func(job string) (time.Time, error) { return next, nil },
 		FreeBytes: func() (uint64, error) { return 9 << 30, nil },
 		Redact:    func(s string) string { return strings.ReplaceAll(s, "hunter2", "xxxxx") },
@@ -58,7 +58,8 @@ func TestReporter(t *testing.T) {
 	if j := s.Jobs["backup"]; j.LastSuccess != "2026-02-16T22:00:00+05:30" || j.LastError != "" || j.NextRun != "2026-02-17T22:00:00+05:30" {
 		t.Errorf("backup job %+v", j)
 	}
-	if s.ServerVersion != "16.4" || s.PGDumpVersion != "16.6" || *s.LastDumpSize != 4<<20 || *s.BackupDirFreeBytes != 9<<30 {
+	if s.ServerVersion != "16.4" || s.PGDumpVersion != "16.6" || *s.LastDumpSize != 4<<20 || *s.BackupDirFreeBytes != 9<<30 ||
+		s.Instance != "pos-1/0123456789abcdef" {
 		t.Errorf("status %+v", s)
 	}
 
