@@ -37,7 +37,7 @@ func TestInstanceCheck(t *testing.T) {
 		{"another id beyond the window", []index.Doc{doc("2026-02-01", b), doc("2026-02-16", a)}, dump(2, b), freshness.Up, "", []string{a}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			br := &index.Branch{ID: "andheri", Docs: tc.docs, Backups: tc.backups}
+			br := &index.Branch{ID: "andheri", Docs: index.NewDays("andheri", tc.docs), Backups: tc.backups}
 			c := freshness.InstanceCheck(br, fixture.IST, now)
 			if c.Name != freshness.CheckInstances || c.State != tc.state {
 				t.Errorf("check %+v, want %s", c, tc.state)
