@@ -9,6 +9,7 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/branchwatch/branchwatch/agent/internal/dirlock"
 	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
 	"github.com/branchwatch/branchwatch/shared/store"
 )
@@ -25,7 +26,7 @@ func (r *Runner) catchUp(ctx context.Context, skip string, pgRestore pgtools.Too
 	if err != nil {
 		return nil, fmt.Errorf("backup: catch-up: %w", err)
 	}
-	if len(dumps) <= 1 {
+	if len(dumps) == 0 || len(dumps) == 1 && dumps[0].Name == skip {
 		return nil, nil
 	}
 	remote := map[string]int64{}
@@ -75,6 +76,47 @@ func (r *Runner) catchUp(ctx context.Context, skip string, pgRestore pgtools.Too
 		done = append(done, d.Name)
 	}
 	return done, errors.Join(errs...)
+}
+
+// UploadMissing uploads the local dumps missing from the bucket, without
+// taking a dump: the daemon's start-up job, so that a dump whose upload a
+// crash cut short (kill -9, power cut) reaches the bucket when the agent
+// starts again rather than with the next night's backup. It holds the
+// backup lock, aborts the killed run's multipart upload and removes its
+// temporary files; it needs the database (for the version of pg_restore
+// that reads the dumps). Without a bucket it does nothing.
+func (r *Runner) UploadMissing(ctx context.Context) ([]string, error) {
+	if r.st == nil {
+		return nil, nil
+	}
+	lock, err := dirlock.Acquire(r.opts.BackupDir, LockName, "backup")
+	if err != nil {
+		return nil, fmt.Errorf("backup: catch-up: %w", err)
+	}
+	defer lock.Release()
+	r.removeStaleTemp()
+	local, err := ListLocal(r.opts.BackupDir, r.opts.BranchID, r.opts.Location)
+	if err != nil || len(local) == 0 {
+		return nil, err // nothing to upload: neither the database nor the bucket is asked
+	}
+	server, err := pgtools.ServerVersion(ctx, r.opts.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("backup: catch-up: database unreachable: %w", err)
+	}
+	pgDump, err := r.finder.Find(ctx, "pg_dump", server)
+	if err != nil {
+		return nil, fmt.Errorf("backup: catch-up: %w", err)
+	}
+	pgRestore, err := r.findRestore(ctx, pgDump)
+	if err != nil {
+		return nil, fmt.Errorf("backup: catch-up: %w", err)
+	}
+	r.abortUnfinished(ctx)
+	done, err := r.catchUp(ctx, "", pgRestore)
+	if len(done) > 0 {
+		r.log.Info("catch-up: uploaded the dumps missing from the bucket", "count", len(done))
+	}
+	return done, err
 }
 
 // EncryptedSize is the size of plain bytes once age-encrypted to

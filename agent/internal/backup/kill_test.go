@@ -79,11 +79,20 @@ func unfinishedUploads(t *testing.T, st *store.S3, prefix string) int {
 	return len(out.Uploads)
 }
 
-// TestAgentKilledDuringUpload runs `agent backup` as a child process, kills
-// it (SIGKILL) while its multipart upload is in flight, and checks that no
-// object appears under the key; the next run aborts the leftover upload
-// and uploads both dumps.
-func TestAgentKilledDuringUpload(t *testing.T) {
+// killedUpload is what a backup killed mid-upload left.
+type killedUpload struct {
+	env   map[string]string
+	st    *store.S3
+	local []string // the local dumps (the killed run's)
+	key   string   // the killed run's key, not in the bucket
+	logs  *syncBuffer
+}
+
+// killDuringUpload runs `agent backup` as a child process and kills it
+// (SIGKILL) while its multipart upload is in flight; it checks that no
+// object appears under the key and that the upload stays unfinished.
+func killDuringUpload(t *testing.T) killedUpload {
+	t.Helper()
 	_, _, url := backuptest.NewBranchDB(t, 100)
 	backuptest.AddBulk(t, url, 12) // a dump above one 8 MiB part
 	started := make(chan struct{}, 1)
@@ -113,13 +122,49 @@ func TestAgentKilledDuringUpload(t *testing.T) {
 		t.Fatalf("local dumps after the kill: %v\n%s", local, logs)
 	}
 	killedKey := backuptest.Branch + "/backups/" + local[0]
-	ctx := context.Background()
-	if _, err := st.Stat(ctx, killedKey); !store.IsNotFound(err) {
+	if _, err := st.Stat(context.Background(), killedKey); !store.IsNotFound(err) {
 		t.Fatalf("object under %s after the kill: %v", killedKey, err)
 	}
 	if n := unfinishedUploads(t, st, backuptest.Branch+"/"); n != 1 {
 		t.Fatalf("%d unfinished uploads after the kill, want 1", n)
 	}
+	return killedUpload{env: env, st: st, local: local, key: killedKey, logs: logs}
+}
+
+// TestUploadMissingAfterAKill: the daemon's start-up upload (UploadMissing)
+// takes no dump, uploads the killed run's dump and aborts its unfinished
+// upload; run again, it has nothing to do.
+func TestUploadMissingAfterAKill(t *testing.T) {
+	k := killDuringUpload(t)
+	ctx := context.Background()
+	r, _, runLogs := newRunner(t, k.env, k.st)
+	done, err := r.UploadMissing(ctx)
+	if err != nil {
+		t.Fatalf("UploadMissing: %v\n%s", err, runLogs)
+	}
+	if !slices.Equal(done, k.local) {
+		t.Errorf("uploaded %v, want %v", done, k.local)
+	}
+	if info, err := k.st.Stat(ctx, k.key); err != nil || !backup.Confirmed(info) {
+		t.Errorf("%s not confirmed: %+v %v", k.key, info, err)
+	}
+	if n := unfinishedUploads(t, k.st, backuptest.Branch+"/"); n != 0 {
+		t.Errorf("%d unfinished uploads after UploadMissing", n)
+	}
+	if local := dumpsIn(t, k.env["BACKUP_DIR"]); !slices.Equal(local, k.local) {
+		t.Errorf("local dumps %v after UploadMissing, want %v (no new dump)", local, k.local)
+	}
+	if done, err := r.UploadMissing(ctx); err != nil || len(done) != 0 {
+		t.Errorf("UploadMissing again: %v, %v; want nothing to do", done, err)
+	}
+}
+
+// TestAgentKilledDuringUpload: after a backup killed mid-upload, the next
+// run aborts the leftover upload and uploads both dumps.
+func TestAgentKilledDuringUpload(t *testing.T) {
+	k := killDuringUpload(t)
+	env, st, local, killedKey, logs := k.env, k.st, k.local, k.key, k.logs
+	ctx := context.Background()
 
 	r, clk, runLogs := newRunner(t, env, st)
 	clk.Set(time.Now().Add(time.Hour)) // a later name than the killed run's

@@ -12,12 +12,15 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/branchwatch/branchwatch/agent/internal/dburl"
 	"github.com/branchwatch/branchwatch/agent/internal/options"
+	"github.com/branchwatch/branchwatch/agent/internal/simclock"
 	"github.com/branchwatch/branchwatch/shared/config"
+	"github.com/branchwatch/branchwatch/shared/store"
 )
 
 // Version is the agent's version, set at build time with
@@ -36,6 +39,9 @@ type Env struct {
 	Opts options.Options
 	// Now is the commands' clock: time.Now, unless FakeNowVariable is set.
 	Now func() time.Time
+	// Sim is the simulated clock behind Now (nil: the real one); `agent
+	// run` schedules and waits on it.
+	Sim *simclock.Clock
 	// Redact removes DATABASE_URL's password from any message that leaves
 	// the process by another way than Logger and the final error line
 	// (which already pass through it).
@@ -49,22 +55,55 @@ type Env struct {
 // it is not a setting for production, and the agent warns when it is set.
 const FakeNowVariable = "BRANCHWATCH_FAKE_NOW"
 
-// clockFrom is time.Now, or a clock starting at FakeNowVariable's time
-// (fake is then true).
-func clockFrom(lookup config.Lookup) (now func() time.Time, fake bool, err error) {
+// ClockRateVariable, with FakeNowVariable, makes the simulated clock run
+// that many simulated seconds per real second, its timers and waits
+// scaled alike (and the bucket client's retry backoff divided by it), so
+// that `agent run` lives a night in seconds. Test-only, warned about
+// like FakeNowVariable.
+const ClockRateVariable = "BRANCHWATCH_CLOCK_RATE"
+
+// clockFrom is nil (time.Now), or a simulated clock starting at
+// FakeNowVariable's time and running at ClockRateVariable's rate (1 when
+// unset).
+func clockFrom(lookup config.Lookup) (*simclock.Clock, error) {
 	if lookup == nil {
-		return time.Now, false, nil
+		return nil, nil
 	}
 	v, _ := lookup(FakeNowVariable)
-	if v = strings.TrimSpace(v); v == "" {
-		return time.Now, false, nil
+	r, _ := lookup(ClockRateVariable)
+	v, r = strings.TrimSpace(v), strings.TrimSpace(r)
+	if v == "" {
+		if r != "" {
+			return nil, fmt.Errorf("%s needs %s (the simulated clock's start)", ClockRateVariable, FakeNowVariable)
+		}
+		return nil, nil
 	}
 	start, err := time.Parse(time.RFC3339Nano, v)
 	if err != nil {
-		return nil, false, fmt.Errorf("%s: %q is not an RFC 3339 time", FakeNowVariable, v)
+		return nil, fmt.Errorf("%s: %q is not an RFC 3339 time", FakeNowVariable, v)
 	}
-	began := time.Now()
-	return func() time.Time { return start.Add(time.Since(began)) }, true, nil
+	rate := 1.0
+	if r != "" {
+		if rate, err = strconv.ParseFloat(r, 64); err != nil || rate < 1 || rate > 100000 {
+			return nil, fmt.Errorf("%s: %q is not a rate between 1 and 100000 (simulated seconds per real second)", ClockRateVariable, r)
+		}
+	}
+	return simclock.New(start, rate), nil
+}
+
+// scaleBackoff divides the bucket client's retry backoff by the clock's
+// rate, so that its 1 s to 30 s waits last as many simulated seconds.
+func scaleBackoff(o *store.S3Options, c *simclock.Clock) {
+	if c.Rate() == 1 {
+		return
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = store.DefaultS3BackoffBase
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = store.DefaultS3MaxBackoff
+	}
+	o.BackoffBase, o.MaxBackoff = c.Real(o.BackoffBase), c.Real(o.MaxBackoff)
 }
 
 // Command is one subcommand.
@@ -144,15 +183,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup c
 	// The bucket client logs its retries, and the SDK's full error text
 	// (request and host ids) at debug level only.
 	opts.S3.Logger = logger.With("component", "s3")
-	now, fake, err := clockFrom(lookup)
+	sim, err := clockFrom(lookup)
 	if err != nil {
 		fmt.Fprintf(stderr, "agent %s: %v\n", c.Name, err)
 		return 2
 	}
-	if fake {
-		logger.Warn("the clock is simulated: "+FakeNowVariable+" is set (for tests and simulations only)", "now", now().Format(time.RFC3339))
+	now := time.Now
+	if sim != nil {
+		now = sim.Now
+		scaleBackoff(&opts.S3, sim)
+		logger.Warn("the clock is simulated: "+FakeNowVariable+" is set (for tests and simulations only)",
+			"now", now().Format(time.RFC3339), "rate", sim.Rate())
 	}
-	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, Lookup: lookup, Logger: logger, Opts: opts, Now: now, Redact: red}
+	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, Lookup: lookup, Logger: logger, Opts: opts, Now: now, Sim: sim, Redact: red}
 	if err := red.Error(c.Run(env, fs)); err != nil {
 		if errors.Is(err, ErrUsage) {
 			fmt.Fprintf(stderr, "agent %s: %v\nusage: %s\n", c.Name, err, c.Usage)

@@ -27,14 +27,21 @@ import (
 // Job names, as they appear on /metrics and in the log.
 const (
 	JobCatchup = "catchup"
-	JobSummary = "summary"
-	JobBackup  = "backup"
-	JobCleanup = "cleanup"
-	JobVerify  = "verify"
+	// JobBackupCatchup uploads, at start-up, the local dumps missing from
+	// the bucket (a backup cut short by a crash).
+	JobBackupCatchup = "backup-catchup"
+	JobSummary       = "summary"
+	JobBackup        = "backup"
+	JobCleanup       = "cleanup"
+	JobVerify        = "verify"
 )
 
-// metricsLane keeps the summary job and the start-up catch-up apart.
-const metricsLane = "metrics"
+// metricsLane keeps the summary job and the start-up catch-up apart;
+// backupLane the backup and the start-up upload of missing dumps.
+const (
+	metricsLane = "metrics"
+	backupLane  = "backup"
+)
 
 func init() {
 	Register(&Command{
@@ -47,7 +54,9 @@ check fails /healthz answers 503 naming each failing check's setting, the log
 says the same at ERROR, and the healthchecks URL of each job it concerns gets
 a /fail ping. Jobs that need a failing database, pg_dump, metrics query or
 BACKUP_DIR are held back; a job held back or failed meanwhile runs by itself
-once the checks pass again. /healthz and /metrics listen on AGENT_LISTEN.`,
+once the checks pass again. At start it uploads the local dumps missing from
+the bucket (a backup cut short by a crash). /healthz and /metrics listen on
+AGENT_LISTEN.`,
 		NeedsDB: true,
 		Run:     runDaemon,
 	})
@@ -71,10 +80,8 @@ func runDaemon(env *Env, _ *flag.FlagSet) error {
 	clock := runHooks.clock
 	if clock == nil {
 		clock = clockwork.NewRealClock()
-		if env.Now != nil {
-			if offset := env.Now().Sub(time.Now()); offset.Abs() > time.Second {
-				clock = offsetClock{Clock: clock, offset: offset} // BRANCHWATCH_FAKE_NOW
-			}
+		if env.Sim != nil {
+			clock = env.Sim // BRANCHWATCH_FAKE_NOW, BRANCHWATCH_CLOCK_RATE
 		}
 	}
 	k, err := openMetrics(env, clock.Now)
@@ -160,6 +167,10 @@ func jobs(o options.Options, k *metricsKit, runner *backup.Runner, logger *slog.
 		{Name: JobCatchup, Lane: metricsLane, Task: func(ctx context.Context) (daemon.Outcome, error) {
 			return daemon.Outcome{}, catchUp(ctx)
 		}},
+		{Name: JobBackupCatchup, Lane: backupLane, Retry: retry, Task: func(ctx context.Context) (daemon.Outcome, error) {
+			_, err := runner.UploadMissing(ctx)
+			return daemon.Outcome{}, err
+		}},
 		{
 			Name: JobSummary, Schedule: o.SummarySchedule, Lane: metricsLane, PingURL: o.PingSummaryURL,
 			Retry: jobretry.Policy{First: o.SummaryRetryBackoff, Max: jobretry.DefaultMax, For: o.JobRetryFor, MaxAttempts: o.SummaryRetryAttempts},
@@ -172,7 +183,7 @@ func jobs(o options.Options, k *metricsKit, runner *backup.Runner, logger *slog.
 				return daemon.Outcome{Size: int64(len(body))}, catchUp(ctx)
 			},
 		},
-		{Name: JobBackup, Schedule: o.BackupSchedule, PingURL: o.PingBackupURL, Retry: retry, RetriesInside: true,
+		{Name: JobBackup, Schedule: o.BackupSchedule, Lane: backupLane, PingURL: o.PingBackupURL, Retry: retry, RetriesInside: true,
 			Task: func(ctx context.Context) (daemon.Outcome, error) {
 				res, err := runner.Run(ctx) // retries its bucket check and upload, never its dump
 				return daemon.Outcome{Size: res.Size}, err
@@ -192,23 +203,6 @@ func jobs(o options.Options, k *metricsKit, runner *backup.Runner, logger *slog.
 		return daemon.Outcome{}, err
 	}})
 }
-
-// offsetClock is the real clock shifted by offset: the daemon's clock under
-// BRANCHWATCH_FAKE_NOW (timers keep real durations; Now is shifted, so
-// schedules fire at the simulated wall-clock times).
-type offsetClock struct {
-	clockwork.Clock
-	offset time.Duration
-}
-
-// Now is the simulated time.
-func (c offsetClock) Now() time.Time { return c.Clock.Now().Add(c.offset) }
-
-// Since is measured on the simulated clock.
-func (c offsetClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
-
-// Until is measured on the simulated clock.
-func (c offsetClock) Until(t time.Time) time.Duration { return t.Sub(c.Now()) }
 
 // verifyScheduleText says when drills run, or why they do not.
 func verifyScheduleText(o options.Options, bucket bool) string {

@@ -32,6 +32,7 @@ type faultRates struct {
 // faultCounts are the figures of the run, per client.
 type faultCounts struct {
 	Requests, Status500, Status503, Dropped, Delayed, Retries atomic.Int64
+	Outage                                                    atomic.Int64 // hung up on during an outage
 }
 
 func (c *faultCounts) faults() int64 {
@@ -52,6 +53,9 @@ type faultyS3 struct {
 	counts map[string]*faultCounts // by access key
 
 	hold atomic.Pointer[uploadHold]
+
+	outage atomic.Bool  // the agents' requests are hung up on (an S3 outage between the shops and the bucket)
+	burst  atomic.Int64 // the agents' next requests answered 503 (a burst)
 }
 
 // uploadHold arms the fault injector to hold the first multipart part of
@@ -96,6 +100,16 @@ func (f *faultyS3) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		sig := signature(r)
+		if f.outage.Load() && accessKey(r) == agentAccessKey {
+			f.fault(sig, &c.Outage)
+			hangUp(w)
+			return
+		}
+		if n := f.burst.Load(); n > 0 && accessKey(r) == agentAccessKey && f.burst.CompareAndSwap(n, n-1) {
+			f.fault(sig, &c.Status503)
+			writeS3Error(w, http.StatusServiceUnavailable, "SlowDown", "simulated 503 burst")
+			return
+		}
 		f.mu.Lock()
 		if f.faulted[sig] {
 			delete(f.faulted, sig)

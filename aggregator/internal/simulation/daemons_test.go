@@ -1,0 +1,434 @@
+package simulation_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
+	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/shared/metrics"
+	"github.com/branchwatch/branchwatch/shared/store"
+	"github.com/branchwatch/branchwatch/shared/testenv"
+)
+
+// daemonPlan is the shape of the nights on real daemons. The daemons run
+// without a stop from Start to the morning after the last night, at Rate
+// simulated seconds per real second; the harness only injects faults on
+// the chosen nights and looks at the bucket.
+type daemonPlan struct {
+	Branches, Nights int
+	Rate             int // BRANCHWATCH_CLOCK_RATE
+	HistoryDays      int
+	BillsPerDay      int
+	BallastMiB       int
+	OutageNight      int           // every agent's S3 is out from 22:00-OutageBefore to 22:00+OutageAfter
+	OutageBefore     time.Duration // simulated
+	OutageAfter      time.Duration
+	BurstNight       int // a burst of 503s at 22:00
+	BurstRequests    int
+	KillNight        int // KillBranch's agent is killed (SIGKILL) mid-upload and started again
+	KillBranch       int // carries BallastMiB of extra rows, so its dumps go up in parts
+}
+
+var (
+	shortDaemonPlan = daemonPlan{Branches: 3, Nights: 2, Rate: 2400, HistoryDays: 2, BillsPerDay: 10, BallastMiB: 10,
+		OutageNight: 0, OutageBefore: 10 * time.Minute, OutageAfter: 25 * time.Minute,
+		BurstNight: 1, BurstRequests: 12, KillNight: 1, KillBranch: 2}
+	fullDaemonPlan = daemonPlan{Branches: 8, Nights: 30, Rate: 2400, HistoryDays: 7, BillsPerDay: 30, BallastMiB: 10,
+		OutageNight: 3, OutageBefore: 20 * time.Minute, OutageAfter: 40 * time.Minute,
+		BurstNight: 8, BurstRequests: 40, KillNight: 12, KillBranch: 5}
+)
+
+// TestNightsOnRealDaemons is issue 12's simulated nights: each branch runs
+// `agent run` (the real binary) on an accelerated clock, its summary,
+// backup and retries on its own schedule; the harness makes S3 fail
+// across 22:00, sends a burst of 503s, kills one agent with SIGKILL in the
+// middle of its upload and starts it again (as systemd would), and retries
+// nothing. Every morning each branch must have the night's backup in the
+// bucket (size and SHA-256 as its metadata says) and the day's metrics
+// document, whose figures are recomputed from the database.
+func TestNightsOnRealDaemons(t *testing.T) {
+	p := shortDaemonPlan
+	if *fullMonth || os.Getenv("BRANCHWATCH_MONTH") == "full" {
+		p = fullDaemonPlan
+	}
+	began := time.Now()
+	s := newDaemonSim(t, p)
+	for n := range p.Nights {
+		s.night(t, n)
+		if t.Failed() {
+			s.dumpLogs(t)
+			t.Fatalf("stopping after night %d (%s)", n, s.date(n).Format(time.DateOnly))
+		}
+	}
+	s.stopAll(t)
+	s.checkAlerts(t)
+	s.printFigures(t, time.Since(began))
+}
+
+// daemonSim is the running simulation.
+type daemonSim struct {
+	p      daemonPlan
+	ist    *time.Location
+	pg     *testenv.Postgres
+	s3     *testenv.S3Server
+	faults *faultyS3
+	owner  *store.S3
+	bin    string
+	start  time.Time // simulated time at began
+	began  time.Time
+
+	branches []*branch
+	procs    []*daemonProc
+	agg      *aggregator // in-process, on a clock the harness sets at each sync
+	ids      []string
+
+	kills, restarts      int
+	backups, docs        int
+	nightsOK, nightsWant int
+}
+
+// daemonProc is one running `agent run`.
+type daemonProc struct {
+	cmd  *exec.Cmd
+	log  *syncBuffer
+	done chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func newDaemonSim(t *testing.T, p daemonPlan) *daemonSim {
+	t.Helper()
+	ist, err := time.LoadLocation("Asia/Kolkata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &daemonSim{p: p, ist: ist, faults: newFaultyS3(faultRates{}, 2026)}
+	s.bin = buildAgent(t)
+	s.pg = testenv.PG(t)
+	s.s3 = testenv.StartS3(t, testenv.WithMiddleware(s.faults.Middleware))
+	o := s.s3.Options()
+	o.AccessKey = ownerAccessKey
+	if s.owner, err = store.NewS3(o); err != nil {
+		t.Fatal(err)
+	}
+	agents := &agents{bin: s.bin}
+	history := s.date(0) // up to the first night's day: the daemons start that evening
+	for i := range p.Branches {
+		b := newBranch(t, s.pg, i, s.s3.Env())
+		b.Env["AGENT_LISTEN"] = "off"
+		s.branches = append(s.branches, b)
+		// The sales before the first night (the branch's till, not the agent's work).
+		if r := agents.run(context.Background(), b, s.at(0, 7, 0), nil, "demo-data", "--days", itoa(p.HistoryDays),
+			"--end", history.Format(time.DateOnly), "--seed", itoa(i+1), "--bills-per-day", itoa(p.BillsPerDay)); r.Exit != 0 {
+			t.Fatal(r)
+		}
+	}
+	addBallast(t, s.branches[p.KillBranch].URL, p.BallastMiB)
+	s.start, s.began = s.at(0, 21, 0), time.Now()
+	s.procs = make([]*daemonProc, len(s.branches))
+	for i := range s.branches {
+		s.procs[i] = s.startDaemon(t, i)
+	}
+	t.Cleanup(func() { s.stopAll(t) })
+	var ids []string
+	for _, b := range s.branches {
+		ids = append(ids, b.ID)
+	}
+	s.ids = ids
+	return s
+}
+
+// now is the harness's simulated time (the daemons' clocks started a few
+// real milliseconds later, so they are a few simulated seconds behind).
+func (s *daemonSim) now() time.Time {
+	return s.start.Add(time.Since(s.began) * time.Duration(s.p.Rate))
+}
+
+// sleepUntil waits for the simulated time at.
+func (s *daemonSim) sleepUntil(at time.Time) {
+	if d := at.Sub(s.now()); d > 0 {
+		time.Sleep(d / time.Duration(s.p.Rate))
+	}
+}
+
+func (s *daemonSim) date(n int) time.Time { return firstNight.AddDate(0, 0, n) }
+
+func (s *daemonSim) at(n, hh, mm int) time.Time {
+	d := s.date(n)
+	return time.Date(d.Year(), d.Month(), d.Day(), hh, mm, 0, 0, s.ist)
+}
+
+// startDaemon starts branch i's `agent run` at the harness's simulated time.
+func (s *daemonSim) startDaemon(t *testing.T, i int) *daemonProc {
+	t.Helper()
+	env := maps.Clone(s.branches[i].Env)
+	env["BRANCHWATCH_FAKE_NOW"] = s.now().Format(time.RFC3339Nano)
+	env["BRANCHWATCH_CLOCK_RATE"] = itoa(s.p.Rate)
+	// 2 hours would be 3 real seconds at rate 2400: a loaded machine's
+	// dump can take that long.
+	env["JOB_TIMEOUT"] = "6h"
+	cmd := exec.Command(s.bin, "run")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TZ=UTC"}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	d := &daemonProc{cmd: cmd, log: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = d.log, d.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- cmd.Wait() }()
+	return d
+}
+
+// stopAll stops every daemon with SIGTERM (as systemd stops it) and
+// checks that each exits cleanly.
+func (s *daemonSim) stopAll(t *testing.T) {
+	for i, d := range s.procs {
+		if d == nil {
+			continue
+		}
+		s.procs[i] = nil
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-d.done:
+			if err != nil {
+				t.Errorf("%s: agent run ended with %v\n%s", s.branches[i].ID, err, tail(d.log.String(), 3000))
+			}
+		case <-time.After(30 * time.Second):
+			_ = d.cmd.Process.Kill()
+			t.Errorf("%s: agent run did not stop within 30 s of SIGTERM", s.branches[i].ID)
+		}
+	}
+}
+
+// dumpLogs logs the tail of each daemon's log (after a failure).
+func (s *daemonSim) dumpLogs(t *testing.T) {
+	for i, d := range s.procs {
+		if d != nil {
+			t.Logf("%s log:\n%s", s.branches[i].ID, tail(d.log.String(), 4000))
+		}
+	}
+}
+
+// night is one business day: the day's sales at 08:00 (the first day's
+// are in before the daemons start, at 21:00), the night's faults, and the
+// next morning's look at the bucket (07:00).
+func (s *daemonSim) night(t *testing.T, n int) {
+	t.Helper()
+	p := s.p
+	date := s.date(n).Format(time.DateOnly)
+	s.sleepUntil(s.at(n, 8, 0))
+	tills := &agents{bin: s.bin}
+	for i, b := range s.branches {
+		if n == 0 {
+			break
+		}
+		if r := tills.run(context.Background(), b, s.now(), nil, "demo-data", "--days", "1", "--end", date,
+			"--seed", itoa(i+1), "--bills-per-day", itoa(p.BillsPerDay)); r.Exit != 0 {
+			t.Fatal(r)
+		}
+	}
+	if n == p.OutageNight {
+		s.sleepUntil(s.at(n, 22, 0).Add(-p.OutageBefore))
+		s.faults.outage.Store(true)
+		s.sleepUntil(s.at(n, 22, 0).Add(p.OutageAfter))
+		s.faults.outage.Store(false)
+	}
+	if n == p.BurstNight {
+		s.sleepUntil(s.at(n, 21, 59))
+		s.faults.burst.Store(int64(p.BurstRequests))
+	}
+	if n == p.KillNight {
+		s.killDuringUpload(t, n)
+	}
+	// No sync at 00:30: at this rate a real second of pg_dump is 40
+	// simulated minutes, and the branch with the ballast may still be
+	// dumping after midnight on a busy machine.
+	for _, at := range []time.Time{s.at(n, 23, 30), s.at(n+1, 7, 0)} {
+		s.sleepUntil(at)
+		if s.agg == nil && at.Hour() == 7 {
+			// The aggregator is installed the morning after the first
+			// night, once every branch has a backup.
+			clock := &simClock{}
+			clock.Set(at)
+			s.agg = startAggregator(t, s.s3.Env(), s.ids, clock)
+		}
+		if s.agg != nil {
+			s.sync(t, at)
+		}
+	}
+	s.morning(t, n)
+}
+
+// sync is one aggregator sync at the simulated time at, not retried: the
+// aggregator's requests see no fault. In the morning every branch's
+// checks must be up (no fault of this plan lasts past a check's grace).
+func (s *daemonSim) sync(t *testing.T, at time.Time) {
+	t.Helper()
+	s.agg.Clock.Set(at)
+	s.agg.Syncs++
+	if err := s.agg.App.Service.RefreshIncremental(context.Background()); err != nil {
+		t.Errorf("%s: the aggregator's sync failed: %v", at.Format(time.DateTime), err)
+		return
+	}
+	if at.Hour() == 23 {
+		return // a backup still going up is late, not down
+	}
+	for id, st := range s.agg.states() {
+		if st != [2]freshness.State{freshness.Up, freshness.Up} {
+			t.Errorf("%s: %s is metrics %s, backup %s; want both up", at.Format(time.DateTime), id, st[0], st[1])
+		}
+	}
+}
+
+// checkAlerts waits for the alerts to be delivered: none, as no fault of
+// the plan kept a check down past its grace.
+func (s *daemonSim) checkAlerts(t *testing.T) {
+	t.Helper()
+	s.agg.waitAlertsDelivered(t)
+	if got := s.agg.Hook.alerts(); len(got) != 0 {
+		t.Errorf("alerts delivered: %v, want none", got)
+	}
+}
+
+// killDuringUpload holds the kill branch's first multipart part of the
+// night, kills its agent with SIGKILL then, and starts it again at once
+// (systemd's Restart=always).
+func (s *daemonSim) killDuringUpload(t *testing.T, n int) {
+	t.Helper()
+	i := s.p.KillBranch
+	held := s.faults.HoldUpload(s.branches[i].ID + "/backups/")
+	defer s.faults.hold.Store(nil)
+	d := s.procs[i]
+	select {
+	case <-held:
+	case err := <-d.done:
+		t.Fatalf("%s: agent run ended before its upload (%v)\n%s", s.branches[i].ID, err, tail(d.log.String(), 3000))
+	case <-time.After(time.Duration(float64(6*time.Hour) / float64(s.p.Rate))):
+		t.Fatalf("%s: no multipart upload by 04:00 (night %d)\n%s", s.branches[i].ID, n, tail(d.log.String(), 3000))
+	}
+	if err := d.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-d.done; err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("%s: the killed agent ended with %v", s.branches[i].ID, err)
+	}
+	s.kills++
+	t.Logf("%s: killed mid-upload at %s (simulated); started again", s.branches[i].ID, s.now().Format(time.DateTime))
+	s.procs[i] = s.startDaemon(t, i)
+	s.restarts++
+}
+
+// morning checks night n in the bucket with the owner's key: every branch
+// has a backup taken that night whose size and SHA-256 match its
+// metadata, and the day's metrics document with the recomputed figures.
+func (s *daemonSim) morning(t *testing.T, n int) {
+	t.Helper()
+	objects := readBucket(t, s.owner)
+	date := s.date(n)
+	night := date.Format(layout.DateFormat)
+	for _, b := range s.branches {
+		s.nightsWant++
+		var found bool
+		for key, o := range objects {
+			br, nt, ok := backupNight(key, s.ist)
+			if !ok || br != b.ID || nt != night {
+				continue
+			}
+			if bad := backupProblem(o); bad != "" {
+				t.Errorf("%s: %s", key, bad)
+				continue
+			}
+			found = true
+			s.backups++
+		}
+		if found {
+			s.nightsOK++
+		} else {
+			t.Errorf("%s: no confirmed cloud copy of night %s by 07:00 the next morning", b.ID, night)
+		}
+		key, err := layout.MetricsKey(b.ID, date)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, ok := objects[key]
+		if !ok {
+			t.Errorf("%s: no metrics document for %s", b.ID, night)
+			continue
+		}
+		rc, _, err := s.owner.Get(context.Background(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		_, err = buf.ReadFrom(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := metrics.Unmarshal(buf.Bytes())
+		if err != nil {
+			t.Errorf("%s (%d bytes): %v", key, o.Size, err)
+			continue
+		}
+		want, err := recompute(context.Background(), b.URL, date, s.ist)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diffs := sameFigures(doc, want); len(diffs) > 0 {
+			t.Errorf("%s: %s", key, strings.Join(diffs, "; "))
+		}
+		if !doc.IsFinal {
+			t.Errorf("%s: not final after its night", key)
+		}
+		s.docs++
+	}
+}
+
+// printFigures prints the run's figures.
+func (s *daemonSim) printFigures(t *testing.T, took time.Duration) {
+	t.Helper()
+	ag := s.faults.Counts(agentAccessKey)
+	var b strings.Builder
+	fmt.Fprintf(&b, "nights on real daemons: %d branches x %d nights (%s to %s), clock rate %d, %d cores, %s\n",
+		s.p.Branches, s.p.Nights, s.date(0).Format(time.DateOnly), s.date(s.p.Nights-1).Format(time.DateOnly),
+		s.p.Rate, numCPU(), took.Round(time.Second))
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	row := func(name string, v any) { fmt.Fprintf(w, "%s\t%v\t\n", name, v) }
+	row("agent S3 requests", ag.Requests.Load())
+	row("hung up on during the outage", fmt.Sprintf("%d (%s before to %s after 22:00, night %d)", ag.Outage.Load(),
+		s.p.OutageBefore, s.p.OutageAfter, s.p.OutageNight))
+	row("503 answers (burst)", fmt.Sprintf("%d (night %d)", ag.Status503.Load(), s.p.BurstNight))
+	row("retries seen by the server", ag.Retries.Load())
+	row("agents killed mid-upload / started again", fmt.Sprintf("%d / %d", s.kills, s.restarts))
+	row("harness retries", 0)
+	row("nights with a confirmed cloud copy / expected", fmt.Sprintf("%d / %d", s.nightsOK, s.nightsWant))
+	row("backup objects (size and SHA-256 checked)", s.backups)
+	row("documents present and recomputed", s.docs)
+	row("aggregator syncs (none retried) / alerts", fmt.Sprintf("%d / %d", s.agg.Syncs, len(s.agg.Hook.alerts())))
+	w.Flush()
+	fmt.Print(b.String())
+	t.Log("\n" + b.String())
+}
