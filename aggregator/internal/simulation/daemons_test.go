@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -37,24 +38,29 @@ type daemonPlan struct {
 	BurstNight       int // a burst of 503s at 22:00
 	BurstRequests    int
 	KillNight        int // KillBranch's agent is killed (SIGKILL) mid-upload and started again
-	KillBranch       int // carries BallastMiB of extra rows, so its dumps go up in parts
+	KillBranch       int // carries BallastMiB of extra rows on that day, so its dump goes up in parts
+	PasswordNight    int // PasswordBranch's database password is changed at 21:00 and set back at 06:00
+	PasswordBranch   int
 }
 
 var (
 	shortDaemonPlan = daemonPlan{Branches: 3, Nights: 2, Rate: 2400, HistoryDays: 2, BillsPerDay: 10, BallastMiB: 10,
 		OutageNight: 0, OutageBefore: 10 * time.Minute, OutageAfter: 25 * time.Minute,
-		BurstNight: 1, BurstRequests: 12, KillNight: 1, KillBranch: 2}
+		BurstNight: 1, BurstRequests: 12, KillNight: 1, KillBranch: 2, PasswordNight: 0, PasswordBranch: 0}
 	fullDaemonPlan = daemonPlan{Branches: 8, Nights: 30, Rate: 2400, HistoryDays: 7, BillsPerDay: 30, BallastMiB: 10,
 		OutageNight: 3, OutageBefore: 20 * time.Minute, OutageAfter: 40 * time.Minute,
-		BurstNight: 8, BurstRequests: 40, KillNight: 12, KillBranch: 5}
+		BurstNight: 8, BurstRequests: 40, KillNight: 12, KillBranch: 5, PasswordNight: 20, PasswordBranch: 1}
 )
 
 // TestNightsOnRealDaemons is issue 12's simulated nights: each branch runs
 // `agent run` (the real binary) on an accelerated clock, its summary,
 // backup and retries on its own schedule; the harness makes S3 fail
 // across 22:00, sends a burst of 503s, kills one agent with SIGKILL in the
-// middle of its upload and starts it again (as systemd would), and retries
-// nothing. Every morning each branch must have the night's backup in the
+// middle of its upload and starts it again (as systemd would), changes one
+// branch's database password for a night (ALTER ROLE) and sets it back in
+// the morning, and retries nothing. The aggregator (in-process) syncs at
+// 23:30, 00:30 and 07:00: exactly one down and one recovery alert for each
+// check the wrong password kept down, nothing else. Every morning each branch must have the night's backup in the
 // bucket (size and SHA-256 as its metadata says) and the day's metrics
 // document, whose figures are recomputed from the database.
 func TestNightsOnRealDaemons(t *testing.T) {
@@ -91,7 +97,7 @@ type daemonSim struct {
 	branches []*branch
 	procs    []*daemonProc
 	agg      *aggregator // in-process, on a clock the harness sets at each sync
-	ids      []string
+	downs    []string    // branch/check pairs that must have gone down and recovered
 
 	kills, restarts      int
 	backups, docs        int
@@ -137,6 +143,15 @@ func newDaemonSim(t *testing.T, p daemonPlan) *daemonSim {
 	for i := range p.Branches {
 		b := newBranch(t, s.pg, i, s.s3.Env())
 		b.Env["AGENT_LISTEN"] = "off"
+		if i == p.PasswordBranch {
+			// This branch's agent logs in with a password (scram), which
+			// the harness changes for one night.
+			if err := s.pg.Exec(context.Background(), "postgres", "CREATE ROLE sim_pw LOGIN SUPERUSER IN ROLE pwusers PASSWORD '"+simPassword+"'"); err != nil {
+				t.Fatal(err)
+			}
+			b.URL = strings.Replace(b.URL, "://postgres@", "://sim_pw:"+simPassword+"@", 1)
+			b.Env["DATABASE_URL"] = b.URL
+		}
 		s.branches = append(s.branches, b)
 		// The sales before the first night (the branch's till, not the agent's work).
 		if r := agents.run(context.Background(), b, s.at(0, 7, 0), nil, "demo-data", "--days", itoa(p.HistoryDays),
@@ -144,7 +159,20 @@ func newDaemonSim(t *testing.T, p daemonPlan) *daemonSim {
 			t.Fatal(r)
 		}
 	}
-	addBallast(t, s.branches[p.KillBranch].URL, p.BallastMiB)
+	// Install day, the first night's morning: the operator runs the
+	// catch-up (it pushes the days before) and a first backup by hand (once
+	// each, as the install guide says); the daemons and the aggregator
+	// start in the evening.
+	for _, b := range s.branches {
+		for _, cmd := range []string{"catchup", "backup"} {
+			if r := agents.run(context.Background(), b, s.at(0, 9, 0), nil, cmd); r.Exit != 0 {
+				t.Fatal(r)
+			}
+		}
+	}
+	if p.PasswordNight == 0 {
+		s.setPassword(t, "wrong-"+simPassword) // before the daemons' start-up catch-up pushes the day
+	}
 	s.start, s.began = s.at(0, 21, 0), time.Now()
 	s.procs = make([]*daemonProc, len(s.branches))
 	for i := range s.branches {
@@ -155,7 +183,9 @@ func newDaemonSim(t *testing.T, p daemonPlan) *daemonSim {
 	for _, b := range s.branches {
 		ids = append(ids, b.ID)
 	}
-	s.ids = ids
+	clock := &simClock{}
+	clock.Set(s.start)
+	s.agg = startAggregator(t, s.s3.Env(), ids, clock)
 	return s
 }
 
@@ -250,6 +280,13 @@ func (s *daemonSim) night(t *testing.T, n int) {
 			t.Fatal(r)
 		}
 	}
+	if n == p.KillNight {
+		addBallast(t, s.branches[p.KillBranch].URL, p.BallastMiB)
+	}
+	if n == p.PasswordNight && n > 0 {
+		s.sleepUntil(s.at(n, 21, 0))
+		s.setPassword(t, "wrong-"+simPassword)
+	}
 	if n == p.OutageNight {
 		s.sleepUntil(s.at(n, 22, 0).Add(-p.OutageBefore))
 		s.faults.outage.Store(true)
@@ -263,29 +300,51 @@ func (s *daemonSim) night(t *testing.T, n int) {
 	if n == p.KillNight {
 		s.killDuringUpload(t, n)
 	}
-	// No sync at 00:30: at this rate a real second of pg_dump is 40
-	// simulated minutes, and the branch with the ballast may still be
-	// dumping after midnight on a busy machine.
-	for _, at := range []time.Time{s.at(n, 23, 30), s.at(n+1, 7, 0)} {
-		s.sleepUntil(at)
-		if s.agg == nil && at.Hour() == 7 {
-			// The aggregator is installed the morning after the first
-			// night, once every branch has a backup.
-			clock := &simClock{}
-			clock.Set(at)
-			s.agg = startAggregator(t, s.s3.Env(), s.ids, clock)
+	s.sleepUntil(s.at(n, 23, 30))
+	s.sync(t, s.at(n, 23, 30), nil)
+	if n != p.KillNight {
+		// No sync at 00:30 on the kill night: at this rate a real second
+		// of pg_dump is 40 simulated minutes, and the ballast's dump may
+		// still go on after midnight on a busy machine.
+		down := map[string]bool{}
+		if n == p.PasswordNight {
+			b := s.branches[p.PasswordBranch].ID
+			down[b] = true
+			s.downs = append(s.downs, b+"/"+freshness.CheckMetrics, b+"/"+freshness.CheckBackup)
 		}
-		if s.agg != nil {
-			s.sync(t, at)
+		s.sleepUntil(s.at(n+1, 0, 30))
+		s.sync(t, s.at(n+1, 0, 30), down)
+	}
+	if n == p.PasswordNight {
+		s.sleepUntil(s.at(n+1, 6, 0))
+		s.setPassword(t, simPassword) // the held-back jobs run once the doctor's checks pass
+	}
+	s.sleepUntil(s.at(n+1, 7, 0))
+	s.sync(t, s.at(n+1, 7, 0), map[string]bool{})
+	s.morning(t, n)
+	if n == p.KillNight {
+		if err := s.pg.Exec(context.Background(), s.branches[p.KillBranch].DB, "DROP TABLE sim_ballast"); err != nil {
+			t.Fatal(err)
 		}
 	}
-	s.morning(t, n)
+}
+
+// simPassword is the password branch's (right) database password.
+const simPassword = "sim-right-password"
+
+// setPassword sets the password branch's role password (ALTER ROLE).
+func (s *daemonSim) setPassword(t *testing.T, pw string) {
+	t.Helper()
+	if err := s.pg.Exec(context.Background(), "postgres", "ALTER ROLE sim_pw PASSWORD '"+pw+"'"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // sync is one aggregator sync at the simulated time at, not retried: the
-// aggregator's requests see no fault. In the morning every branch's
-// checks must be up (no fault of this plan lasts past a check's grace).
-func (s *daemonSim) sync(t *testing.T, at time.Time) {
+// aggregator's requests see no fault. With down not nil, every branch's
+// checks must be up, except those of the branches in down, which must
+// be down (both checks).
+func (s *daemonSim) sync(t *testing.T, at time.Time, down map[string]bool) {
 	t.Helper()
 	s.agg.Clock.Set(at)
 	s.agg.Syncs++
@@ -293,23 +352,45 @@ func (s *daemonSim) sync(t *testing.T, at time.Time) {
 		t.Errorf("%s: the aggregator's sync failed: %v", at.Format(time.DateTime), err)
 		return
 	}
-	if at.Hour() == 23 {
-		return // a backup still going up is late, not down
+	if down == nil {
+		return // 23:30: a backup still going up is late, not down
 	}
 	for id, st := range s.agg.states() {
-		if st != [2]freshness.State{freshness.Up, freshness.Up} {
-			t.Errorf("%s: %s is metrics %s, backup %s; want both up", at.Format(time.DateTime), id, st[0], st[1])
+		want := [2]freshness.State{freshness.Up, freshness.Up}
+		if down[id] {
+			want = [2]freshness.State{freshness.Down, freshness.Down}
+		}
+		if st != want {
+			t.Errorf("%s: %s is metrics %s, backup %s; want %s, %s", at.Format(time.DateTime), id, st[0], st[1], want[0], want[1])
 		}
 	}
 }
 
-// checkAlerts waits for the alerts to be delivered: none, as no fault of
-// the plan kept a check down past its grace.
+// checkAlerts waits for the alerts to be delivered: exactly one down and
+// one recovery for each check the wrong password kept down past its
+// grace, in that order; nothing else (the S3 outage, the 503 burst and the
+// kill are outlasted within the night).
 func (s *daemonSim) checkAlerts(t *testing.T) {
 	t.Helper()
 	s.agg.waitAlertsDelivered(t)
-	if got := s.agg.Hook.alerts(); len(got) != 0 {
-		t.Errorf("alerts delivered: %v, want none", got)
+	var want []string
+	for _, k := range s.downs {
+		want = append(want, k+" down", k+" recovered")
+	}
+	got := s.agg.Hook.alerts()
+	sorted := slices.Clone(got)
+	slices.Sort(sorted)
+	slices.Sort(want)
+	if !slices.Equal(sorted, want) {
+		t.Errorf("alerts delivered: %v\nwant exactly: %v", got, want)
+	}
+	for _, k := range s.downs {
+		if slices.Index(got, k+" recovered") < slices.Index(got, k+" down") {
+			t.Errorf("%s: recovery delivered before the outage: %v", k, got)
+		}
+	}
+	if s.agg.Hook.duplicate > 0 {
+		t.Errorf("%d alerts delivered twice", s.agg.Hook.duplicate)
 	}
 }
 
@@ -423,6 +504,7 @@ func (s *daemonSim) printFigures(t *testing.T, took time.Duration) {
 	row("503 answers (burst)", fmt.Sprintf("%d (night %d)", ag.Status503.Load(), s.p.BurstNight))
 	row("retries seen by the server", ag.Retries.Load())
 	row("agents killed mid-upload / started again", fmt.Sprintf("%d / %d", s.kills, s.restarts))
+	row("wrong database password", fmt.Sprintf("night %d, %s, 21:00 to 06:00", s.p.PasswordNight, s.branches[s.p.PasswordBranch].ID))
 	row("harness retries", 0)
 	row("nights with a confirmed cloud copy / expected", fmt.Sprintf("%d / %d", s.nightsOK, s.nightsWant))
 	row("backup objects (size and SHA-256 checked)", s.backups)
