@@ -15,6 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
 	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/metrics"
@@ -41,15 +43,16 @@ type daemonPlan struct {
 	KillBranch       int // carries BallastMiB of extra rows on that day, so its dump goes up in parts
 	PasswordNight    int // PasswordBranch's database password is changed at 21:00 and set back at 06:00
 	PasswordBranch   int
+	RestartNight     int // the PostgreSQL server restarts once a pg_dump runs (-1: never)
 }
 
 var (
 	shortDaemonPlan = daemonPlan{Branches: 3, Nights: 2, Rate: 2400, HistoryDays: 2, BillsPerDay: 10, BallastMiB: 10,
 		OutageNight: 0, OutageBefore: 10 * time.Minute, OutageAfter: 25 * time.Minute,
-		BurstNight: 1, BurstRequests: 12, KillNight: 1, KillBranch: 2, PasswordNight: 0, PasswordBranch: 0}
+		BurstNight: 1, BurstRequests: 12, KillNight: 1, KillBranch: 2, PasswordNight: 0, PasswordBranch: 0, RestartNight: 0}
 	fullDaemonPlan = daemonPlan{Branches: 8, Nights: 30, Rate: 2400, HistoryDays: 7, BillsPerDay: 30, BallastMiB: 10,
 		OutageNight: 3, OutageBefore: 20 * time.Minute, OutageAfter: 40 * time.Minute,
-		BurstNight: 8, BurstRequests: 40, KillNight: 12, KillBranch: 5, PasswordNight: 20, PasswordBranch: 1}
+		BurstNight: 8, BurstRequests: 40, KillNight: 12, KillBranch: 5, PasswordNight: 20, PasswordBranch: 1, RestartNight: 16}
 )
 
 // TestNightsOnRealDaemons is issue 12's simulated nights: each branch runs
@@ -100,6 +103,7 @@ type daemonSim struct {
 	downs    []string    // branch/check pairs that must have gone down and recovered
 
 	kills, restarts      int
+	pgRestarts           int
 	backups, docs        int
 	nightsOK, nightsWant int
 }
@@ -287,6 +291,11 @@ func (s *daemonSim) night(t *testing.T, n int) {
 		s.sleepUntil(s.at(n, 21, 0))
 		s.setPassword(t, "wrong-"+simPassword)
 	}
+	var restarted chan struct{}
+	if n == p.RestartNight {
+		s.sleepUntil(s.at(n, 21, 50))
+		restarted = s.restartDuringDump(t)
+	}
 	if n == p.OutageNight {
 		s.sleepUntil(s.at(n, 22, 0).Add(-p.OutageBefore))
 		s.faults.outage.Store(true)
@@ -299,6 +308,9 @@ func (s *daemonSim) night(t *testing.T, n int) {
 	}
 	if n == p.KillNight {
 		s.killDuringUpload(t, n)
+	}
+	if restarted != nil {
+		<-restarted
 	}
 	s.sleepUntil(s.at(n, 23, 30))
 	s.sync(t, s.at(n, 23, 30), nil)
@@ -327,6 +339,46 @@ func (s *daemonSim) night(t *testing.T, n int) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// restartDuringDump restarts the PostgreSQL server as soon as a pg_dump
+// copies a table (polling pg_stat_activity for its COPY); the channel closes once the
+// server is back.
+func (s *daemonSim) restartDuringDump(t *testing.T) chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		deadline := time.Now().Add(time.Duration(float64(3*time.Hour) / float64(s.p.Rate)))
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, s.pg.URL("postgres"))
+		if err != nil {
+			t.Errorf("watch pg_stat_activity: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		seen := map[string]bool{}
+		for time.Now().Before(deadline) {
+			var names []string
+			if err := conn.QueryRow(ctx, "SELECT coalesce(array_agg(CASE WHEN query ILIKE 'COPY %' THEN 'pg_dump' ELSE application_name END), '{}') FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()").Scan(&names); err != nil {
+				t.Errorf("watch pg_stat_activity: %v", err)
+				return
+			}
+			for _, name := range names {
+				seen[name] = true
+			}
+			if slices.Contains(names, "pg_dump") {
+				if err := s.pg.Restart(); err != nil {
+					t.Errorf("restart PostgreSQL: %v", err)
+				}
+				s.pgRestarts++
+				t.Logf("PostgreSQL restarted during a pg_dump at %s (simulated)", s.now().Format(time.DateTime))
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		t.Errorf("no pg_dump seen by 00:50 on the restart night (application names seen: %v)", seen)
+	}()
+	return done
 }
 
 // simPassword is the password branch's (right) database password.
@@ -504,6 +556,7 @@ func (s *daemonSim) printFigures(t *testing.T, took time.Duration) {
 	row("503 answers (burst)", fmt.Sprintf("%d (night %d)", ag.Status503.Load(), s.p.BurstNight))
 	row("retries seen by the server", ag.Retries.Load())
 	row("agents killed mid-upload / started again", fmt.Sprintf("%d / %d", s.kills, s.restarts))
+	row("PostgreSQL restarts during a pg_dump", fmt.Sprintf("%d (night %d)", s.pgRestarts, s.p.RestartNight))
 	row("wrong database password", fmt.Sprintf("night %d, %s, 21:00 to 06:00", s.p.PasswordNight, s.branches[s.p.PasswordBranch].ID))
 	row("harness retries", 0)
 	row("nights with a confirmed cloud copy / expected", fmt.Sprintf("%d / %d", s.nightsOK, s.nightsWant))
