@@ -133,26 +133,6 @@ func (a *agents) Uploads() []string {
 	return append([]string(nil), a.uploads...)
 }
 
-// retrying runs a command as the daemon's job would: on failure it is run
-// again a simulated minute later, up to attempts times in all; before each
-// new attempt, wait (when not nil) must return (a database restart ends).
-func (a *agents) retrying(ctx context.Context, b *branch, at time.Time, attempts int, wait func(), args ...string) (agentRun, int) {
-	var res agentRun
-	for i := range attempts {
-		if i > 0 {
-			a.reruns.Add(1)
-			if wait != nil {
-				wait()
-			}
-		}
-		res = a.run(ctx, b, at.Add(time.Duration(i)*time.Minute), nil, args...)
-		if res.Exit == 0 {
-			return res, i + 1
-		}
-	}
-	return res, attempts
-}
-
 // each runs fn for every branch, at most parallel at a time, and returns
 // once all are done.
 func each(bs []*branch, parallel int, fn func(i int, b *branch)) {

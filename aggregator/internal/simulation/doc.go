@@ -8,6 +8,14 @@
 // test then checks every document, every backup and every alert, and
 // prints a table of figures. It has no code of its own.
 //
+// TestSimulatedMonth runs one-shot commands, once each (the harness
+// retries nothing). TestNightsOnRealDaemons runs `agent run` per branch on
+// an accelerated clock (BRANCHWATCH_CLOCK_RATE): the nights follow the
+// daemons' own schedules and retries, the harness only injects faults (an
+// S3 outage across 22:00, a 503 burst, PostgreSQL restarted mid-dump, an
+// agent killed mid-upload and started again, a wrong database password
+// for a night) and looks at the bucket and the aggregator's alerts.
+//
 // The short form (a few branches, a few nights) runs in `make test`; the
 // full one (20 branches, 30 nights) with BRANCHWATCH_MONTH=full or
 // -month.full.

@@ -37,7 +37,7 @@ func (m *month) night(t *testing.T, n int) {
 		m.setConnections(t, outage, false)
 	}
 	each(m.branches, p.Parallel, func(i int, b *branch) {
-		res, _ := m.agents.retrying(context.Background(), b, m.at(n, 21, 45, i), 3, nil, "push-metrics", "--date", date)
+		res := m.agents.run(context.Background(), b, m.at(n, 21, 45, i), nil, "push-metrics", "--date", date)
 		wantFail := n == p.OutageNight && i == p.OutageBranch
 		if wantFail != (res.Exit != 0) {
 			t.Errorf("%s push-metrics %s (database down: %v): %s", b.ID, date, wantFail, res)
@@ -76,17 +76,13 @@ func (m *month) backups(t *testing.T, n int) {
 			}()
 		})
 	}
-	var wait func()
-	if n == p.RestartNight {
-		wait = func() { restart(); <-restarted } // never wait for a restart nobody started
-	}
 	each(m.branches, p.Parallel, func(i int, b *branch) {
 		at := m.at(n, 22, 0, i)
 		if n == p.KillNight && i == p.KillBranch {
 			m.killDuringUpload(t, b, at)
 			return
 		}
-		res, _ := m.agents.retrying(context.Background(), b, at, 3, wait, "backup")
+		res := m.agents.run(context.Background(), b, at, nil, "backup")
 		if n == p.RestartNight {
 			restart()
 		}
@@ -125,7 +121,7 @@ func (m *month) killDuringUpload(t *testing.T, b *branch, at time.Time) {
 		return
 	}
 	m.agents.reruns.Add(1)
-	if res, _ := m.agents.retrying(context.Background(), b, at.Add(5*time.Minute), 3, nil, "backup"); res.Exit != 0 {
+	if res := m.agents.run(context.Background(), b, at.Add(5*time.Minute), nil, "backup"); res.Exit != 0 {
 		t.Errorf("%s: the backup started again after the kill failed: %s", b.ID, res)
 	}
 }
