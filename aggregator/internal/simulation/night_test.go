@@ -57,8 +57,8 @@ func (m *month) night(t *testing.T, n int) {
 }
 
 // backups runs the 22:00 backups. On the restart night the PostgreSQL
-// server restarts once the first backup is done, under the others; a
-// failed backup is run again (as the daemon retries) once it is back. On
+// server restarts once the first backup is done, under the others (off:
+// RestartNight -1, see plan); the harness runs no backup again. On
 // the kill night one agent is killed mid-upload and started again.
 func (m *month) backups(t *testing.T, n int) {
 	t.Helper()
