@@ -228,20 +228,9 @@ func runExport(ctx context.Context, o options.Options, logger *slog.Logger, ex e
 	if err != nil {
 		return usageError{err}
 	}
-	a, err := Build(o, Config{Logger: logger, NoServer: true, ReadOnlySnapshot: true})
+	a, err := readOnlyApp(ctx, o, logger, *ex.noSync, "export", stderr)
 	if err != nil {
 		return err
-	}
-	if !*ex.noSync {
-		if err := a.Service.RefreshIncremental(ctx); err != nil {
-			if a.Service.Index() == nil {
-				return err
-			}
-			fmt.Fprintf(stderr, "aggregator export: warning: the bucket was only partly read: %s\n", oneLine(err))
-		}
-	}
-	if a.Service.Index() == nil {
-		return errors.New("no index: the data directory holds no snapshot (run without --no-sync)")
 	}
 	if *ex.branch != "" {
 		if _, ok := a.Service.Branch(*ex.branch); !ok {
@@ -262,20 +251,9 @@ func runDigest(ctx context.Context, o options.Options, logger *slog.Logger, ex e
 		}
 		date = d
 	}
-	a, err := Build(o, Config{Logger: logger, NoServer: true, ReadOnlySnapshot: true})
+	a, err := readOnlyApp(ctx, o, logger, *ex.noSync, "digest", stderr)
 	if err != nil {
 		return err
-	}
-	if !*ex.noSync {
-		if err := a.Service.RefreshIncremental(ctx); err != nil {
-			if a.Service.Index() == nil {
-				return err
-			}
-			fmt.Fprintf(stderr, "aggregator digest: warning: the bucket was only partly read: %s\n", oneLine(err))
-		}
-	}
-	if a.Service.Index() == nil {
-		return errors.New("no index: the data directory holds no snapshot (run without --no-sync)")
 	}
 	m := digest.Build(a.Service, date)
 	_, err = fmt.Fprintf(stdout, "%s\n\n%s\n", m.Subject, m.Text)
@@ -291,4 +269,27 @@ func NewLogger(w io.Writer, level string) *slog.Logger {
 
 func oneLine(err error) string {
 	return strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+}
+
+// readOnlyApp builds the aggregator without a server over a read-only
+// snapshot and, unless noSync, brings it up to date with the bucket, as
+// export and digest read it. A partial read is a warning on stderr when a
+// snapshot is there to fall back on; no index at all is an error.
+func readOnlyApp(ctx context.Context, o options.Options, logger *slog.Logger, noSync bool, cmd string, stderr io.Writer) (*App, error) {
+	a, err := Build(o, Config{Logger: logger, NoServer: true, ReadOnlySnapshot: true})
+	if err != nil {
+		return nil, err
+	}
+	if !noSync {
+		if err := a.Service.RefreshIncremental(ctx); err != nil {
+			if a.Service.Index() == nil {
+				return nil, err
+			}
+			fmt.Fprintf(stderr, "aggregator %s: warning: the bucket was only partly read: %s\n", cmd, oneLine(err))
+		}
+	}
+	if a.Service.Index() == nil {
+		return nil, errors.New("no index: the data directory holds no snapshot (run without --no-sync)")
+	}
+	return a, nil
 }
