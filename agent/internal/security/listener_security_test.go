@@ -95,18 +95,35 @@ func TestMetricsListener(t *testing.T) {
 
 	t.Run("answers hold no secret", func(t *testing.T) {
 		var all strings.Builder
-		for _, p := range []string{"/metrics", "/healthz"} {
+		get := func(p string) (int, string) {
 			resp, err := http.Get("http://" + d.addr + p)
 			if err != nil {
 				t.Fatal(err)
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Errorf("%s: status %d", p, resp.StatusCode)
-			}
-			all.Write(b)
+			return resp.StatusCode, string(b)
 		}
+		code, body := get("/metrics")
+		if code != http.StatusOK {
+			t.Errorf("/metrics: status %d", code)
+		}
+		all.WriteString(body)
+		// The database refuses the password: once the start-up checks
+		// have run, /healthz answers 503 and names the failing setting.
+		// Before that first round it may still say ok; wait for it.
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			code, body = get("/healthz")
+			if code == http.StatusServiceUnavailable || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, "DATABASE_URL") {
+			t.Errorf("/healthz with a refused password: status %d, %s (want 503 naming DATABASE_URL)", code, body)
+		}
+		all.WriteString(body)
 		if !strings.Contains(all.String(), "branchwatch_agent_job_runs_total") {
 			t.Errorf("/metrics lacks the job series: %.500s", all.String())
 		}
