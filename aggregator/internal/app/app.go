@@ -60,9 +60,15 @@ type Config struct {
 type RouteBuilder func(svc *service.Service, o options.Options, logger *slog.Logger) (server.Registrar, error)
 
 // OpenStore opens the bucket the options name: S3, or a local directory.
-func OpenStore(o options.Options) (store.Store, error) {
+// The S3 client logs its retries (which request, which attempt, how long
+// it waits) to logger.
+func OpenStore(o options.Options, logger *slog.Logger) (store.Store, error) {
 	if o.S3Enabled {
-		return store.NewS3(o.S3)
+		s3o := o.S3
+		if s3o.Logger == nil {
+			s3o.Logger = logger.With("component", "s3")
+		}
+		return store.NewS3(s3o)
 	}
 	if o.BucketDir == "" {
 		return nil, errors.New("no bucket configured")
@@ -88,7 +94,7 @@ func Build(o options.Options, c Config) (*App, error) {
 	st := c.Store
 	if st == nil {
 		var err error
-		if st, err = OpenStore(o); err != nil {
+		if st, err = OpenStore(o, logger); err != nil {
 			return nil, fmt.Errorf("open bucket: %w", err)
 		}
 	}

@@ -234,3 +234,38 @@ func (h *hookCounter) containing(sub string) int {
 	}
 	return n
 }
+
+// TestSyncRetryIsLogged: the aggregator's S3 client logs each retry (the
+// request, the attempt, the wait) to the aggregator's log, as the agent's
+// does; a burst of 503s on the listing is retried and the sync succeeds.
+func TestSyncRetryIsLogged(t *testing.T) {
+	var burst atomic.Int32
+	srv := testenv.StartS3(t, testenv.WithMiddleware(func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Has("list-type") && burst.Add(-1) >= 0 {
+				http.Error(w, "SlowDown", http.StatusServiceUnavailable)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}))
+	secSeed(t, srv.Store(t), map[string]string{"powai": "Powai"})
+	a := startSecApp(t, srv, nil)
+	burst.Store(2)
+	if err := a.App.Service.Refresh(context.Background()); err != nil {
+		t.Fatalf("a sync through two 503s failed: %v", err)
+	}
+	var retries int
+	for line := range strings.SplitSeq(a.Logs.String(), "\n") {
+		var l struct{ Msg, Component, Op string }
+		if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "S3 request failed, retrying" {
+			retries++
+			if l.Component != "s3" || l.Op == "" {
+				t.Errorf("retry line without component s3 or op: %s", line)
+			}
+		}
+	}
+	if retries != 2 {
+		t.Errorf("%d retry lines logged for two 503s, want 2:\n%s", retries, a.Logs.String())
+	}
+}
