@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
 	"github.com/branchwatch/branchwatch/aggregator/internal/csvexport"
@@ -47,6 +48,10 @@ type Handlers struct {
 
 // Register adds every route to e (authentication is the caller's).
 func (h Handlers) Register(e *echo.Echo) {
+	// "/api/v1/" and "/api/v1/branches/" answer as without the slash.
+	e.Pre(middleware.RemoveTrailingSlashWithConfig(middleware.TrailingSlashConfig{
+		Skipper: func(c echo.Context) bool { return !strings.HasPrefix(c.Request().URL.Path, "/api/v1/") },
+	}))
 	g := e.Group("/api/v1")
 	e.GET("/api/v1", h.index)
 	g.GET("/openapi.json", h.openAPI)

@@ -89,6 +89,11 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/api/v1: %d %s", resp.StatusCode, body)
 	}
+	for _, slash := range []string{"/api/v1/", "/api/v1/branches/"} {
+		if resp, b := get(t, r.URL+slash, bearer); resp.StatusCode != http.StatusOK || !json.Valid(b) {
+			t.Errorf("%s: %d %.200s", slash, resp.StatusCode, b)
+		}
+	}
 	var idx struct {
 		OpenAPI string `json:"openapi"`
 		Routes  []struct{ Method, Path, Summary string }
