@@ -32,6 +32,8 @@ type App struct {
 	Service  *service.Service
 	Notifier *alert.Notifier
 	Server   *server.Server // nil when built without a server (export)
+
+	digestEvery time.Duration
 }
 
 // Config is what Build needs beyond Options.
@@ -53,6 +55,9 @@ type Config struct {
 	// ServerOptions overrides details of the HTTP server (tests: the
 	// login limits).
 	ServerOptions func(*server.Options)
+	// DigestEvery is how often the morning digest's schedule looks
+	// whether the digest is due (a minute when zero; tests: shorter).
+	DigestEvery time.Duration
 }
 
 // RouteBuilder makes extra routes for the server once the service exists:
@@ -98,7 +103,7 @@ func Build(o options.Options, c Config) (*App, error) {
 			return nil, fmt.Errorf("open bucket: %w", err)
 		}
 	}
-	a := &App{Options: o, Logger: logger, Store: st}
+	a := &App{Options: o, Logger: logger, Store: st, digestEvery: c.DigestEvery}
 	if !c.ReadOnlySnapshot {
 		if err := datadir.CheckWritable(o.DataDir); err != nil {
 			return nil, fmt.Errorf("%s: %w", options.EnvDataDir, err)
@@ -207,5 +212,5 @@ func (a *App) Run(ctx context.Context, ready chan<- string) error {
 // AGGREGATOR_TIMEZONE, through the notifier's channels.
 func (a *App) Digest() digest.Schedule {
 	return digest.Schedule{At: a.Options.DigestAt, Location: a.Options.Location, Source: a.Service, Sender: a.Notifier,
-		Now: a.Service.Now, Logger: a.Logger.With("component", "digest")}
+		Now: a.Service.Now, Every: a.digestEvery, Logger: a.Logger.With("component", "digest")}
 }

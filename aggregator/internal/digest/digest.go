@@ -136,7 +136,9 @@ type Schedule struct {
 	Source   Source
 	Sender   Sender
 	Now      func() time.Time
-	Logger   *slog.Logger
+	// Every is how often Run looks (a minute when zero).
+	Every  time.Duration
+	Logger *slog.Logger
 }
 
 // Due says whether the digest of now's day is due and not yet sent, and
@@ -152,23 +154,40 @@ func (s Schedule) Due(now time.Time) (day string, due bool) {
 // Tick sends the digest when it is due; it reports whether it queued it.
 func (s Schedule) Tick(now time.Time) bool {
 	day, due := s.Due(now)
-	if !due || s.Source.LastSync().Syncs == 0 {
-		// Not before the bucket has been read once: an empty digest
-		// would say no branch reported.
+	if st := s.Source.LastSync(); !due || st.Syncs == 0 || st.LastSuccess.IsZero() {
+		// Not before the bucket has been read once (this run, or the
+		// snapshot's sync): an empty digest would say no branch reported.
 		return false
 	}
 	m := Build(s.Source, time.Time{})
 	return s.Sender.Digest(day, m.Subject, m.Text)
 }
 
-// Run ticks every minute until ctx ends (a minute's check is cheap, and
-// follows clock changes and restarts without arithmetic on sleeps).
+// Run ticks every minute (Every) until ctx ends (a minute's check is
+// cheap, and follows clock changes and restarts without arithmetic on
+// sleeps). Once a day it logs that the day's digest went out already when
+// it finds so (a restart after DIGEST_TIME).
 func (s Schedule) Run(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
+	every := s.Every
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
+	logger := s.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	noted := ""
 	for {
-		if s.Tick(s.Now()) && s.Logger != nil {
-			s.Logger.Info("morning digest queued")
+		now := s.Now()
+		day := now.In(s.Location).Format(time.DateOnly)
+		if s.Tick(now) {
+			logger.Info("morning digest queued", "date", day)
+			noted = day
+		} else if day != noted && s.Sender.LastDigest() >= day {
+			logger.Info("morning digest of today already sent; not again", "date", day)
+			noted = day
 		}
 		select {
 		case <-ctx.Done():
