@@ -53,6 +53,17 @@ func TestBranchDailyTable(t *testing.T) {
 	if n := rows.First().Find("td").Length(); n != len(dailyColumns) || n != 18 {
 		t.Errorf("%d figure cells, want 18 (every metric)", n)
 	}
+	// On a phone each row is a card, each figure under its column's
+	// heading (data-label, shown by the style sheet).
+	if !d.Find(`[data-testid="daily-table"]`).HasClass("day-cards") {
+		t.Error("the daily table is not styled as cards on a phone")
+	}
+	d.Find(`[data-testid="day-row"] td, [data-testid="day-totals"] td`).Each(func(i int, s *goquery.Selection) {
+		c := dailyColumns[i%len(dailyColumns)]
+		if got, _ := s.Attr("data-label"); got != c.label || s.AttrOr("data-testid", "") != c.field {
+			t.Errorf("cell %d (%s) is labelled %q, want %q", i, s.AttrOr("data-testid", ""), got, c.label)
+		}
+	})
 	first := d.Find(`[data-testid="day-row"][data-date="2026-02-11"]`)
 	tests := []struct {
 		field, want string

@@ -17,7 +17,8 @@ import (
 // page has 1,620 of these cells, and going through a templ expression per
 // cell (fmt.Sprint, an attribute expression and escaping each) made up a
 // third of the page's cost. What it writes is only markup from constants
-// in this file, the field names and classes of dailyColumns (a-z, '-', '_' and spaces), and figures
+// in this file, the field names, labels and classes of dailyColumns (letters, '-', '_' and
+// spaces), and figures
 // formatted here (digits, ',', '.', '₹', '−'): no text from the bucket, so
 // there is nothing to escape. TestFigureCellsMatchTempl checks the output
 // against the same cells written in templ.
@@ -37,6 +38,8 @@ func totalFigureCells(d *metrics.Document, unavailable map[string]bool) templ.Co
 			b = append(b, c.class...)
 			b = append(b, `" data-testid="`...)
 			b = append(b, c.field...)
+			b = append(b, `" data-label="`...)
+			b = append(b, c.label...)
 			b = append(b, `">`...)
 			switch {
 			case unavailable[c.field]:

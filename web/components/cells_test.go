@@ -28,12 +28,17 @@ func TestFigureCellsMatchTempl(t *testing.T) {
 	}
 }
 
-// figureCells writes field names without escaping: they must need none.
+// figureCells writes field names and labels without escaping: they must
+// need none.
 func TestDailyColumnFieldsNeedNoEscaping(t *testing.T) {
 	ok := regexp.MustCompile(`^[a-z_]+$`)
+	label := regexp.MustCompile(`^[A-Za-z ]+$`)
 	for _, c := range dailyColumns {
 		if !ok.MatchString(c.field) {
 			t.Errorf("field %q", c.field)
+		}
+		if !label.MatchString(c.label) {
+			t.Errorf("label %q", c.label)
 		}
 	}
 }

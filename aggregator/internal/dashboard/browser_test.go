@@ -385,21 +385,66 @@ func TestBrowserEndToEnd(t *testing.T) {
 	}
 	b.do(t, chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("main")))
 	b.screenshot(t, "overview-phone.png")
-	// The branch page on a phone: the date column stays put while the
-	// table scrolls, and the group switcher shows one group of columns.
-	b.do(t, chromedp.Navigate(base+"/branches/"+healthy), chromedp.WaitVisible(css("main")))
-	if got := eval[string](t, b, `getComputedStyle(document.querySelector('[data-testid="day-row"] th')).position`); got != "sticky" {
-		t.Errorf("the date column is %q, want sticky", got)
+	// The branch page on a phone: one card per day (or week or month),
+	// every card and every figure in it inside the viewport, each figure
+	// under its label; the group switcher shows one group per card.
+	for _, c := range []struct {
+		path, row string
+	}{{"/branches/" + healthy, "day-row"}, {"/branches/" + healthy + "?days=365&rows=week", "period-row"}} {
+		b.do(t, chromedp.Navigate(base+c.path), chromedp.WaitVisible(css("main")))
+		cards := eval[map[string]any](t, b, `(() => {
+			const inner = document.documentElement.clientWidth, out = {rows: 0, cards: 0, cut: [], unlabelled: [], figures: 0};
+			for (const tr of document.querySelectorAll('[data-testid="daily-table"] tbody tr[data-testid="`+c.row+`"]')) {
+				out.rows++;
+				const r = tr.getBoundingClientRect();
+				if (getComputedStyle(tr).display !== "grid" || r.width === 0) continue;
+				out.cards++;
+				if (r.left < 0 || r.right > inner) out.cut.push("card " + tr.innerText.split("\n")[0] + " spans " + r.left + ".." + r.right);
+				for (const td of tr.querySelectorAll("td")) {
+					const d = td.getBoundingClientRect();
+					if (td.offsetParent === null) continue;
+					out.figures++;
+					if (d.left < r.left - 0.5 || d.right > r.right + 0.5 || td.scrollWidth > td.clientWidth + 1) out.cut.push(td.dataset.testid + " of " + tr.innerText.split("\n")[0]);
+					const label = getComputedStyle(td, "::before").content;
+					if (!label || label === "none" || !label.includes(td.dataset.label)) out.unlabelled.push(td.dataset.testid);
+				}
+			}
+			return out;
+		})()`)
+		rows, _ := cards["rows"].(float64)
+		if rows == 0 || cards["cards"] != rows {
+			t.Errorf("%s at 390 px: %v of %v rows shown as cards", c.path, cards["cards"], rows)
+		}
+		if cards["figures"] != rows*18 {
+			t.Errorf("%s at 390 px: %v figures visible in %v cards, want 18 each", c.path, cards["figures"], rows)
+		}
+		if cut, _ := cards["cut"].([]any); len(cut) > 0 {
+			t.Errorf("%s at 390 px: cut off: %v", c.path, cut)
+		}
+		if u, _ := cards["unlabelled"].([]any); len(u) > 0 {
+			t.Errorf("%s at 390 px: figures without their label: %v", c.path, u)
+		}
+		if w := eval[[]float64](t, b, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
+			t.Errorf("%s at 390 px: the page scrolls sideways (%v px in %v)", c.path, w[0], w[1])
+		}
+		b.screenshot(t, "branch-phone-"+c.row+"s.png")
 	}
+	b.do(t, chromedp.Navigate(base+"/branches/"+healthy), chromedp.WaitVisible(css("main")))
 	b.do(t, chromedp.Click(css(`[data-testid="group-profit"]`)))
 	shown := eval[[]string](t, b, `[...document.querySelector('[data-testid="day-row"]').querySelectorAll("td")].filter(td => td.offsetParent !== null).map(td => td.dataset.testid)`)
 	if !slices.Equal(shown, []string{"gross_profit", "net_profit", "total_tips"}) {
-		t.Errorf("with Profit picked the row shows %v", shown)
+		t.Errorf("with Profit picked the card shows %v", shown)
 	}
-	if over := eval[float64](t, b, `document.querySelector('[data-testid="daily-table"]').scrollWidth - document.querySelector('[data-testid="daily-table"]').parentElement.clientWidth`); over > 0 {
-		t.Errorf("with one group picked the table is still %v px wider than its box on a phone", over)
+	if over := eval[float64](t, b, `document.documentElement.scrollWidth - window.innerWidth`); over > 0 {
+		t.Errorf("with one group picked the page is %v px wider than a phone", over)
 	}
 	b.screenshot(t, "branch-phone.png")
+	// At a laptop's width the table stays a table, its date column sticky
+	// while it scrolls inside its box.
+	b.do(t, chromedp.EmulateViewport(1366, 768), chromedp.Navigate(base+"/branches/"+healthy), chromedp.WaitVisible(css("main")))
+	if got := eval[string](t, b, `getComputedStyle(document.querySelector('[data-testid="day-row"] th')).position + " " + getComputedStyle(document.querySelector('[data-testid="day-row"]')).display`); got != "sticky table-row" {
+		t.Errorf("at 1366 px the date cell and row are %q, want sticky table-row", got)
+	}
 
 	// Every page, the charts and the range form's script ran under the
 	// Content-Security-Policy without a violation.
