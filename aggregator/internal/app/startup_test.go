@@ -181,6 +181,11 @@ func TestBucketUnreadableFromTheStart(t *testing.T) {
 		t.Errorf("/branches/bandra: %d, want its page with unknown checks and the reason:\n%s", resp.StatusCode, branchPage)
 	}
 	a.Service.Observe() // even judged, unknown is not a problem to alert
+	// Nor is a morning digest sent from a bucket never read (it is past
+	// DIGEST_TIME): it would say no branch reported.
+	if now := a.Service.Now(); a.Digest().Tick(now) {
+		t.Errorf("the morning digest was queued at %s while every sync had failed", now)
+	}
 	if h := a.Notifier.History(); len(h) != 0 {
 		t.Errorf("alerts raised while the bucket was never read: %+v", h)
 	}
