@@ -17,17 +17,21 @@ type Branch struct {
 	ID   string
 	Name string
 	Seed int
+	// BillsPerDay is the branch's mean bills on a plain weekday (its
+	// size: rent and staff scale with it); 0 is the agent's default.
+	BillsPerDay int
 	// StaleDays > 0 withholds the branch's metrics documents of its last
 	// StaleDays business days, as if its agent had stopped reporting then:
 	// its metrics check goes down and the dashboard shows an alert.
 	StaleDays int
 }
 
-// DefaultBranches are the demo's three branches, the last one stale.
+// DefaultBranches are the demo's three branches of different sizes, the
+// last one stale.
 var DefaultBranches = []Branch{
-	{ID: "branch-andheri", Name: "Andheri West", Seed: 11},
-	{ID: "branch-bandra", Name: "Bandra", Seed: 22},
-	{ID: "branch-powai", Name: "Powai", Seed: 33, StaleDays: 3},
+	{ID: "branch-andheri", Name: "Andheri West", Seed: 11, BillsPerDay: 60},
+	{ID: "branch-bandra", Name: "Bandra", Seed: 22, BillsPerDay: 75},
+	{ID: "branch-powai", Name: "Powai", Seed: 33, BillsPerDay: 45, StaleDays: 3},
 }
 
 // agentEnv is the complete environment of one branch's agent.
@@ -55,7 +59,11 @@ func (d *Demo) prepareBranch(ctx context.Context, b Branch) error {
 	step := func(args ...string) error {
 		return run(ctx, b.ID+": agent "+args[0], agent, args, env, logPath)
 	}
-	if err := step("demo-data", "--days", strconv.Itoa(d.opts.Days), "--seed", strconv.Itoa(b.Seed)); err != nil {
+	gen := []string{"demo-data", "--days", strconv.Itoa(d.opts.Days), "--seed", strconv.Itoa(b.Seed)}
+	if b.BillsPerDay > 0 {
+		gen = append(gen, "--bills-per-day", strconv.Itoa(b.BillsPerDay))
+	}
+	if err := step(gen...); err != nil {
 		return err
 	}
 	if err := step("catchup"); err != nil {

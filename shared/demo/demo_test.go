@@ -75,7 +75,9 @@ func (w *syncWriter) String() string {
 // TestDemoHeadless runs the demo twice on the same directory (the second
 // run must work on what the first one left) and checks each time that the
 // dashboard answers with the three branches and exactly one alert, that
-// credentials are required, and that Stop leaves nothing running.
+// credentials are required, and that Stop leaves nothing running. The
+// first run also checks that the healthy branches' figures look like a
+// real chain's (checkBusiness).
 func TestDemoHeadless(t *testing.T) {
 	bin := buildBinaries(t)
 	dir := t.TempDir()
@@ -84,7 +86,7 @@ func TestDemoHeadless(t *testing.T) {
 			out := &syncWriter{}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			d, err := Start(ctx, Options{Dir: dir, BinDir: bin, Listen: "127.0.0.1:0", Days: 21, Out: out})
+			d, err := Start(ctx, Options{Dir: dir, BinDir: bin, Listen: "127.0.0.1:0", Days: 35, Out: out})
 			if err != nil {
 				t.Fatalf("start: %v\n%s", err, out)
 			}
@@ -101,6 +103,7 @@ func TestDemoHeadless(t *testing.T) {
 
 			checkDashboard(t, ctx, d.URL)
 			if run == "first run" {
+				checkBusiness(t, ctx, d)
 				// The stale branch's metrics going down is an alert, delivered
 				// to the webhook (a later run remembers it was sent).
 				select {

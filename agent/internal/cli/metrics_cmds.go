@@ -64,7 +64,7 @@ func init() {
 			fs.Int("days", 120, "business dates to fill, ending with --end")
 			fs.Int64("seed", 1, "the same seed and end date give the same data")
 			fs.String("end", "", "last business date YYYY-MM-DD (default: yesterday in BRANCH_TIMEZONE)")
-			fs.Int("bills-per-day", demodata.DefaultBillsPerDay, "mean bills on a plain weekday (weekends get more)")
+			fs.Int("bills-per-day", demodata.DefaultBillsPerDay, "mean bills on a plain weekday (weekends get more); the branch's size: rent and staff salaries, paid on the 1st, scale with it")
 		},
 		Run: runDemoData,
 	})

@@ -224,8 +224,30 @@ func (g *generator) refund(r *rand.Rand, dd *dayData, d int, b *bill, taxable in
 	})
 }
 
+// Monthly costs scale with the branch's size (its mean bills on a plain
+// weekday): a salon of 60 bills a day pays ₹90,000 rent and employs 12
+// people at ₹26,000 a month. Both are paid on the 1st, which makes the 1st
+// a loss day while the month as a whole is profitable, as at a real salon.
+const (
+	rentPerBill    = 150000  // paise of monthly rent per mean daily bill
+	billsPerStaff  = 5       // mean daily bills one employee serves
+	monthlySalary  = 2600000 // paise, per employee
+	minimumStaff   = 2
+	rentCategory   = "Rent"
+	salaryCategory = "Staff salaries"
+)
+
+// rent is the monthly rent.
+func (g *generator) rent() int64 { return int64(g.mean) * rentPerBill }
+
+// salaries are the monthly salaries of the staff.
+func (g *generator) salaries() int64 {
+	staff := max(minimumStaff, (int64(g.mean)+billsPerStaff-1)/billsPerStaff)
+	return staff * monthlySalary
+}
+
 // expenses are the day's outgoings: tea and snacks when open, restocking,
-// laundry, and the monthly bills.
+// laundry, and the monthly bills (rent and salaries on the 1st).
 func (g *generator) expenses(r *rand.Rand, d int, open bool) []expense {
 	date := g.date(d)
 	var out []expense
@@ -243,7 +265,7 @@ func (g *generator) expenses(r *rand.Rand, d int, open bool) []expense {
 	}
 	switch date.Day() {
 	case 1:
-		out = append(out, expense{category: "Rent", amount: 9000000})
+		out = append(out, expense{category: rentCategory, amount: g.rent()}, expense{category: salaryCategory, amount: g.salaries()})
 	case 10:
 		add("Electricity", 900000, 1600000)
 	case 15:

@@ -1,8 +1,9 @@
 // Package demodata fills the reference point-of-sale schema
 // (spec/branch-schema.sql) with realistic, deterministic salon data:
 // services and products with costs, discounts, GST 9 % + 9 %, mixed payment
-// methods, tips, void bills, refunds of earlier bills, daily expenses and
-// busier weekends. The demo, the tests and the benchmarks use it.
+// methods, tips, void bills, refunds of earlier bills, daily expenses, rent
+// and salaries on the 1st (a loss day in a profitable month) and busier
+// weekends. The demo, the tests and the benchmarks use it.
 //
 // Rows go in with COPY, one table at a time, inside one transaction: a
 // failed run leaves nothing behind.
