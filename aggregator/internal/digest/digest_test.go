@@ -56,6 +56,23 @@ func craft(t *testing.T, st store.Store) (andheri, bandra, andheriLastMonday met
 	return andheri, bandra, andheriLastMonday
 }
 
+// wantDigest is the crafted bucket's digest of 16 Feb: its subject and
+// lines (some cut short where they go on with figures).
+func wantDigest(andheri, bandra, lastMonday metrics.Document) (subject string, lines []string) {
+	total := andheri.NetRevenue + bandra.NetRevenue
+	change := float64(andheri.NetRevenue-lastMonday.NetRevenue) / float64(lastMonday.NetRevenue)
+	return "Branchwatch Mon 16 Feb: " + format.Money(total) + ", 2 of 3 reported, 2 problems", []string{
+		"Branchwatch, Mon 16 Feb 2026: " + format.Money(total) + " net revenue, 2 of 3 branches reported",
+		"• Salon Branch-andheri: " + format.Money(andheri.NetRevenue) + " (" + format.Change(change) + " on last Monday)",
+		"Missing for Mon 16 Feb: Salon Branch-colaba",
+		"Unusual:",
+		"• Salon Branch-andheri: " + format.Money(andheri.NetRevenue) + " net revenue is below half the usual Monday (median of the last 8 Mondays: ",
+		"2 open problems:",
+		"• Salon Branch-colaba metrics DOWN: ",
+		"• Salon Branch-colaba backup NEVER: ",
+	}
+}
+
 func build(t *testing.T, st store.Store, dir string, clock func() time.Time) *app.App {
 	t.Helper()
 	o, err := options.Load(config.NewReader(config.MapLookup(map[string]string{
@@ -80,25 +97,14 @@ func TestDigestText(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := digest.Build(a.Service, time.Time{})
-	total := andheri.NetRevenue + bandra.NetRevenue
-	change := float64(andheri.NetRevenue-lastMonday.NetRevenue) / float64(lastMonday.NetRevenue)
-	wantLines := []string{
-		"Branchwatch, Mon 16 Feb 2026: " + format.Money(total) + " net revenue, 2 of 3 branches reported",
-		"• Salon Branch-andheri: " + format.Money(andheri.NetRevenue) + " (" + format.Change(change) + " on last Monday)",
-		"Missing for Mon 16 Feb: Salon Branch-colaba",
-		"Unusual:",
-		"• Salon Branch-andheri: " + format.Money(andheri.NetRevenue) + " net revenue is below half the usual Monday (median of the last 8 Mondays: ",
-		"2 open problems:",
-		"• Salon Branch-colaba metrics DOWN: ",
-		"• Salon Branch-colaba backup NEVER: ",
-	}
-	for _, w := range wantLines {
+	subject, lines := wantDigest(andheri, bandra, lastMonday)
+	for _, w := range lines {
 		if !strings.Contains(m.Text, w) {
 			t.Errorf("the digest lacks %q:\n%s", w, m.Text)
 		}
 	}
-	if want := "Branchwatch Mon 16 Feb: " + format.Money(total) + ", 2 of 3 reported, 2 problems"; m.Subject != want {
-		t.Errorf("subject %q, want %q", m.Subject, want)
+	if m.Subject != subject {
+		t.Errorf("subject %q, want %q", m.Subject, subject)
 	}
 	if strings.Contains(m.Text, "Salon Branch-colaba: ₹") {
 		t.Errorf("the stale branch's older figures are in the digest:\n%s", m.Text)
