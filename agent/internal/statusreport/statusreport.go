@@ -41,12 +41,10 @@ type Config struct {
 	// the document ("" writes none).
 	Instance string
 	Store    Putter
-	// Clock stamps the document (the daemon's clock).
+	// Clock stamps the document and times the rate limit (the daemon's
+	// clock: simulated under BRANCHWATCH_FAKE_NOW, so a simulated minute
+	// is the limit there too).
 	Clock clockwork.Clock
-	// Limiter times the rate limit; Clock when nil. The daemon passes the
-	// real clock: the limit bounds requests to the bucket, which happen
-	// in real time whatever clock stamps the document.
-	Limiter clockwork.Clock
 	// NextRun is a job's next run (nil or an error: none shown).
 	NextRun func(job string) (time.Time, error)
 	// FreeBytes is BACKUP_DIR's free space (nil or an error: unknown).
@@ -83,9 +81,6 @@ type Reporter struct {
 func New(ctx context.Context, cfg Config) *Reporter {
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()
-	}
-	if cfg.Limiter == nil {
-		cfg.Limiter = cfg.Clock
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
@@ -197,7 +192,7 @@ func (r *Reporter) Probe(failing []string) agentstatus.Status {
 	if len(failing) > 0 {
 		s.Checks, s.Failing = agentstatus.ChecksFailing, failing
 	}
-	r.lastWrite = r.cfg.Limiter.Now()
+	r.lastWrite = r.cfg.Clock.Now()
 	return s
 }
 
@@ -212,12 +207,12 @@ func (r *Reporter) Flush() {
 	if r.pending != nil || r.closed {
 		return // the delayed write will send this state too
 	}
-	wait := r.lastWrite.Add(MinInterval).Sub(r.cfg.Limiter.Now())
+	wait := r.lastWrite.Add(MinInterval).Sub(r.cfg.Clock.Now())
 	if r.lastWrite.IsZero() || wait <= 0 {
 		r.write()
 		return
 	}
-	r.pending = r.cfg.Limiter.AfterFunc(wait, func() {
+	r.pending = r.cfg.Clock.AfterFunc(wait, func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.pending = nil
@@ -229,7 +224,7 @@ func (r *Reporter) Flush() {
 
 // write puts the document (r.mu held: writes never overlap or reorder).
 func (r *Reporter) write() {
-	r.lastWrite = r.cfg.Limiter.Now()
+	r.lastWrite = r.cfg.Clock.Now()
 	key, err := layout.AgentStatusKey(r.cfg.BranchID)
 	if err != nil {
 		r.cfg.Logger.Warn("agent status not written", "err", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jonboulle/clockwork"
 
+	"github.com/branchwatch/branchwatch/agent/internal/simclock"
 	"github.com/branchwatch/branchwatch/shared/agentstatus"
 	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/store"
@@ -125,4 +126,39 @@ func TestReporterCloseSendsTheLastState(t *testing.T) {
 	if n != 2 {
 		t.Errorf("written after Close")
 	}
+}
+
+// TestRateLimitOnTheDaemonClock: the rate limit is timed by the clock the
+// reporter is given, as the daemon gives it its simulated clock
+// (BRANCHWATCH_CLOCK_RATE): at 3600 simulated seconds a real second, a
+// change held back by the limit is written one simulated minute after the
+// write before it, some 17 ms of real time, not a real minute later.
+func TestRateLimitOnTheDaemonClock(t *testing.T) {
+	st := testenv.StartS3(t).Store(t)
+	clock := simclock.New(time.Date(2026, 2, 16, 16, 30, 0, 0, time.UTC), 3600)
+	writes := make(chan error, 10)
+	r := New(t.Context(), Config{BranchID: "b1", AgentVersion: "1.4.0", Store: st, Clock: clock, OnWrite: func(err error) { writes <- err }})
+	r.JobDone("backup", clock.Now(), 10, nil)
+	if err := <-writes; err != nil {
+		t.Fatal(err)
+	}
+	first := read(t, st).UpdatedTime()
+	r.JobDone("summary", clock.Now(), 0, nil)
+	began := time.Now()
+	select {
+	case err := <-writes:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second): // half the real minute a real-time limit would wait
+		t.Fatal("the held-back write did not come within 30 real seconds: the limit is not on the given clock")
+	}
+	s := read(t, st)
+	if _, ok := s.Jobs["summary"]; !ok {
+		t.Fatalf("the delayed write lacks the summary job: %+v", s.Jobs)
+	}
+	if gap := s.UpdatedTime().Sub(first); gap < MinInterval {
+		t.Errorf("the second write came %s of simulated time after the first, under the %s limit", gap, MinInterval)
+	}
+	t.Logf("second write after %s real, %s simulated", time.Since(began).Round(time.Millisecond), s.UpdatedTime().Sub(first))
 }
