@@ -5,17 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 
 	"filippo.io/age"
 
 	"github.com/branchwatch/branchwatch/agent/internal/dirlock"
 	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
+	"github.com/branchwatch/branchwatch/shared/layout"
 	"github.com/branchwatch/branchwatch/shared/store"
 )
 
 // catchUp uploads the local dumps (other than skip, just uploaded) that are
-// missing from the bucket or stored there with another size. One listing of
+// missing from the bucket or stored there with another size, each with
+// the manifest written beside it at dump time; and the manifest of a dump
+// in the bucket without one. One listing of
 // the branch's backups prefix tells which: no request per dump. Each is
 // listed with pg_restore first (which also gives the versions for the
 // metadata): one that pg_restore cannot read is quarantined (renamed
@@ -50,6 +54,13 @@ func (r *Runner) catchUp(ctx context.Context, skip string, pgRestore pgtools.Too
 			}
 		}
 		if got, ok := remote[name]; ok && got == want {
+			if _, ok := remote[name+layout.ManifestExt]; !ok {
+				// Uploaded, but its manifest was not (a run that failed
+				// between the two).
+				if err := r.catchUpManifest(ctx, &d, store.ObjectInfo{}); err != nil {
+					errs = append(errs, fmt.Errorf("catch-up %s: %w", d.Name, err))
+				}
+			}
 			continue
 		}
 		toc, err := pgtools.ListArchive(ctx, pgRestore.Path, d.Path)
@@ -62,7 +73,8 @@ func (r *Runner) catchUp(ctx context.Context, skip string, pgRestore pgtools.Too
 		}
 		d.DumpVersion, d.ServerVersion = toc.DumpVersion, toc.ServerVersion
 		r.log.Info("catch-up: uploading a dump missing from the bucket", "dump", d.Path)
-		if _, err := r.upload(ctx, d); err != nil {
+		obj, err := r.upload(ctx, d)
+		if err != nil {
 			if errors.Is(err, ErrChecksumMismatch) {
 				r.log.Error("catch-up: local dump no longer matches its checksum: not uploaded", "dump", d.Path, "error", err)
 				continue
@@ -74,8 +86,54 @@ func (r *Runner) catchUp(ctx context.Context, skip string, pgRestore pgtools.Too
 			continue
 		}
 		done = append(done, d.Name)
+		if err := r.catchUpManifest(ctx, &d, obj); err != nil {
+			errs = append(errs, fmt.Errorf("catch-up %s: %w", d.Name, err))
+		}
 	}
 	return done, errors.Join(errs...)
+}
+
+// catchUpManifest uploads the manifest kept beside the local dump d (the
+// counts taken in its snapshot at dump time) for its object in the
+// bucket: obj, just uploaded, or when obj.Key is "" the object found
+// there, which must be d's bytes. A dump without a local manifest (an
+// agent before manifests), or whose manifest is not its own, goes without
+// one, said in the log: it is still a backup. The error is the upload's.
+func (r *Runner) catchUpManifest(ctx context.Context, d *LocalDump, obj store.ObjectInfo) error {
+	if _, err := os.Stat(d.Path + layout.ManifestExt); errors.Is(err, os.ErrNotExist) {
+		if obj.Key != "" {
+			r.log.Info("catch-up: no manifest beside the dump (taken before manifests): uploaded without one", "dump", d.Path)
+		}
+		return nil
+	}
+	if _, err := d.Checksum(); err != nil {
+		r.log.Warn("catch-up: the dump's checksum could not be read: its manifest is not uploaded", "dump", d.Path, "error", err)
+		return nil
+	}
+	m, err := ReadLocalManifest(*d, r.opts.BranchID)
+	if err != nil {
+		r.log.Warn("catch-up: the manifest beside the dump is not usable: the dump goes without one", "dump", d.Path, "error", err)
+		return nil
+	}
+	if obj.Key == "" {
+		key, err := layout.BackupKey(r.opts.BranchID, d.Taken, r.opts.Encrypted())
+		if err != nil {
+			return err
+		}
+		if obj, err = r.st.Stat(ctx, key); err != nil {
+			return err
+		}
+		plain := obj.Metadata[MetaSHA256]
+		if r.opts.Encrypted() {
+			plain = obj.Metadata[MetaPlainSHA256]
+		}
+		if !Confirmed(obj) || plain != d.SHA256 {
+			r.log.Warn("catch-up: the object in the bucket is not this local dump: its manifest is not uploaded", "dump", d.Path, "key", key)
+			return nil
+		}
+	}
+	_, err = r.uploadManifest(ctx, m, obj)
+	return err
 }
 
 // UploadMissing uploads the local dumps missing from the bucket, without

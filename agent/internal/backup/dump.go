@@ -12,6 +12,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/pgtools"
 	"github.com/branchwatch/branchwatch/shared/layout"
+	"github.com/branchwatch/branchwatch/shared/manifest"
 )
 
 // tempPrefix marks files being written; a run removes those of crashed runs.
@@ -29,6 +30,8 @@ type dumped struct {
 	tables     int
 	tocTables  []string // "schema.table" of the dump's table of contents
 	measured   measured // in the dump's snapshot
+	// manifest is the dump's, as written beside it (of the plain dump).
+	manifest manifest.Manifest
 }
 
 func (d dumped) local() LocalDump {
@@ -110,6 +113,19 @@ func (r *Runner) dump(ctx context.Context, started time.Time) (dumped, error) {
 	if err := WriteChecksum(final, s.sha256); err != nil {
 		// The dump is good; readers recompute a missing checksum.
 		r.log.Warn("could not write the checksum file", "dump", final, "error", err)
+	}
+	// The counts are kept beside the dump, so that a catch-up upload of a
+	// dump that missed its night carries them too.
+	d.manifest, err = r.localManifest(d, r.Now())
+	if err != nil {
+		// A bug, not the dump's fault: the upload fails on it again.
+		r.log.Error("the dump's manifest is invalid: not written", "dump", final, "error", err)
+	} else if err := WriteLocalManifest(final, d.manifest); err != nil {
+		// This run still uploads it; a catch-up of this dump could not.
+		r.log.Warn("could not write the manifest beside the dump", "dump", final, "error", err)
+	} else {
+		r.log.Info("manifest written beside the dump", "file", final+layout.ManifestExt, "tables", len(d.manifest.Tables),
+			"not_counted", len(d.manifest.NotCounted), "day", dayDate(d.manifest.Day))
 	}
 	return d, nil
 }

@@ -142,7 +142,7 @@ func IsSHA256(s string) bool {
 }
 
 // applyRetention deletes this branch's local dumps (and their checksum
-// files) taken more than RetentionDays before now, never the newest.
+// and manifest files) taken more than RetentionDays before now, never the newest.
 func (r *Runner) applyRetention(now time.Time) ([]string, error) {
 	dumps, err := ListLocal(r.opts.BackupDir, r.opts.BranchID, r.opts.Location)
 	if err != nil {
@@ -163,6 +163,7 @@ func (r *Runner) applyRetention(now time.Time) ([]string, error) {
 			continue
 		}
 		_ = os.Remove(d.Path + ChecksumExt)
+		_ = os.Remove(d.Path + layout.ManifestExt)
 		pruned = append(pruned, d.Name)
 		r.log.Info("local retention: deleted an old dump", "dump", d.Path, "taken", d.Taken.Format(time.RFC3339),
 			"retention_days", r.opts.RetentionDays)
@@ -180,7 +181,7 @@ func (r *Runner) applyRetention(now time.Time) ([]string, error) {
 const UnreadableExt = ".unreadable"
 
 // quarantine renames a local dump pg_restore cannot read (and its checksum
-// file) out of the way and says so at ERROR.
+// and manifest files) out of the way and says so at ERROR.
 func (r *Runner) quarantine(d LocalDump, cause error) {
 	to := d.Path + UnreadableExt
 	if err := os.Rename(d.Path, to); err != nil {
@@ -188,8 +189,10 @@ func (r *Runner) quarantine(d LocalDump, cause error) {
 			"dump", d.Path, "error", cause, "rename_error", err)
 		return
 	}
-	if err := os.Rename(d.Path+ChecksumExt, to+ChecksumExt); err != nil && !errors.Is(err, os.ErrNotExist) {
-		r.log.Warn("could not rename the checksum file of an unreadable dump", "file", d.Path+ChecksumExt, "error", err)
+	for _, ext := range []string{ChecksumExt, layout.ManifestExt} {
+		if err := os.Rename(d.Path+ext, to+ext); err != nil && !errors.Is(err, os.ErrNotExist) {
+			r.log.Warn("could not rename a file beside an unreadable dump", "file", d.Path+ext, "error", err)
+		}
 	}
 	r.log.Error("catch-up: pg_restore cannot read a local dump: renamed, not uploaded, not counted by retention",
 		"dump", d.Path, "renamed_to", to, "error", cause)

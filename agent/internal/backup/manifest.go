@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -78,19 +80,25 @@ func (r *Runner) inSnapshot(ctx context.Context, started time.Time, dump func(sn
 	return m, nil
 }
 
-// manifestFor builds the manifest of a dump uploaded as obj. Only tables
+// localManifest is the manifest of the dump just promoted, as written
+// beside it in BACKUP_DIR: of the plain dump (its key unencrypted, its
+// checksum and size the local file's), finished at finished. Only tables
 // the dump's table of contents holds are listed (a counted table it lacks,
-// say an extension's, is left out).
-func (r *Runner) manifestFor(d dumped, obj store.ObjectInfo, finished time.Time) manifest.Manifest {
+// say an extension's, is left out). forObject makes it the manifest of
+// the uploaded object.
+func (r *Runner) localManifest(d dumped, finished time.Time) (manifest.Manifest, error) {
+	key, err := layout.BackupKey(r.opts.BranchID, d.taken, false)
+	if err != nil {
+		return manifest.Manifest{}, fmt.Errorf("backup: %w", err)
+	}
 	m := manifest.Manifest{
 		SchemaVersion: manifest.SchemaVersion,
 		BranchID:      r.opts.BranchID,
-		DumpKey:       obj.Key,
-		SHA256:        obj.Metadata[MetaSHA256],
-		Size:          obj.Size,
+		DumpKey:       key,
+		SHA256:        d.sha256,
+		Size:          d.size,
 		PlainSHA256:   d.sha256,
 		PlainSize:     d.size,
-		Encrypted:     strings.HasSuffix(obj.Key, layout.EncryptedDumpExt),
 		ServerVersion: d.server.String(),
 		PGDumpVersion: d.tool.Version.String(),
 		AgentVersion:  AgentVersion,
@@ -110,13 +118,62 @@ func (r *Runner) manifestFor(d dumped, obj store.ObjectInfo, finished time.Time)
 			m.NotCounted = append(m.NotCounted, t.Name)
 		}
 	}
+	return m, m.Validate()
+}
+
+// forObject is the manifest of a local dump's manifest m once the dump is
+// stored as obj (encrypted or not): its key, checksum and size.
+func forObject(m manifest.Manifest, obj store.ObjectInfo) manifest.Manifest {
+	m.DumpKey, m.SHA256, m.Size = obj.Key, obj.Metadata[MetaSHA256], obj.Size
+	m.Encrypted = strings.HasSuffix(obj.Key, layout.EncryptedDumpExt)
 	return m
 }
 
-// uploadManifest puts the manifest of the dump just uploaded beside it.
-// It is never encrypted: it holds counts and checksums, no data.
-func (r *Runner) uploadManifest(ctx context.Context, d dumped, obj store.ObjectInfo) (string, error) {
-	m := r.manifestFor(d, obj, r.Now())
+// WriteLocalManifest writes m beside the dump at path
+// ({dump}.manifest.json), through a temporary file.
+func WriteLocalManifest(path string, m manifest.Manifest) error {
+	body, err := m.Marshal()
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(path), tempPrefix+filepath.Base(path)+layout.ManifestExt)
+	if err := os.WriteFile(tmp, body, 0o640); err != nil {
+		return fmt.Errorf("write manifest of %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path+layout.ManifestExt); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write manifest of %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadLocalManifest reads and validates the manifest beside the local dump
+// d; it must be of d's branch and checksum. The error wraps
+// os.ErrNotExist when there is none (dumps of agents before manifests).
+func ReadLocalManifest(d LocalDump, branch string) (manifest.Manifest, error) {
+	data, err := os.ReadFile(d.Path + layout.ManifestExt)
+	if err != nil {
+		return manifest.Manifest{}, err
+	}
+	m, err := manifest.Unmarshal(data)
+	if err == nil {
+		err = m.Validate()
+	}
+	if err != nil {
+		return manifest.Manifest{}, fmt.Errorf("%s%s: %w", d.Path, layout.ManifestExt, err)
+	}
+	if m.BranchID != branch || m.PlainSHA256 != d.SHA256 || m.PlainSize != d.Size {
+		return manifest.Manifest{}, fmt.Errorf("%s%s is of %s, sha256 %s, %d bytes: not this dump (%s, sha256 %s, %d bytes)",
+			d.Path, layout.ManifestExt, m.BranchID, m.PlainSHA256, m.PlainSize, branch, d.SHA256, d.Size)
+	}
+	return m, nil
+}
+
+// uploadManifest puts the manifest of the dump stored as obj beside it,
+// made from the dump's local manifest m. It is never encrypted: it holds
+// counts and checksums, no data.
+func (r *Runner) uploadManifest(ctx context.Context, m manifest.Manifest, obj store.ObjectInfo) (string, error) {
+	m = forObject(m, obj)
 	if err := m.Validate(); err != nil {
 		return "", fmt.Errorf("backup: manifest of %s: %w", obj.Key, err)
 	}
@@ -131,8 +188,7 @@ func (r *Runner) uploadManifest(ctx context.Context, d dumped, obj store.ObjectI
 	if _, err := r.st.Put(ctx, key, bytes.NewReader(body), store.PutOptions{Size: int64(len(body)), ContentType: manifest.ContentType}); err != nil {
 		return "", fmt.Errorf("backup: upload manifest: %w", err)
 	}
-	r.log.Info("manifest uploaded", "key", key, "tables", len(m.Tables), "not_counted", len(m.NotCounted),
-		"day", dayDate(m.Day), "counting_duration", d.measured.counting.String())
+	r.log.Info("manifest uploaded", "key", key, "tables", len(m.Tables), "not_counted", len(m.NotCounted), "day", dayDate(m.Day))
 	return key, nil
 }
 

@@ -2,12 +2,17 @@ package backup_test
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"filippo.io/age"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/branchwatch/branchwatch/agent/internal/backup"
@@ -208,5 +213,141 @@ func TestManifestWhenTheMetricsQueryFails(t *testing.T) {
 	}
 	if m.Tables["public.bills"] != 30 {
 		t.Errorf("tables %v", m.Tables)
+	}
+}
+
+// refuseManifests answers 503 to uploads of manifests while on is set.
+func refuseManifests(on *atomic.Bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if on.Load() && r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, layout.ManifestExt) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// TestCatchUpUploadsTheManifest: a night whose upload fails keeps the
+// dump and, beside it, its manifest with the counts taken in the dump's
+// snapshot. The start-up catch-up (UploadMissing) uploads the dump and
+// that manifest, which then describes the stored object (key, checksum,
+// size; encrypted or not) and holds the counts of dump time, not of the
+// catch-up's (rows were written in between). A night whose dump went up
+// but whose manifest did not gets the manifest from the catch-up alone.
+// Local retention deletes a dump's manifest with the dump.
+func TestCatchUpUploadsTheManifest(t *testing.T) {
+	cases := []struct {
+		name      string
+		encrypted bool
+		// dumpUp: the dump reached the bucket, only its manifest was refused.
+		dumpUp bool
+	}{
+		{name: "upload failed"},
+		{name: "encrypted upload failed", encrypted: true},
+		{name: "manifest upload failed", dumpUp: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, url := backuptest.NewBranchDB(t, 200)
+			var down, noManifests atomic.Bool
+			srv := testenv.StartS3(t, testenv.WithMiddleware(func(next http.Handler) http.Handler {
+				return outage(&down)(refuseManifests(&noManifests)(next))
+			}))
+			st := backuptest.FastStore(t, srv, 2)
+			dir := t.TempDir()
+			env := backuptest.Env(url, dir, srv)
+			if tc.encrypted {
+				id, err := age.GenerateX25519Identity()
+				if err != nil {
+					t.Fatal(err)
+				}
+				env[options.EnvEncryptionRecipients] = id.Recipient().String()
+			}
+			r, clk, logs := newRunner(t, env, st)
+			ctx := context.Background()
+			atDump := countAll(t, url)
+			if tc.dumpUp {
+				noManifests.Store(true)
+			} else {
+				r.OnDumpStart = func(int) { down.Store(true) }
+			}
+			first, err := r.Run(ctx)
+			r.OnDumpStart = nil
+			if err == nil || first.Uploaded != tc.dumpUp || first.Manifest != "" {
+				t.Fatalf("first night: %v, %+v; want a failure, dump uploaded %v, no manifest", err, first, tc.dumpUp)
+			}
+			local := first.Path + layout.ManifestExt
+			if _, err := os.Stat(local); err != nil {
+				t.Fatalf("no manifest beside the kept dump: %v", err)
+			}
+			down.Store(false)
+			noManifests.Store(false)
+			key := backupKey(t, clk.Now(), tc.encrypted)
+			if _, err := st.Stat(ctx, key+layout.ManifestExt); !store.IsNotFound(err) {
+				t.Fatalf("a manifest reached the bucket on the failed night: %v", err)
+			}
+			// Rows written after the dump: the catch-up must not count them.
+			if _, err := backuptest.Connect(t, url).Exec(ctx, "DELETE FROM expenses WHERE id IN (SELECT id FROM expenses ORDER BY id LIMIT 5)"); err != nil {
+				t.Fatal(err)
+			}
+
+			done, err := r.UploadMissing(ctx)
+			if err != nil {
+				t.Fatalf("catch-up: %v\n%s", err, logs)
+			}
+			wantDone := []string{first.Name}
+			if tc.dumpUp {
+				wantDone = nil // the dump was there: only its manifest went up
+			}
+			if !slices.Equal(done, wantDone) {
+				t.Fatalf("catch-up uploaded %v, want %v", done, wantDone)
+			}
+			m := readManifest(t, st, key)
+			info, _ := st.Stat(ctx, key)
+			if m.DumpKey != key || m.Encrypted != tc.encrypted || m.SHA256 != info.Metadata[backup.MetaSHA256] || m.Size != info.Size ||
+				m.PlainSHA256 != first.SHA256 || m.PlainSize != first.Size {
+				t.Errorf("manifest %s/%s/%d (plain %s/%d), object %s/%s/%d, local dump %s/%d", m.DumpKey, m.SHA256, m.Size, m.PlainSHA256, m.PlainSize,
+					key, info.Metadata[backup.MetaSHA256], info.Size, first.SHA256, first.Size)
+			}
+			if m.StartedAt != "2026-02-17T22:00:05+05:30" {
+				t.Errorf("started_at %s, want the dump's time", m.StartedAt)
+			}
+			for name, n := range atDump {
+				if m.Tables[name] != n {
+					t.Errorf("manifest %s: %d rows, %d at dump time", name, m.Tables[name], n)
+				}
+			}
+			if now := countAll(t, url); now["public.expenses"] != atDump["public.expenses"]-5 || m.Tables["public.expenses"] == now["public.expenses"] {
+				t.Errorf("expenses: %d now, %d at dump time, manifest %d", now["public.expenses"], atDump["public.expenses"], m.Tables["public.expenses"])
+			}
+			if m.Day == nil || m.Day.Date != "2026-02-17" {
+				t.Errorf("manifest day %+v (%s)", m.Day, m.DayError)
+			}
+
+			// Nights later the first dump falls out of local retention: its
+			// manifest goes with it, the new dump's stays.
+			clk.Set(clk.Now().AddDate(0, 0, r.Options().RetentionDays+1))
+			next, err := r.Run(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(next.Pruned, []string{first.Name}) {
+				t.Fatalf("pruned %v, want %v", next.Pruned, first.Name)
+			}
+			if _, err := os.Stat(local); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the pruned dump's manifest is still there: %v", err)
+			}
+			if _, err := os.Stat(next.Path + layout.ManifestExt); err != nil {
+				t.Errorf("the new dump's manifest: %v", err)
+			}
+			for _, f := range dirFiles(t, dir) {
+				if strings.HasPrefix(f, first.Name) {
+					t.Errorf("%s is left beside the pruned dump", f)
+				}
+			}
+		})
 	}
 }

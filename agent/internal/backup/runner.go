@@ -212,7 +212,8 @@ func (r *Runner) Run(ctx context.Context) (res Result, err error) {
 	}
 	res.Path, res.Name, res.Size, res.SHA256, res.ServerVersion = d.path, d.name, d.size, d.sha256, d.server
 	r.log.Info("dump checked and promoted", "dump", d.path, "size", d.size, "sha256", d.sha256,
-		"tables", d.tables, "pg_dump", d.tool.Version.String(), "server", d.server.String())
+		"tables", d.tables, "pg_dump", d.tool.Version.String(), "server", d.server.String(),
+		"counting_duration", d.measured.counting.String())
 
 	if bucketErr != nil {
 		return res, fmt.Errorf("backup: dump kept locally, not uploaded: %w", bucketErr)
@@ -232,7 +233,7 @@ func (r *Runner) Run(ctx context.Context) (res Result, err error) {
 		}
 		res.Key, res.Uploaded = up.Key, true
 		err = rt.Do(ctx, "manifest", func(ctx context.Context) (err error) {
-			res.Manifest, err = r.uploadManifest(ctx, d, up)
+			res.Manifest, err = r.uploadManifest(ctx, d.manifest, up)
 			return err
 		})
 		if err != nil {

@@ -310,11 +310,11 @@ func TestRunRecoversFromAMissingBucket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The rerun's dump has its manifest beside it; the 22:00 dump, uploaded
-	// later by the rerun's catch-up, has none (its counts were not kept).
+	// Both dumps have their manifests beside them: the 22:00 dump's,
+	// kept beside it locally, went up with it in the rerun's catch-up.
 	keys := bucketKeys(t, st2, "branch-bandra/backups/")
-	if len(keys) != 3 || !strings.HasSuffix(keys[2], ".manifest.json") || keys[2] != keys[1]+".manifest.json" {
-		t.Errorf("backups in the bucket after the fix: %v, want the 22:00 dump and the rerun's with its manifest", keys)
+	if len(keys) != 4 || keys[1] != keys[0]+".manifest.json" || keys[3] != keys[2]+".manifest.json" {
+		t.Errorf("backups in the bucket after the fix: %v, want the 22:00 dump and the rerun's, each with its manifest", keys)
 	}
 	if keys := bucketKeys(t, st2, "branch-bandra/metrics/"); len(keys) == 0 {
 		t.Error("the missed catch-up pushed nothing")

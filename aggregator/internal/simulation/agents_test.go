@@ -23,15 +23,22 @@ import (
 // this one) into a temporary directory.
 func buildAgent(t *testing.T) string {
 	t.Helper()
+	return buildInAgentModule(t, "./cmd/agent", "agent")
+}
+
+// buildInAgentModule builds pkg in the agent module into a temporary
+// directory, as name.
+func buildInAgentModule(t *testing.T, pkg, name string) string {
+	t.Helper()
 	dir, err := filepath.Abs("../../../agent")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "agent")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/agent")
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the agent: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", pkg, err, out)
 	}
 	return bin
 }

@@ -188,8 +188,17 @@ func (ag *aggregator) waitAlertsDelivered(t *testing.T) {
 	}
 }
 
-// apiStates reads every branch's states over HTTP, as a script would.
-func (ag *aggregator) apiStates(t *testing.T) map[string]string {
+// apiBranch is one branch of /api/v1/branches.
+type apiBranch struct {
+	ID      string          `json:"id"`
+	Metrics freshness.Check `json:"metrics_check"`
+	Backup  freshness.Check `json:"backup_check"`
+	Drill   freshness.Check `json:"drill_check"`
+	Bad     int             `json:"bad_documents"`
+}
+
+// apiBranches reads every branch over HTTP, as a script would.
+func (ag *aggregator) apiBranches(t *testing.T) []apiBranch {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, ag.URL+"/api/v1/branches", nil)
 	req.Header.Set("Authorization", "Bearer "+aggregatorToken)
@@ -199,18 +208,19 @@ func (ag *aggregator) apiStates(t *testing.T) map[string]string {
 	}
 	defer resp.Body.Close()
 	var body struct {
-		Branches []struct {
-			ID      string          `json:"id"`
-			Metrics freshness.Check `json:"metrics_check"`
-			Backup  freshness.Check `json:"backup_check"`
-			Bad     int             `json:"bad_documents"`
-		} `json:"branches"`
+		Branches []apiBranch `json:"branches"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		t.Fatalf("/api/v1/branches: %v", err)
 	}
+	return body.Branches
+}
+
+// apiStates are every branch's states over HTTP.
+func (ag *aggregator) apiStates(t *testing.T) map[string]string {
+	t.Helper()
 	out := map[string]string{}
-	for _, b := range body.Branches {
+	for _, b := range ag.apiBranches(t) {
 		out[b.ID] = fmt.Sprintf("%s/%s bad=%d", b.Metrics.State, b.Backup.State, b.Bad)
 	}
 	return out

@@ -3,11 +3,9 @@ package simulation_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,7 +117,10 @@ func TestDrillsOnRealAgents(t *testing.T) {
 	for _, st := range ag.App.Service.Branches() {
 		checks[st.ID] = st.Drill
 	}
-	api := ag.apiDrills(t)
+	api := map[string]freshness.Check{}
+	for _, b := range ag.apiBranches(t) {
+		api[b.ID] = b.Drill
+	}
 	for i, tc := range cases {
 		id := ids[i]
 		for _, view := range []struct {
@@ -275,16 +276,7 @@ func (d *drillSim) record(t *testing.T, b *branch) drill.Record {
 // and returns a function writing a new identity file, with its recipient.
 func ageKeygen(t *testing.T) func(t *testing.T) (string, string) {
 	t.Helper()
-	dir, err := filepath.Abs("../../../agent")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "age-keygen")
-	cmd := exec.Command("go", "build", "-o", bin, "filippo.io/age/cmd/age-keygen")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build age-keygen: %v\n%s", err, out)
-	}
+	bin := buildInAgentModule(t, "filippo.io/age/cmd/age-keygen", "age-keygen")
 	public := regexp.MustCompile(`(?m)^# public key: (age1\S+)$`)
 	return func(t *testing.T) (string, string) {
 		t.Helper()
@@ -302,30 +294,4 @@ func ageKeygen(t *testing.T) func(t *testing.T) (string, string) {
 		}
 		return file, string(m[1])
 	}
-}
-
-// apiDrills reads every branch's drill check over HTTP, as a script would.
-func (ag *aggregator) apiDrills(t *testing.T) map[string]freshness.Check {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, ag.URL+"/api/v1/branches", nil)
-	req.Header.Set("Authorization", "Bearer "+aggregatorToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Branches []struct {
-			ID    string          `json:"id"`
-			Drill freshness.Check `json:"drill_check"`
-		} `json:"branches"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatalf("/api/v1/branches: %v", err)
-	}
-	out := map[string]freshness.Check{}
-	for _, b := range body.Branches {
-		out[b.ID] = b.Drill
-	}
-	return out
 }
