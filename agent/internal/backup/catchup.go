@@ -18,13 +18,13 @@ import (
 
 // catchUp uploads the local dumps (other than skip, just uploaded) that are
 // missing from the bucket or stored there with another size, each with
-// the manifest written beside it at dump time; and the manifest of a dump
-// in the bucket without one. One listing of
-// the branch's backups prefix tells which: no request per dump. Each is
-// listed with pg_restore first (which also gives the versions for the
-// metadata): one that pg_restore cannot read is quarantined (renamed
-// *.dump.unreadable), never uploaded. A local dump that no longer matches
-// its checksum file is reported and skipped, not uploaded.
+// the manifest written beside it at dump time, and the manifest of a dump
+// in the bucket without one. One listing of the branch's backups prefix
+// tells which: no request per dump. Each is listed with pg_restore first
+// (which also gives the versions for the metadata): one that pg_restore
+// cannot read is quarantined (renamed *.dump.unreadable), never uploaded.
+// A local dump that no longer matches its checksum file is reported and
+// skipped, not uploaded.
 func (r *Runner) catchUp(ctx context.Context, skip string, pgRestore pgtools.Tool) ([]string, error) {
 	dumps, err := ListLocal(r.opts.BackupDir, r.opts.BranchID, r.opts.Location)
 	if err != nil {
@@ -136,8 +136,8 @@ func (r *Runner) catchUpManifest(ctx context.Context, d *LocalDump, obj store.Ob
 	return err
 }
 
-// UploadMissing uploads the local dumps missing from the bucket, without
-// taking a dump: the daemon's start-up job, so that a dump whose upload a
+// UploadMissing uploads the local dumps missing from the bucket, with
+// their manifests (see catchUp), without taking a dump: the daemon's start-up job, so that a dump whose upload a
 // crash cut short (kill -9, power cut) reaches the bucket when the agent
 // starts again rather than with the next night's backup. It holds the
 // backup lock, aborts the killed run's multipart upload and removes its

@@ -3,25 +3,37 @@ package backup_test
 import (
 	"context"
 	"log/slog"
+	"math"
 	"testing"
 	"time"
 
 	"github.com/branchwatch/branchwatch/agent/internal/backup"
 	"github.com/branchwatch/branchwatch/agent/internal/backup/backuptest"
+	"github.com/branchwatch/branchwatch/shared/benchbound"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 )
+
+// countingBound is BenchmarkBackupCounting's bound: a backup counting
+// every table takes at most 1.10× the time of the same backup counting
+// nothing (best of benchbound.Runs runs each). Measured on the shared
+// 2-core machine, under a load average of 13 to 15: 0.863 (14.52 s with,
+// 16.82 s without; counting itself 1.56 s, overlapped with pg_dump), so
+// counting every table does not break the backup's figure (agent ≤ 1.15×
+// pg_dump, BenchmarkBackupVsPgDump, whose backups count too) and
+// VERIFY_COUNT_MAX_ROWS stays 0 (count every table) by default.
+const countingBound = 1.10
 
 // BenchmarkBackupCounting measures what counting every table's rows in
 // the dump's snapshot (and the day's figures) costs a backup: the wall
 // time of a full backup (dump, checks, upload to a loopback S3 server,
-// manifest) with counting, divided by that of the same backup counting
-// nothing, in the same run, on the pgbench database of at least 1 GB that
-// BenchmarkBackupVsPgDump uses (BRANCHWATCH_BENCH_DIVISOR shrinks it).
-// Counting runs beside pg_dump, which reads the same tables. Bound: 1.15,
-// the backup's own figure (agent/pg_dump, BenchmarkBackupVsPgDump), for the
-// ratio or for counting's own time against a backup without it: counting
-// must not cost more than the whole agent may add to pg_dump (beyond that,
-// VERIFY_COUNT_MAX_ROWS is the remedy).
+// manifest) with counting against that of the same backup counting
+// nothing (Options.VerifyCountMaxRows -1), in the same run, on the pgbench
+// database of at least 1 GB that BenchmarkBackupVsPgDump uses
+// (BRANCHWATCH_BENCH_DIVISOR shrinks it, and then nothing is bounded).
+// Counting runs beside pg_dump, which reads the same tables. It also
+// reports counting's own time against the backup without it (what it
+// would add were it not overlapped), not bounded. Bound: countingBound;
+// beyond it, VERIFY_COUNT_MAX_ROWS is the remedy.
 func BenchmarkBackupCounting(b *testing.B) {
 	div := benchDivisor(b)
 	pg := testenv.PG(b)
@@ -55,38 +67,49 @@ func BenchmarkBackupCounting(b *testing.B) {
 		return took, logDuration(b, logs.String(), "counting_duration")
 	}
 
+	// A run takes four backups, without, with, with, without counting, so
+	// that a machine getting busier or quieter weighs on both sides alike;
+	// the best of each side over benchbound.Runs runs is compared (the best
+	// absorbs the spikes of other work on a shared machine, which a sum or
+	// a single pair does not: two runs of the same backup differ by more
+	// than the bound on a busy machine).
+	withBest, withoutBest, countingBest := math.Inf(1), math.Inf(1), math.Inf(1)
 	var with, without, countingTotal time.Duration
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		// without, with, with, without: a machine getting busier or quieter
-		// weighs on both sides alike.
-		for _, count := range []bool{false, true, true, false} {
-			took, counting := backupOnce(count)
-			if count {
-				with += took
-				countingTotal += counting
-			} else {
-				without += took
+	for range b.N {
+		for range benchbound.Runs() {
+			for _, count := range []bool{false, true, true, false} {
+				took, counting := backupOnce(count)
+				if count {
+					with += took
+					countingTotal += counting
+					withBest, countingBest = min(withBest, took.Seconds()), min(countingBest, counting.Seconds())
+				} else {
+					without += took
+					withoutBest = min(withoutBest, took.Seconds())
+				}
 			}
 		}
 	}
 	b.StopTimer()
-	ratio := with.Seconds() / without.Seconds()
+	n := float64(2 * b.N * benchbound.Runs())
+	ratio := withBest / withoutBest
 	// Counting's own time against a backup without it: what counting would
-	// add were it not overlapped with pg_dump at all. Less sensitive than
-	// the ratio to other load on the machine.
-	countingRatio := (without + countingTotal).Seconds() / without.Seconds()
+	// add were it not overlapped with pg_dump at all.
+	countingRatio := (withoutBest + countingBest) / withoutBest
 	b.ReportMetric(ratio, "with/without")
 	b.ReportMetric(countingRatio, "counting-ratio")
-	b.ReportMetric(with.Seconds()/float64(2*b.N), "with-s")
-	b.ReportMetric(without.Seconds()/float64(2*b.N), "without-s")
-	b.ReportMetric(countingTotal.Seconds()/float64(2*b.N), "counting-s")
+	b.ReportMetric(with.Seconds()/without.Seconds(), "sum-with/without")
+	b.ReportMetric(withBest, "with-s")
+	b.ReportMetric(withoutBest, "without-s")
+	b.ReportMetric(countingBest, "counting-s")
 	b.ReportMetric(float64(dbBytes)/(1<<20), "db-MiB")
-	b.Logf("backup with counting %.2fs, without %.2fs (ratio %.3f); counting itself %.2fs beside pg_dump (%.3f counted against the backup without); database %d MiB",
-		with.Seconds()/float64(2*b.N), without.Seconds()/float64(2*b.N), ratio, countingTotal.Seconds()/float64(2*b.N), countingRatio, dbBytes>>20)
-	// On a busy machine two runs of the same backup differ by more than
-	// the bound, so only both figures over it are a failure.
-	if div == 1 && ratio > 1.15 && countingRatio > 1.15 {
-		b.Errorf("a backup with counting took %.2f× the time of one without (counting alone %.2f×), over the 1.15 bound: set VERIFY_COUNT_MAX_ROWS", ratio, countingRatio)
+	b.Logf("best of %d: backup with counting %.2fs, without %.2fs (ratio %.3f); counting itself %.2fs beside pg_dump (%.3f counted against the backup without); means %.2fs, %.2fs, %.2fs; database %d MiB",
+		int(n/2), withBest, withoutBest, ratio, countingBest, countingRatio,
+		with.Seconds()/n, without.Seconds()/n, countingTotal.Seconds()/n, dbBytes>>20)
+	if div == 1 {
+		benchbound.RatioAtMost(b,
+			benchbound.Figure{Name: "backup counting every table", Value: withBest, Unit: "s"},
+			benchbound.Figure{Name: "backup counting nothing", Value: withoutBest, Unit: "s"}, countingBound)
 	}
 }
