@@ -70,6 +70,11 @@ var runHooks struct {
 	ready     func(*daemon.Daemon)
 	onChecks  func(failing []doctor.Result) // after each round of the doctor checks
 	s3        func(*store.S3Options)        // shrinks the S3 client's backoff
+	// statusLimiter times the status document's rate limit instead of the
+	// daemon's clock (a real clock keeps its delayed write off a fake
+	// clock whose waiters a test counts); onStatusWrite follows each write.
+	statusLimiter clockwork.Clock
+	onStatusWrite func(error)
 }
 
 func runDaemon(env *Env, _ *flag.FlagSet) error {

@@ -32,6 +32,10 @@ func startAgent(t testing.TB, env map[string]string, clock clockwork.Clock) *run
 	a := &runningAgent{runs: make(chan string, 20), code: make(chan int, 1), stderr: &bytes.Buffer{}}
 	ready := make(chan *daemon.Daemon, 1)
 	runHooks.clock = clock
+	// The tests count the fake clock's waiters: the status document's
+	// delayed write stays off it (TestRunStatusLimitOnTheDaemonClock
+	// covers the daemon's own wiring).
+	runHooks.statusLimiter = clockwork.NewRealClock()
 	runHooks.onRunDone = func(job string, err error) {
 		if job == JobBackupCatchup {
 			return // its own test: TestRunUploadsWhatACrashLeft
@@ -42,7 +46,9 @@ func startAgent(t testing.TB, env map[string]string, clock clockwork.Clock) *run
 		a.runs <- job
 	}
 	runHooks.ready = func(d *daemon.Daemon) { ready <- d }
-	t.Cleanup(func() { runHooks.clock, runHooks.onRunDone, runHooks.ready, runHooks.onChecks = nil, nil, nil, nil })
+	t.Cleanup(func() {
+		runHooks.clock, runHooks.onRunDone, runHooks.ready, runHooks.onChecks, runHooks.statusLimiter = nil, nil, nil, nil, nil
+	})
 	var ctx context.Context
 	ctx, a.cancel = context.WithCancel(context.Background())
 	go func() { a.code <- Main(ctx, []string{"run"}, io.Discard, a.stderr, config.MapLookup(env)) }()

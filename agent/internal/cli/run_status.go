@@ -22,11 +22,12 @@ func newReporter(env *Env, k *metricsKit, clock clockwork.Clock, nextRun func(st
 	}
 	o := env.Opts
 	return statusreport.New(env.Ctx, statusreport.Config{
-		BranchID: o.BranchID, AgentVersion: Version, Instance: k.instance, Store: k.st, Clock: clock, Location: o.Location,
+		BranchID: o.BranchID, AgentVersion: Version, Instance: k.instance, Store: k.st, Clock: clock, Limiter: runHooks.statusLimiter, Location: o.Location,
 		NextRun:   nextRun,
 		FreeBytes: func() (uint64, error) { return backup.FreeSpace(o.BackupDir) },
 		Redact:    env.Redact.String,
 		Logger:    env.Logger.With("component", "status"),
+		OnWrite:   runHooks.onStatusWrite,
 	})
 }
 

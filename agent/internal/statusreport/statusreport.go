@@ -41,10 +41,13 @@ type Config struct {
 	// the document ("" writes none).
 	Instance string
 	Store    Putter
-	// Clock stamps the document and times the rate limit (the daemon's
-	// clock: simulated under BRANCHWATCH_FAKE_NOW, so a simulated minute
-	// is the limit there too).
+	// Clock stamps the document (the daemon's clock).
 	Clock clockwork.Clock
+	// Limiter times the rate limit and the delayed write; Clock when nil,
+	// as the daemon leaves it, so that on a simulated clock
+	// (BRANCHWATCH_CLOCK_RATE) a minute is a simulated minute. Tests that
+	// count a fake clock's waiters pass a real clock.
+	Limiter clockwork.Clock
 	// NextRun is a job's next run (nil or an error: none shown).
 	NextRun func(job string) (time.Time, error)
 	// FreeBytes is BACKUP_DIR's free space (nil or an error: unknown).
@@ -81,6 +84,9 @@ type Reporter struct {
 func New(ctx context.Context, cfg Config) *Reporter {
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()
+	}
+	if cfg.Limiter == nil {
+		cfg.Limiter = cfg.Clock
 	}
 	if cfg.Location == nil {
 		cfg.Location = time.UTC
@@ -192,7 +198,7 @@ func (r *Reporter) Probe(failing []string) agentstatus.Status {
 	if len(failing) > 0 {
 		s.Checks, s.Failing = agentstatus.ChecksFailing, failing
 	}
-	r.lastWrite = r.cfg.Clock.Now()
+	r.lastWrite = r.cfg.Limiter.Now()
 	return s
 }
 
@@ -207,12 +213,12 @@ func (r *Reporter) Flush() {
 	if r.pending != nil || r.closed {
 		return // the delayed write will send this state too
 	}
-	wait := r.lastWrite.Add(MinInterval).Sub(r.cfg.Clock.Now())
+	wait := r.lastWrite.Add(MinInterval).Sub(r.cfg.Limiter.Now())
 	if r.lastWrite.IsZero() || wait <= 0 {
 		r.write()
 		return
 	}
-	r.pending = r.cfg.Clock.AfterFunc(wait, func() {
+	r.pending = r.cfg.Limiter.AfterFunc(wait, func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.pending = nil
@@ -224,7 +230,7 @@ func (r *Reporter) Flush() {
 
 // write puts the document (r.mu held: writes never overlap or reorder).
 func (r *Reporter) write() {
-	r.lastWrite = r.cfg.Clock.Now()
+	r.lastWrite = r.cfg.Limiter.Now()
 	key, err := layout.AgentStatusKey(r.cfg.BranchID)
 	if err != nil {
 		r.cfg.Logger.Warn("agent status not written", "err", err)
