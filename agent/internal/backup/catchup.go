@@ -110,7 +110,7 @@ func (r *Runner) catchUpManifest(ctx context.Context, d *LocalDump, obj store.Ob
 		r.log.Warn("catch-up: the dump's checksum could not be read: its manifest is not uploaded", "dump", d.Path, "error", err)
 		return nil
 	}
-	m, err := ReadLocalManifest(*d, r.opts.BranchID)
+	m, err := readLocalManifest(*d, r.opts.BranchID)
 	if err != nil {
 		r.log.Warn("catch-up: the manifest beside the dump is not usable: the dump goes without one", "dump", d.Path, "error", err)
 		return nil

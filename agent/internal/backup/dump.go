@@ -120,7 +120,7 @@ func (r *Runner) dump(ctx context.Context, started time.Time) (dumped, error) {
 	if err != nil {
 		// A bug, not the dump's fault: the upload fails on it again.
 		r.log.Error("the dump's manifest is invalid: not written", "dump", final, "error", err)
-	} else if err := WriteLocalManifest(final, d.manifest); err != nil {
+	} else if err := writeLocalManifest(final, d.manifest); err != nil {
 		// This run still uploads it; a catch-up of this dump could not.
 		r.log.Warn("could not write the manifest beside the dump", "dump", final, "error", err)
 	} else {

@@ -142,7 +142,8 @@ func IsSHA256(s string) bool {
 }
 
 // applyRetention deletes this branch's local dumps (and their checksum
-// and manifest files) taken more than RetentionDays before now, never the newest.
+// and manifest files) taken more than RetentionDays before now, never the
+// newest.
 func (r *Runner) applyRetention(now time.Time) ([]string, error) {
 	dumps, err := ListLocal(r.opts.BackupDir, r.opts.BranchID, r.opts.Location)
 	if err != nil {

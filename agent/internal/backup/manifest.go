@@ -129,9 +129,9 @@ func forObject(m manifest.Manifest, obj store.ObjectInfo) manifest.Manifest {
 	return m
 }
 
-// WriteLocalManifest writes m beside the dump at path
+// writeLocalManifest writes m beside the dump at path
 // ({dump}.manifest.json), through a temporary file.
-func WriteLocalManifest(path string, m manifest.Manifest) error {
+func writeLocalManifest(path string, m manifest.Manifest) error {
 	body, err := m.Marshal()
 	if err != nil {
 		return err
@@ -147,10 +147,10 @@ func WriteLocalManifest(path string, m manifest.Manifest) error {
 	return nil
 }
 
-// ReadLocalManifest reads and validates the manifest beside the local dump
+// readLocalManifest reads and validates the manifest beside the local dump
 // d; it must be of d's branch and checksum. The error wraps
 // os.ErrNotExist when there is none (dumps of agents before manifests).
-func ReadLocalManifest(d LocalDump, branch string) (manifest.Manifest, error) {
+func readLocalManifest(d LocalDump, branch string) (manifest.Manifest, error) {
 	data, err := os.ReadFile(d.Path + layout.ManifestExt)
 	if err != nil {
 		return manifest.Manifest{}, err
