@@ -351,3 +351,49 @@ func TestCatchUpUploadsTheManifest(t *testing.T) {
 		})
 	}
 }
+
+// TestCatchUpSkipsAManifestOfAnotherDump: a manifest beside a local dump
+// that does not describe it (another checksum) is never uploaded as its
+// manifest: the catch-up uploads the dump alone and says why.
+func TestCatchUpSkipsAManifestOfAnotherDump(t *testing.T) {
+	_, _, url := backuptest.NewBranchDB(t, 50)
+	var down atomic.Bool
+	srv := testenv.StartS3(t, testenv.WithMiddleware(outage(&down)))
+	st := backuptest.FastStore(t, srv, 2)
+	r, clk, logs := newRunner(t, backuptest.Env(url, t.TempDir(), srv), st)
+	ctx := context.Background()
+	r.OnDumpStart = func(int) { down.Store(true) }
+	first, err := r.Run(ctx)
+	if err == nil {
+		t.Fatal("backup succeeded with the bucket down")
+	}
+	down.Store(false)
+	local := first.Path + layout.ManifestExt
+	data, err := os.ReadFile(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Unmarshal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SHA256, m.PlainSHA256 = strings.Repeat("0", 64), strings.Repeat("0", 64)
+	body, _ := m.Marshal()
+	if err := os.WriteFile(local, body, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	done, err := r.UploadMissing(ctx)
+	if err != nil || !slices.Equal(done, []string{first.Name}) {
+		t.Fatalf("catch-up: %v, %v", done, err)
+	}
+	key := backupKey(t, clk.Now(), false)
+	if _, err := st.Stat(ctx, key); err != nil {
+		t.Fatalf("the dump was not uploaded: %v", err)
+	}
+	if _, err := st.Stat(ctx, key+layout.ManifestExt); !store.IsNotFound(err) {
+		t.Errorf("a manifest of another dump was uploaded: %v", err)
+	}
+	if !strings.Contains(logs.String(), "the manifest beside the dump is not usable") {
+		t.Errorf("the skipped manifest was not reported:\n%s", logs)
+	}
+}
