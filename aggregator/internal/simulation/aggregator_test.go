@@ -16,6 +16,7 @@ import (
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
 	alertwebhook "github.com/branchwatch/branchwatch/aggregator/internal/alert/webhook"
 	"github.com/branchwatch/branchwatch/aggregator/internal/app"
+	"github.com/branchwatch/branchwatch/aggregator/internal/dashboard"
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
 	"github.com/branchwatch/branchwatch/aggregator/internal/options"
 	"github.com/branchwatch/branchwatch/shared/config"
@@ -116,7 +117,8 @@ func startAggregator(t *testing.T, s3env map[string]string, expected []string, c
 	}
 	ag := &aggregator{Clock: clock, Hook: hook, attempts: make(chan struct{}, 1)}
 	a, err := app.Build(o, app.Config{
-		Now: clock.Now,
+		Now:    clock.Now,
+		Routes: []app.RouteBuilder{dashboard.Routes},
 		AlertOptions: func(ao *alert.Options) {
 			ao.MinBackoff, ao.MaxBackoff = 5*time.Millisecond, 50*time.Millisecond
 			ao.OnAttempt = func(alert.Record, string) {

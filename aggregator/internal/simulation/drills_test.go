@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"html"
 	"io"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,6 +146,10 @@ func TestDrillsOnRealAgents(t *testing.T) {
 		if len(detail.Drills) != 1 || detail.Drills[0].OK != (tc.spoil == nil) || detail.Drills[0].BackupKey != keys[id] ||
 			!strings.Contains(detail.Drills[0].Error, want[id]) || len(detail.Bad) != 0 {
 			t.Errorf("%s (%s): branch page drills %+v, bad documents %+v", tc.name, id, detail.Drills, detail.Bad)
+		}
+		// The branch page a person reads says why too.
+		if page := ag.page(t, "/branches/"+id); !strings.Contains(page, html.EscapeString(want[id])) {
+			t.Errorf("%s (%s): the branch page does not say %q", tc.name, id, want[id])
 		}
 		t.Logf("%-22s %s: %s", tc.name, checks[id].State, checks[id].Reason)
 	}
@@ -294,4 +300,22 @@ func ageKeygen(t *testing.T) func(t *testing.T) (string, string) {
 		}
 		return file, string(m[1])
 	}
+}
+
+// page reads a dashboard page with the token, as a browser would with its
+// cookie.
+func (ag *aggregator) page(t *testing.T, path string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, ag.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+aggregatorToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d\n%s", path, resp.StatusCode, body)
+	}
+	return string(body)
 }
