@@ -1,9 +1,11 @@
 package components
 
 import (
+	"context"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 
@@ -25,8 +27,39 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-func sortURL(k view.SortKey) templ.SafeURL {
-	return templ.SafeURL("/?sort=" + url.QueryEscape(string(k)))
+func sortURL(k view.SortKey, q string) templ.SafeURL { return overviewURL(k, q, 1) }
+
+// overviewURL is the overview sorted by k, searched for q, at page.
+func overviewURL(k view.SortKey, q string, page int) templ.SafeURL {
+	v := url.Values{"sort": {string(k)}}
+	if q != "" {
+		v.Set("q", q)
+	}
+	if page > 1 {
+		v.Set("page", strconv.Itoa(page))
+	}
+	return templ.SafeURL("/?" + v.Encode())
+}
+
+// pageSpan says which branches a page lists: "101–200 of 5,000".
+func pageSpan(p view.OverviewPage) string {
+	count := func(n int) string { return format.Count(int64(n)) }
+	matching := max(p.Matching, len(p.Branches))
+	if matching == 0 {
+		return "0 of " + count(max(p.AllBranches, len(p.Branches)))
+	}
+	lo := (max(p.Page, 1)-1)*view.OverviewPageSize + 1
+	return count(lo) + "–" + count(lo+len(p.Branches)-1) + " of " + count(matching)
+}
+
+// BranchRowHTML renders one overview row, for pages that put rows
+// rendered once per sync and minute together (view.OverviewPage.Rendered).
+func BranchRowHTML(ctx context.Context, now time.Time, r view.BranchRow) (string, error) {
+	var b strings.Builder
+	if err := branchRow(now, r).Render(ctx, &b); err != nil {
+		return "", err
+	}
+	return b.String(), nil
 }
 
 // sortDirection is the aria-sort value of a sorted column.

@@ -12,14 +12,16 @@ import (
 	"github.com/branchwatch/branchwatch/web/view"
 )
 
-// cacheKey is everything the overview depends on: the sync that produced
-// the index (and its outcome), the minute (ages and check states move
-// with the clock), and the sort order.
+// cacheKey is everything an overview page depends on: the sync that
+// produced the index (and its outcome), the minute (ages and check states
+// move with the clock), the sort order and the page (a search is not
+// cached).
 type cacheKey struct {
 	syncs, failures int
 	attempt         int64
 	minute          int64
 	sort            view.SortKey
+	page            int
 }
 
 // page is one rendered page, as is and gzipped: the overview of 500
@@ -52,9 +54,10 @@ func (pc *pageCache) get(k cacheKey, render func() ([]byte, error)) (page, error
 		return page{}, err
 	}
 	p := page{raw: raw, gz: gz}
-	// Drop pages of older data or minutes: at most one per sort order stays.
+	// Drop pages of older data or minutes: at most one per sort order and
+	// page stays.
 	for old := range pc.pages {
-		if old.syncs != k.syncs || old.failures != k.failures || old.attempt != k.attempt || old.minute != k.minute {
+		if dataKey(old) != dataKey(k) {
 			delete(pc.pages, old)
 		}
 	}

@@ -53,7 +53,10 @@ type Options struct {
 	// per sync and minute: the load benchmark uses it to measure what the
 	// page itself costs.
 	NoPageCache bool
-	Logger      *slog.Logger
+	// Tags are each branch's tags by id (EXPECTED_BRANCHES' id:tag+tag):
+	// the overview groups and searches by them.
+	Tags   map[string][]string
+	Logger *slog.Logger
 }
 
 // Dashboard is the set of page handlers.
@@ -64,6 +67,8 @@ type Dashboard struct {
 	noPageCache    bool
 	log            *slog.Logger
 	overview       pageCache
+	rows           overviewCache
+	tags           map[string][]string
 	series         seriesCache
 	readings       readingCache
 	assets         http.Handler
@@ -88,7 +93,7 @@ func New(o Options) (*Dashboard, error) {
 		return nil, fmt.Errorf("dashboard: embedded assets: %w", err)
 	}
 	return &Dashboard{
-		svc: o.Service, loc: o.Location, refreshTimeout: o.RefreshTimeout, noPageCache: o.NoPageCache,
+		svc: o.Service, loc: o.Location, refreshTimeout: o.RefreshTimeout, noPageCache: o.NoPageCache, tags: o.Tags,
 		log:    o.Logger.With("component", "dashboard"),
 		assets: http.StripPrefix(static.Prefix, http.FileServerFS(static.FS)),
 		csrf:   http.NewCrossOriginProtection(),
@@ -151,7 +156,7 @@ func (d *Dashboard) asset(c echo.Context) error {
 // showing times in the configured default zone. It has the shape of
 // app.RouteBuilder: pass it to app.Main or app.Config.Routes.
 func Routes(svc *service.Service, o options.Options, logger *slog.Logger) (server.Registrar, error) {
-	d, err := New(Options{Service: svc, Location: o.Location, Logger: logger})
+	d, err := New(Options{Service: svc, Location: o.Location, Tags: o.Tags, Logger: logger})
 	if err != nil {
 		return nil, err
 	}

@@ -49,36 +49,6 @@ func inZone(t time.Time, loc *time.Location) time.Time {
 	return t.In(loc)
 }
 
-func (d *Dashboard) overviewModel(now time.Time, st service.SyncStatus, sort view.SortKey) view.OverviewPage {
-	statuses := d.svc.Branches()
-	p := view.OverviewPage{Now: now, Sync: d.syncStatus(st), Sort: sort, Branches: make([]view.BranchRow, 0, len(statuses))}
-	rd := d.reading(st, statuses)
-	p.Headline = rd.headline
-	for _, b := range statuses {
-		r := view.BranchRow{ID: b.ID, Name: b.Name, Metrics: check(b.Metrics), Backup: check(b.Backup), Drill: check(b.Drill), BadDocs: b.BadDocuments}
-		if b.Latest != nil {
-			r.Latest = businessDate(b.Latest.SummaryDate)
-		}
-		if biz, ok := rd.rows[b.ID]; ok {
-			r.Reported, r.NetRevenue, r.Bills, r.NetProfit, r.Expenses = biz.Reported, biz.NetRevenue, biz.Bills, biz.NetProfit, biz.Expenses
-			r.SameWeekday, r.Unusual, r.Spark = biz.SameWeekday, biz.Unusual, biz.Spark
-		}
-		r.LastMetricsDate = businessDate(b.LastMetricsDate)
-		if b.LastBackup != nil {
-			r.LastBackup, r.LastBackupSize = inZone(b.LastBackup.Time, b.Location), b.LastBackup.Size
-		}
-		p.Branches = append(p.Branches, r)
-		for _, c := range b.AlertChecks() {
-			if c.State != freshness.Up {
-				p.Problems = append(p.Problems, problem(b.ID, b.Name, c.Name, c.State, c.Since, c.Reason, b.Location))
-			}
-		}
-	}
-	view.SortRows(p.Branches, sort)
-	p.Totals = view.Sum(p.Branches)
-	return p
-}
-
 // aggregatorName stands for the branch of the aggregator's own alerts
 // (its syncs of the bucket), which carry no branch id.
 const aggregatorName = "Aggregator (bucket sync)"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -13,20 +14,36 @@ import (
 	"github.com/branchwatch/branchwatch/web/view"
 )
 
-// overviewPage is GET /[?sort=name|revenue|state]. The page is the same
-// for every viewer until the next sync or the next minute, so it is
-// rendered once per (sync, minute, sort) and then served from memory.
+// overviewPage is GET /[?sort=state|name|revenue][&q=search][&page=N].
+// The branches' rows are worked out once per sync and minute
+// (overviewData); a page without a search is the same for every viewer
+// until then, so it is put together once per (sync, minute, sort, page)
+// and served from memory, gzipped or not; a search is put together per
+// request from the same rows.
 func (d *Dashboard) overviewPage(c echo.Context) error {
 	sort := view.ParseSortKey(c.QueryParam("sort"))
+	q := strings.TrimSpace(c.QueryParam("q"))
+	n, _ := strconv.Atoi(c.QueryParam("page")) // anything else is page 1
 	now := d.svc.Now()
 	st := d.svc.LastSync()
 	key := cacheKey{syncs: st.Syncs, failures: st.Failures, attempt: st.LastAttempt.UnixNano(), minute: now.Unix() / 60, sort: sort}
-	model := func() view.OverviewPage { return d.overviewModel(now, st, sort) }
-	if d.noPageCache {
-		return Render(c, http.StatusOK, components.Overview(model()))
+	od := d.overviewData(now, st, key)
+	key.page, _, _ = view.PageBounds(len(od.rows), n)
+	ctx := c.Request().Context()
+	model := func() (view.OverviewPage, error) { return od.page(ctx, d.syncStatus(st), sort, q, n) }
+	if d.noPageCache || q != "" {
+		p, err := model()
+		if err != nil {
+			return err
+		}
+		return Render(c, http.StatusOK, components.Overview(p))
 	}
 	pg, err := d.overview.get(key, func() ([]byte, error) {
-		return renderBytes(c.Request().Context(), components.Overview(model()))
+		p, err := model()
+		if err != nil {
+			return nil, err
+		}
+		return renderBytes(ctx, components.Overview(p))
 	})
 	if err != nil {
 		return err

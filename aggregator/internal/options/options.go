@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -99,6 +100,9 @@ type Options struct {
 	SyncAlertAfter time.Duration
 	Location       *time.Location // default branch zone
 	Expected       []string
+	// Tags are the tags EXPECTED_BRANCHES gives branches (id:tag+tag), by
+	// branch id; the overview groups and searches by them.
+	Tags map[string][]string
 
 	// S3 is the bucket; BucketDir a local copy of it (exactly one is set).
 	S3        store.S3Options
@@ -186,12 +190,19 @@ func Load(r *config.Reader, need Need) (Options, error) {
 	}
 	o.S3, o.S3Enabled = r.S3For("or none of them and " + EnvBucketDir + " for a local copy of the bucket")
 
-	for _, id := range r.List(EnvExpected) {
-		if err := layout.ValidateBranchID(id); err != nil {
+	for _, item := range r.List(EnvExpected) {
+		id, tags, err := ParseExpected(item)
+		if err != nil {
 			r.Fail(EnvExpected, "%v", err)
 			continue
 		}
 		o.Expected = append(o.Expected, id)
+		if len(tags) > 0 {
+			if o.Tags == nil {
+				o.Tags = map[string][]string{}
+			}
+			o.Tags[id] = tags
+		}
 	}
 	if o.RefreshInterval < time.Second {
 		r.Fail(EnvRefreshInterval, "%s is too short (at least 1s)", o.RefreshInterval)
@@ -316,4 +327,27 @@ func (o Options) String() string {
 	return fmt.Sprintf("listen=%s data_dir=%s bucket=%s refresh=%s full_sync=%s tz=%s expected=%d alert_channels=%s basic_auth=%t token=%t insecure_no_auth=%t",
 		o.Listen, o.DataDir, bucket, o.RefreshInterval, o.FullSyncInterval, o.Location, len(o.Expected),
 		strings.Join(o.AlertChannels(), ","), o.User != "", o.Token != "", o.InsecureNoAuth)
+}
+
+// ParseExpected reads one EXPECTED_BRANCHES item: a branch id, optionally
+// followed by ':' and its tags joined by '+' ("powai:mumbai+west"). A tag
+// is written like a branch id (a-z, 0-9 and '-'); a repeated tag counts
+// once.
+func ParseExpected(item string) (id string, tags []string, err error) {
+	id, rest, hasTags := strings.Cut(item, ":")
+	if err := layout.ValidateBranchID(id); err != nil {
+		return "", nil, err
+	}
+	if !hasTags {
+		return id, nil, nil
+	}
+	for _, t := range strings.Split(rest, "+") {
+		if err := layout.ValidateBranchID(t); err != nil {
+			return "", nil, fmt.Errorf("tag %q of branch %s: a tag holds only a-z, 0-9 and '-', not starting or ending with '-' (write id:tag+tag)", t, id)
+		}
+		if !slices.Contains(tags, t) {
+			tags = append(tags, t)
+		}
+	}
+	return id, tags, nil
 }
