@@ -1,15 +1,25 @@
 package dashboard_test
 
 import (
+	"context"
 	"fmt"
+	"iter"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
+	"github.com/labstack/echo/v4"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/dashboard"
 	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
 	"github.com/branchwatch/branchwatch/aggregator/internal/options"
+	"github.com/branchwatch/branchwatch/aggregator/internal/service"
+	"github.com/branchwatch/branchwatch/shared/metrics"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 	"github.com/branchwatch/branchwatch/web/format"
 )
@@ -184,4 +194,90 @@ func TestOverviewPagesSearchAndTags(t *testing.T) {
 			t.Errorf("banner problems %q, want 14", got)
 		}
 	})
+}
+
+// countingService is the aggregator's service with its clock set by the
+// test, counting the per-branch reads the overview makes.
+type countingService struct {
+	*service.Service
+	at       atomic.Int64 // unix nanoseconds
+	branches atomic.Int64 // calls of Branches
+	metrics  atomic.Int64 // calls of EachMetric over every branch
+}
+
+func (s *countingService) Now() time.Time { return time.Unix(0, s.at.Load()) }
+
+func (s *countingService) Branches() []service.BranchStatus {
+	s.branches.Add(1)
+	return s.Service.Branches()
+}
+
+func (s *countingService) EachMetric(branch string, from, to time.Time) iter.Seq[metrics.Document] {
+	if branch == "" {
+		s.metrics.Add(1)
+	}
+	return s.Service.EachMetric(branch, from, to)
+}
+
+// TestOverviewWorkOncePerSyncAndMinute: the branches' statuses are read
+// once per sync and minute and their documents once per sync, however
+// many pages, sorts and searches are asked for; a new minute re-reads the
+// statuses (ages and states move), a new sync both; every page shows the
+// current minute and data.
+func TestOverviewWorkOncePerSyncAndMinute(t *testing.T) {
+	for _, uncached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("page cache off %v", uncached), func(t *testing.T) {
+			e, _, _ := s3Env(t)
+			svc := &countingService{Service: e.App.Service}
+			svc.at.Store(now.UnixNano())
+			d, err := dashboard.New(dashboard.Options{Service: svc, Location: fixture.IST, NoPageCache: uncached})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ec := echo.New()
+			d.Register(ec, func(next echo.HandlerFunc) echo.HandlerFunc { return next })
+			get := func(target string) *goquery.Document {
+				t.Helper()
+				rec := httptest.NewRecorder()
+				ec.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+				if rec.Code != http.StatusOK {
+					t.Fatalf("GET %s: %d", target, rec.Code)
+				}
+				doc, err := goquery.NewDocumentFromReader(rec.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return doc
+			}
+			targets := []string{"/", "/?sort=name", "/?sort=revenue", "/?page=2", "/?q=andheri", "/?q=branch&sort=name"}
+			for range 3 {
+				for _, target := range targets {
+					get(target)
+				}
+			}
+			if b, m := svc.branches.Load(), svc.metrics.Load(); b != 1 || m != 1 {
+				t.Errorf("%d pages read the statuses %d times and the documents %d times, want once each", 3*len(targets), b, m)
+			}
+			age := func() string { return text(byTestID(row(get("/"), healthy), "last-backup-age")) }
+			if got := age(); got != "13 hours 59 minutes ago" {
+				t.Fatalf("backup age %q", got)
+			}
+			svc.at.Store(now.Add(time.Minute).UnixNano())
+			if got := age(); got != "14 hours ago" {
+				t.Errorf("a minute later the backup age reads %q", got)
+			}
+			get("/?q=andheri")
+			if b, m := svc.branches.Load(), svc.metrics.Load(); b != 2 || m != 1 {
+				t.Errorf("a new minute: statuses read %d times, documents %d, want 2 and 1", b, m)
+			}
+			if err := svc.Refresh(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			get("/")
+			get("/?sort=name")
+			if b, m := svc.branches.Load(), svc.metrics.Load(); b != 3 || m != 2 {
+				t.Errorf("a new sync: statuses read %d times, documents %d, want 3 and 2", b, m)
+			}
+		})
+	}
 }
