@@ -70,7 +70,9 @@ func BenchmarkOverview5000(b *testing.B) {
 	static := &sameSize{}
 	a, err := app.Build(o, app.Config{ReadOnlySnapshot: true, Now: func() time.Time { return now }, Routes: []app.RouteBuilder{
 		dashboard.Routes,
-		func(*service.Service, options.Options, *slog.Logger) (server.Registrar, error) { return static.register, nil },
+		func(*service.Service, options.Options, *slog.Logger) (server.Registrar, error) {
+			return static.register, nil
+		},
 	}})
 	if err != nil {
 		b.Fatal(err)
