@@ -34,7 +34,7 @@ var settingFlags = []struct {
 	{"bucket-dir", options.EnvBucketDir, "read a local copy of the bucket instead of S3", []string{"serve", "export", "digest"}},
 	{"refresh-interval", options.EnvRefreshInterval, "how often the bucket is re-read (e.g. 5m)", []string{"serve"}},
 	{"timezone", options.EnvTimezone, "zone of branches without documents", []string{"serve", "digest"}},
-	{"expected-branches", options.EnvExpected, "comma-separated branch ids that must report", []string{"serve", "digest"}},
+	{"expected-branches", options.EnvExpected, "comma-separated branch ids that must report, each optionally id:tag+tag", []string{"serve", "digest"}},
 	{"log-level", options.EnvLogLevel, "debug, info, warn or error", []string{"serve", "export", "test-alert", "digest"}},
 }
 

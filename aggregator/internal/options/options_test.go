@@ -132,3 +132,55 @@ func TestDrillPeriodInDaysOrDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestExpectedBranchesWithTags(t *testing.T) {
+	cases := []struct {
+		value    string
+		expected []string
+		tags     map[string][]string
+		err      string
+	}{
+		{value: "powai, bandra", expected: []string{"powai", "bandra"}},
+		{value: "powai:mumbai+premium,bandra:mumbai,koramangala", expected: []string{"powai", "bandra", "koramangala"},
+			tags: map[string][]string{"powai": {"mumbai", "premium"}, "bandra": {"mumbai"}}},
+		{value: "powai:mumbai+mumbai", expected: []string{"powai"}, tags: map[string][]string{"powai": {"mumbai"}}},
+		{value: "powai:Mumbai", err: `tag "Mumbai" of branch powai`},
+		{value: "powai:", err: `tag "" of branch powai`},
+		{value: "powai:mumbai++west", err: `tag "" of branch powai`},
+		{value: "Powai:mumbai", err: `branch id "Powai"`},
+	}
+	for _, c := range cases {
+		t.Run(c.value, func(t *testing.T) {
+			o, err := load(map[string]string{"AGGREGATOR_BUCKET_DIR": "/srv/bucket", "EXPECTED_BRANCHES": c.value}, options.Need{Bucket: true})
+			if c.err != "" {
+				if err == nil {
+					t.Fatalf("no error, want one naming EXPECTED_BRANCHES and %q", c.err)
+				}
+				var line string // the setting's line of the report
+				for _, l := range strings.Split(err.Error(), "\n") {
+					if strings.Contains(l, "EXPECTED_BRANCHES") {
+						line = l
+					}
+				}
+				if !strings.Contains(line, c.err) {
+					t.Fatalf("error %q: no line names EXPECTED_BRANCHES with %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(o.Expected, ",") != strings.Join(c.expected, ",") {
+				t.Errorf("expected %v, want %v", o.Expected, c.expected)
+			}
+			if len(o.Tags) != len(c.tags) {
+				t.Errorf("tags %v, want %v", o.Tags, c.tags)
+			}
+			for id, want := range c.tags {
+				if strings.Join(o.Tags[id], "+") != strings.Join(want, "+") {
+					t.Errorf("tags of %s = %v, want %v", id, o.Tags[id], want)
+				}
+			}
+		})
+	}
+}
