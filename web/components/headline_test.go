@@ -87,3 +87,29 @@ func TestLossCause(t *testing.T) {
 		}
 	}
 }
+
+// TestHeadlineNamesCapped: a chain of thousands lists ten missing and ten
+// unusual branches in its headline, and says how many more there are.
+func TestHeadlineNamesCapped(t *testing.T) {
+	var names []string
+	for i := range 1234 {
+		names = append(names, "Salon "+itoa(i))
+	}
+	h := view.Headline{Date: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC), Reported: 1, Branches: 1235, Missing: names, Unusual: names}
+	var b strings.Builder
+	if err := HeadlineSection(h).Render(t.Context(), &b); err != nil {
+		t.Fatal(err)
+	}
+	d, err := goquery.NewDocumentFromReader(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := strings.Join(strings.Fields(d.Find(`[data-testid="headline-missing"]`).Text()), " ")
+	if !strings.Contains(missing, "Salon 0, Salon 1,") || !strings.Contains(missing, "Salon 9 and 1,224 more.") || strings.Contains(missing, "Salon 10,") {
+		t.Errorf("missing reads %q", missing)
+	}
+	items := d.Find(`[data-testid="unusual-days"] li`)
+	if items.Length() != 11 || !strings.HasPrefix(items.Last().Text(), "and 1224 more") {
+		t.Errorf("%d unusual items, the last %q", items.Length(), items.Last().Text())
+	}
+}

@@ -29,7 +29,21 @@ func lossCause(r view.BranchRow) string {
 	return "expenses " + format.Money(r.Expenses)
 }
 
-func joinNames(names []string) string { return strings.Join(names, ", ") }
+// headlineNames is how many branch names the headline lists before "and
+// N more": a chain of thousands finds the rest on the pages, problems
+// first.
+const headlineNames = 10
+
+// joinNames lists names, at most headlineNames of them.
+func joinNames(names []string) string {
+	if len(names) <= headlineNames {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:headlineNames], ", ") + " and " + format.Count(int64(len(names)-headlineNames)) + " more"
+}
+
+// firstNames is at most headlineNames of list.
+func firstNames(list []string) []string { return list[:min(len(list), headlineNames)] }
 
 // ratioChange compares cur with prev ("the previous period").
 func ratioChange(cur, prev int64) view.Change {
