@@ -12,32 +12,6 @@ import (
 	"github.com/branchwatch/branchwatch/web/view"
 )
 
-// seriesCache keeps the branches' daily series (with their prefix sums)
-// of one sync: built once after each sync, so a page's periods and
-// comparisons cost a binary search per branch, not a pass over a year of
-// documents.
-type seriesCache struct {
-	mu       sync.Mutex
-	key      cacheKey
-	branches map[string]*business.Branch
-}
-
-func (sc *seriesCache) get(k cacheKey, build func() []*business.Branch) map[string]*business.Branch {
-	k.minute, k.sort = 0, ""
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
-	if sc.branches != nil && sc.key == k {
-		return sc.branches
-	}
-	sc.key, sc.branches = k, business.ByID(build())
-	return sc.branches
-}
-
-// syncKey identifies the index a sync produced.
-func syncKey(st service.SyncStatus) cacheKey {
-	return cacheKey{syncs: st.Syncs, failures: st.Failures, attempt: st.LastAttempt.UnixNano()}
-}
-
 // headline turns a summary into the overview's lead.
 func headline(s business.Summary) view.Headline {
 	h := view.Headline{Net: s.Net, Reported: s.Reported, Branches: len(s.Branches)}
@@ -87,17 +61,17 @@ type reading struct {
 	rows     map[string]view.BranchRow
 }
 
-// readingCache keeps the reading of the current sync: the headline date,
-// tiles, sparklines and flags change only with the data and with which
-// branches are down, so they are worked out once, not per request.
+// readingCache keeps the reading of the current index: the headline
+// date, tiles, sparklines and flags change only with the data and with
+// which branches are down, so they are worked out once, not per request.
 type readingCache struct {
 	mu       sync.Mutex
-	key      cacheKey
+	version  uint64 // of the service's series
 	excluded string
 	r        *reading
 }
 
-func (d *Dashboard) reading(st service.SyncStatus, statuses []service.BranchStatus) *reading {
+func (d *Dashboard) reading(statuses []service.BranchStatus) *reading {
 	hs := service.HeadlineStatuses(statuses)
 	var ex strings.Builder
 	for _, s := range hs {
@@ -106,16 +80,13 @@ func (d *Dashboard) reading(st service.SyncStatus, statuses []service.BranchStat
 			ex.WriteByte(',')
 		}
 	}
-	k := syncKey(st)
+	all, version := d.svc.Series()
 	rc := &d.readings
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if rc.r != nil && rc.key == k && rc.excluded == ex.String() {
+	if rc.r != nil && rc.version == version && rc.excluded == ex.String() {
 		return rc.r
 	}
-	all := d.series.get(k, func() []*business.Branch {
-		return business.FromDocuments(d.svc.EachMetric("", time.Time{}, time.Time{}))
-	})
 	sum := business.Summarize(business.Select(all, hs), time.Time{})
 	r := &reading{headline: headline(sum), rows: make(map[string]view.BranchRow, len(sum.Branches))}
 	for _, bd := range sum.Branches {
@@ -123,6 +94,6 @@ func (d *Dashboard) reading(st service.SyncStatus, statuses []service.BranchStat
 		rowBusiness(&row, bd)
 		r.rows[bd.ID] = row
 	}
-	rc.key, rc.excluded, rc.r = k, ex.String(), r
+	rc.version, rc.excluded, rc.r = version, ex.String(), r
 	return r
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
+	"github.com/branchwatch/branchwatch/aggregator/internal/business"
 	"github.com/branchwatch/branchwatch/aggregator/internal/options"
 	"github.com/branchwatch/branchwatch/aggregator/internal/server"
 	"github.com/branchwatch/branchwatch/aggregator/internal/service"
@@ -31,6 +32,9 @@ type Service interface {
 	Branches() []service.BranchStatus
 	Branch(id string) (service.BranchDetail, bool)
 	EachMetric(branch string, from, to time.Time) iter.Seq[metrics.Document]
+	// Series is every branch's business series and their version (which
+	// changes with the index served).
+	Series() (map[string]*business.Branch, uint64)
 	Alerts() ([]alert.Problem, []alert.Record)
 	LastSync() service.SyncStatus
 	Refresh(ctx context.Context) error
@@ -69,7 +73,6 @@ type Dashboard struct {
 	overview       pageCache
 	rows           overviewCache
 	tags           map[string][]string
-	series         seriesCache
 	readings       readingCache
 	assets         http.Handler
 	csrf           *http.CrossOriginProtection

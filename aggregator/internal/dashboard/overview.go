@@ -62,7 +62,7 @@ func (d *Dashboard) overviewData(now time.Time, st service.SyncStatus, k cacheKe
 // overview row, and works out what the pages share.
 func (d *Dashboard) buildOverview(now time.Time, st service.SyncStatus, k cacheKey) *overviewData {
 	statuses := d.svc.Branches()
-	rd := d.reading(st, statuses)
+	rd := d.reading(statuses)
 	od := &overviewData{key: k, now: now, headline: rd.headline,
 		rows: make([]view.BranchRow, 0, len(statuses)), text: make([]string, 0, len(statuses))}
 	for _, b := range statuses {

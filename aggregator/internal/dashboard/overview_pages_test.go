@@ -3,7 +3,6 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
-	"iter"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,11 +14,11 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/labstack/echo/v4"
 
+	"github.com/branchwatch/branchwatch/aggregator/internal/business"
 	"github.com/branchwatch/branchwatch/aggregator/internal/dashboard"
 	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
 	"github.com/branchwatch/branchwatch/aggregator/internal/options"
 	"github.com/branchwatch/branchwatch/aggregator/internal/service"
-	"github.com/branchwatch/branchwatch/shared/metrics"
 	"github.com/branchwatch/branchwatch/shared/testenv"
 	"github.com/branchwatch/branchwatch/web/format"
 )
@@ -202,7 +201,7 @@ type countingService struct {
 	*service.Service
 	at       atomic.Int64 // unix nanoseconds
 	branches atomic.Int64 // calls of Branches
-	metrics  atomic.Int64 // calls of EachMetric over every branch
+	series   atomic.Int64 // calls of Series
 }
 
 func (s *countingService) Now() time.Time { return time.Unix(0, s.at.Load()) }
@@ -212,18 +211,15 @@ func (s *countingService) Branches() []service.BranchStatus {
 	return s.Service.Branches()
 }
 
-func (s *countingService) EachMetric(branch string, from, to time.Time) iter.Seq[metrics.Document] {
-	if branch == "" {
-		s.metrics.Add(1)
-	}
-	return s.Service.EachMetric(branch, from, to)
+func (s *countingService) Series() (map[string]*business.Branch, uint64) {
+	s.series.Add(1)
+	return s.Service.Series()
 }
 
-// TestOverviewWorkOncePerSyncAndMinute: the branches' statuses are read
-// once per sync and minute and their documents once per sync, however
-// many pages, sorts and searches are asked for; a new minute re-reads the
-// statuses (ages and states move), a new sync both; every page shows the
-// current minute and data.
+// TestOverviewWorkOncePerSyncAndMinute: the branches' statuses and
+// business series are read once per sync and minute, however many pages,
+// sorts and searches are asked for; a new minute or a new sync reads them
+// again (ages and states move); every page shows the current minute.
 func TestOverviewWorkOncePerSyncAndMinute(t *testing.T) {
 	for _, uncached := range []bool{false, true} {
 		t.Run(fmt.Sprintf("page cache off %v", uncached), func(t *testing.T) {
@@ -255,8 +251,8 @@ func TestOverviewWorkOncePerSyncAndMinute(t *testing.T) {
 					get(target)
 				}
 			}
-			if b, m := svc.branches.Load(), svc.metrics.Load(); b != 1 || m != 1 {
-				t.Errorf("%d pages read the statuses %d times and the documents %d times, want once each", 3*len(targets), b, m)
+			if b, m := svc.branches.Load(), svc.series.Load(); b != 1 || m != 1 {
+				t.Errorf("%d pages read the statuses %d times and the series %d times, want once each", 3*len(targets), b, m)
 			}
 			age := func() string { return text(byTestID(row(get("/"), healthy), "last-backup-age")) }
 			if got := age(); got != "13 hours 59 minutes ago" {
@@ -267,16 +263,16 @@ func TestOverviewWorkOncePerSyncAndMinute(t *testing.T) {
 				t.Errorf("a minute later the backup age reads %q", got)
 			}
 			get("/?q=andheri")
-			if b, m := svc.branches.Load(), svc.metrics.Load(); b != 2 || m != 1 {
-				t.Errorf("a new minute: statuses read %d times, documents %d, want 2 and 1", b, m)
+			if b, m := svc.branches.Load(), svc.series.Load(); b != 2 || m != 2 {
+				t.Errorf("a new minute: statuses read %d times, series %d, want 2 and 2", b, m)
 			}
 			if err := svc.Refresh(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			get("/")
 			get("/?sort=name")
-			if b, m := svc.branches.Load(), svc.metrics.Load(); b != 3 || m != 2 {
-				t.Errorf("a new sync: statuses read %d times, documents %d, want 3 and 2", b, m)
+			if b, m := svc.branches.Load(), svc.series.Load(); b != 3 || m != 3 {
+				t.Errorf("a new sync: statuses read %d times, series %d, want 3 and 3", b, m)
 			}
 		})
 	}

@@ -77,6 +77,7 @@ type Service struct {
 	syncer *syncer.Syncer
 	idx    atomic.Pointer[index.Index]
 	sem    chan struct{} // one sync at a time
+	series seriesCache
 
 	mu     sync.Mutex
 	status SyncStatus

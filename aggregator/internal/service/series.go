@@ -1,0 +1,68 @@
+package service
+
+import (
+	"sync"
+
+	"github.com/branchwatch/branchwatch/aggregator/internal/business"
+	"github.com/branchwatch/branchwatch/aggregator/internal/index"
+	"github.com/branchwatch/branchwatch/shared/metrics"
+)
+
+// seriesCache keeps each branch's business series (its daily figures
+// with their prefix sums) from one index to the next: a sync keeps the
+// index entry of a branch it did not change, so only the branches it
+// changed are read again.
+type seriesCache struct {
+	mu      sync.Mutex
+	x       *index.Index
+	version uint64
+	by      map[*index.Branch]*business.Branch
+	all     map[string]*business.Branch
+}
+
+// Series is every branch's business series of the index being served,
+// by id, and the series' version: it changes when, and only when, the
+// index served changes. The series are shared: they must not be
+// modified. Only the branches whose index entry changed since the last
+// call are read.
+func (s *Service) Series() (map[string]*business.Branch, uint64) {
+	x := s.idx.Load()
+	sc := &s.series
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.all != nil && sc.x == x {
+		return sc.all, sc.version
+	}
+	by := map[*index.Branch]*business.Branch{}
+	all := map[string]*business.Branch{}
+	if x != nil {
+		by = make(map[*index.Branch]*business.Branch, len(x.Branches))
+		all = make(map[string]*business.Branch, len(x.Branches))
+		for _, b := range x.Branches {
+			bs := sc.by[b]
+			if bs == nil {
+				bs = branchSeries(b)
+			}
+			by[b], all[b.ID] = bs, bs
+		}
+	}
+	sc.x, sc.by, sc.all = x, by, all
+	sc.version++
+	return all, sc.version
+}
+
+// branchSeries reads one branch's documents into its series.
+func branchSeries(b *index.Branch) *business.Branch {
+	docs := b.DocRange("", "")
+	list := business.FromDocuments(func(yield func(metrics.Document) bool) {
+		for i := range docs {
+			if !yield(docs[i].Document) {
+				return
+			}
+		}
+	})
+	if len(list) == 0 {
+		return &business.Branch{ID: b.ID}
+	}
+	return list[0]
+}
