@@ -157,8 +157,9 @@ type loadScenario struct {
 
 // runLoad runs each scenario as a sub-benchmark (the best p99 of
 // benchbound.Runs runs counts) and fails one whose p99 is over both its
-// issue figure and its ratio to its baseline's p99 of the same run.
-func runLoad(b *testing.B, scenarios []loadScenario) {
+// issue figure and its ratio to its baseline's p99 of the same run. It
+// returns the best p99 of each scenario that ran, in ms.
+func runLoad(b *testing.B, scenarios []loadScenario) map[string]float64 {
 	p99s := map[string]float64{} // the best p99 of each scenario, ms
 	for _, sc := range scenarios {
 		b.Run(sc.name, func(b *testing.B) {
@@ -216,6 +217,7 @@ func runLoad(b *testing.B, scenarios []loadScenario) {
 			}
 		})
 	}
+	return p99s
 }
 
 // load runs the closed loop: loadClients goroutines, each timing

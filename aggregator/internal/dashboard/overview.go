@@ -25,6 +25,7 @@ type overviewData struct {
 	now      time.Time
 	rows     []view.BranchRow // by id, as the service lists them
 	text     []string         // view.MatchText of each row
+	tags     [][]string       // each row's tags (a search reads no row)
 	html     []atomic.Pointer[string]
 	order    map[view.SortKey][]int
 	problems []view.Problem
@@ -64,7 +65,7 @@ func (d *Dashboard) buildOverview(now time.Time, st service.SyncStatus, k cacheK
 	statuses := d.svc.Branches()
 	rd := d.reading(statuses)
 	od := &overviewData{key: k, now: now, headline: rd.headline,
-		rows: make([]view.BranchRow, 0, len(statuses)), text: make([]string, 0, len(statuses))}
+		rows: make([]view.BranchRow, 0, len(statuses)), text: make([]string, 0, len(statuses)), tags: make([][]string, 0, len(statuses))}
 	for _, b := range statuses {
 		r := view.BranchRow{ID: b.ID, Name: b.Name, Metrics: check(b.Metrics), Backup: check(b.Backup), Drill: check(b.Drill),
 			BadDocs: b.BadDocuments, Tags: d.tags[b.ID]}
@@ -87,6 +88,7 @@ func (d *Dashboard) buildOverview(now time.Time, st service.SyncStatus, k cacheK
 		}
 		od.rows = append(od.rows, r)
 		od.text = append(od.text, view.MatchText(r))
+		od.tags = append(od.tags, r.Tags)
 	}
 	od.html = make([]atomic.Pointer[string], len(od.rows))
 	od.order = make(map[view.SortKey][]int, len(view.SortKeys))
@@ -148,7 +150,7 @@ func (od *overviewData) page(ctx context.Context, sync view.SyncStatus, sort vie
 	if !search.Blank() {
 		matching := make([]int, 0, len(order)/8)
 		for _, i := range order {
-			if search.Match(od.text[i], od.rows[i].Tags) {
+			if search.Match(od.text[i], od.tags[i]) {
 				matching = append(matching, i)
 			}
 		}
