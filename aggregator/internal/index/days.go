@@ -122,6 +122,20 @@ func (d *Days) SameAs(i int, o *Days) bool {
 	return i < o.Len() && d.date[i] == o.date[i] && bytes.Equal(d.rows[d.off[i]:d.end(i)], o.rows[o.off[i]:o.end(i)])
 }
 
+// Equal reports whether d and o hold the same documents: the same dates,
+// rows and strings. It is quick when they share their storage (a branch
+// a sync left as it was), and compares row by row otherwise (a sync that
+// listed the branch again copies its rows).
+func (d *Days) Equal(o *Days) bool {
+	if d.Len() != o.Len() || len(d.rows) != len(o.rows) || !slices.Equal(d.strs, o.strs) {
+		return false
+	}
+	if d.Len() == 0 || &d.date[0] == &o.date[0] && &d.off[0] == &o.off[0] && &d.rows[0] == &o.rows[0] {
+		return true
+	}
+	return slices.Equal(d.date, o.date) && slices.Equal(d.off, o.off) && bytes.Equal(d.rows, o.rows)
+}
+
 func (d *Days) end(i int) uint32 {
 	if i+1 < len(d.off) {
 		return d.off[i+1]

@@ -9,22 +9,27 @@ import (
 )
 
 // seriesCache keeps each branch's business series (its daily figures
-// with their prefix sums) from one index to the next: a sync keeps the
-// index entry of a branch it did not change, so only the branches it
-// changed are read again.
+// with their prefix sums) from one index to the next: only the branches
+// whose documents a sync changed are read again.
 type seriesCache struct {
 	mu      sync.Mutex
 	x       *index.Index
 	version uint64
-	by      map[*index.Branch]*business.Branch
+	by      map[string]seriesOf
 	all     map[string]*business.Branch
+}
+
+// seriesOf is a branch's series and the documents it was read from.
+type seriesOf struct {
+	docs   index.Days
+	series *business.Branch
 }
 
 // Series is every branch's business series of the index being served,
 // by id, and the series' version: it changes when, and only when, the
 // index served changes. The series are shared: they must not be
 // modified. Only the branches whose index entry changed since the last
-// call are read.
+// call are read (compared, not decoded, for the others).
 func (s *Service) Series() (map[string]*business.Branch, uint64) {
 	x := s.idx.Load()
 	sc := &s.series
@@ -33,17 +38,17 @@ func (s *Service) Series() (map[string]*business.Branch, uint64) {
 	if sc.all != nil && sc.x == x {
 		return sc.all, sc.version
 	}
-	by := map[*index.Branch]*business.Branch{}
+	by := map[string]seriesOf{}
 	all := map[string]*business.Branch{}
 	if x != nil {
-		by = make(map[*index.Branch]*business.Branch, len(x.Branches))
+		by = make(map[string]seriesOf, len(x.Branches))
 		all = make(map[string]*business.Branch, len(x.Branches))
 		for _, b := range x.Branches {
-			bs := sc.by[b]
-			if bs == nil {
-				bs = branchSeries(b)
+			s, ok := sc.by[b.ID]
+			if !ok || !s.docs.Equal(&b.Docs) {
+				s = seriesOf{docs: b.Docs, series: branchSeries(b)}
 			}
-			by[b], all[b.ID] = bs, bs
+			by[b.ID], all[b.ID] = s, s.series
 		}
 	}
 	sc.x, sc.by, sc.all = x, by, all

@@ -2,18 +2,24 @@ package service_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
+	"github.com/branchwatch/branchwatch/aggregator/internal/service"
 )
 
 // TestSeriesKeptAcrossSyncs: each branch's business series is read from
-// the index once; a sync that changes nothing keeps every series and the
-// version; a sync that brings one branch a new day reads that branch
-// again, and only it.
+// the index once; a sync that changes nothing keeps every series; a full
+// sync an hour later (which lists every branch again and copies its
+// documents) that brings one branch a new day reads that branch again,
+// and only it.
 func TestSeriesKeptAcrossSyncs(t *testing.T) {
 	s := startS3(t)
-	svc := newService(t, s.st, "")
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	svc := newService(t, s.st, "", func(o *service.Options) { o.Now = func() time.Time { return time.Unix(0, clock.Load()) } })
 	if all, _ := svc.Series(); len(all) != 0 {
 		t.Fatalf("series before any sync: %v", all)
 	}
@@ -34,8 +40,13 @@ func TestSeriesKeptAcrossSyncs(t *testing.T) {
 		}
 	}
 	fixture.PutDoc(t, s.st, fixture.Doc("powai", fixture.Date("2026-01-28", 20), 999))
+	clock.Add(int64(time.Hour))
+	before := svc.Index().Branches[0]
 	if err := svc.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	if svc.Index().Branches[0] == before {
+		t.Fatal("fixture: the full sync kept andheri's index entry; the test needs one it copied")
 	}
 	next, v3 := svc.Series()
 	if v3 == v1 {
