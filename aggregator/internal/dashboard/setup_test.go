@@ -109,7 +109,7 @@ func newEnvWith(t testing.TB, st store.Store, extra map[string]string, cfg app.C
 	vars := map[string]string{
 		options.EnvListen: "127.0.0.1:0", options.EnvDataDir: t.TempDir(), options.EnvBucketDir: "unused",
 		options.EnvUser: user, options.EnvPasswordBcrypt: string(hash), options.EnvToken: token,
-		options.EnvExpected: healthy + "," + neverSeen,
+		options.EnvExpected: healthy + ":mumbai+premium," + neverSeen + ":mumbai",
 	}
 	maps.Copy(vars, extra)
 	o, err := options.Load(config.NewReader(config.MapLookup(vars)), options.Need{Bucket: true, Auth: true})
