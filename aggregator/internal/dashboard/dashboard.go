@@ -32,6 +32,9 @@ type Service interface {
 	Branches() []service.BranchStatus
 	Branch(id string) (service.BranchDetail, bool)
 	EachMetric(branch string, from, to time.Time) iter.Seq[metrics.Document]
+	// EachFigures is one branch's documents of a range with their dates,
+	// for pages that show figures only.
+	EachFigures(branch string, from, to time.Time) iter.Seq2[time.Time, metrics.Document]
 	// Series is every branch's business series and their version (which
 	// changes with the index served).
 	Series() (map[string]*business.Branch, uint64)

@@ -78,8 +78,8 @@ func (d *Dashboard) branchModel(b service.BranchDetail, q url.Values) view.Branc
 		Range: r, CSVURL: csvURL(r, b.ID),
 	}
 	p.Days = make([]view.DayRow, 0, r.Len())
-	for doc := range d.svc.EachMetric(b.ID, r.From, r.To) {
-		p.Days = append(p.Days, view.DayRow{Date: businessDate(doc.SummaryDate), Doc: doc})
+	for day, doc := range d.svc.EachFigures(b.ID, r.From, r.To) {
+		p.Days = append(p.Days, view.DayRow{Date: day, Doc: doc})
 	}
 	p.Grouping = view.ParseGrouping(q)
 	p.GroupingURLs = map[view.Grouping]string{}
@@ -260,7 +260,7 @@ func (d *Dashboard) previous(id string, r view.Range, days []view.DayRow) view.C
 			c.Current.Add(day.Doc)
 		}
 	}
-	for doc := range d.svc.EachMetric(id, c.From, c.To) {
+	for _, doc := range d.svc.EachFigures(id, c.From, c.To) {
 		if r.Counts(doc.IsFinal) {
 			c.PrevDays++
 			c.Previous.Add(doc)

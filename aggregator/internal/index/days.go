@@ -62,7 +62,17 @@ func (d *Days) Search(date string) int {
 }
 
 // At is document i, with its listing facts.
-func (d *Days) At(i int) Doc {
+func (d *Days) At(i int) Doc { return d.decode(i, true) }
+
+// Figures is document i without its listing facts (size, ETag), its
+// instance or its generated_at: what a page of figures reads, decoded
+// for less.
+func (d *Days) Figures(i int) metrics.Document { return d.decode(i, false).Document }
+
+// Day is the summary date of document i, midnight UTC.
+func (d *Days) Day(i int) time.Time { return epoch.AddDate(0, 0, int(d.date[i])) }
+
+func (d *Days) decode(i int, full bool) Doc {
 	r := rowReader{b: d.rows[d.off[i]:d.end(i)]}
 	var x Doc
 	flags := r.uvarint()
@@ -72,11 +82,16 @@ func (d *Days) At(i int) Doc {
 	x.BranchName = d.strs[r.uvarint()]
 	x.Currency = d.strs[r.uvarint()]
 	if flags&flagGenString != 0 {
-		x.GeneratedAt = d.strs[r.uvarint()]
+		gen := d.strs[r.uvarint()]
+		if full {
+			x.GeneratedAt = gen
+		}
 	} else {
 		sec := int64(d.date[i])*86400 + r.varint()
 		zone := r.varint() * 60
-		x.GeneratedAt = metrics.FormatGeneratedAt(time.Unix(sec, 0).In(fixedZone(int(zone))))
+		if full {
+			x.GeneratedAt = metrics.FormatGeneratedAt(time.Unix(sec, 0).In(fixedZone(int(zone))))
+		}
 	}
 	x.IsFinal = flags&flagFinal != 0
 	x.Size = r.varint()
@@ -84,11 +99,14 @@ func (d *Days) At(i int) Doc {
 	case flags&flagETagString != 0:
 		x.ETag = d.strs[r.uvarint()]
 	case flags&flagETagMD5 != 0:
-		h := hex.EncodeToString(r.next(16))
-		if flags&flagETagQuoted != 0 {
-			h = `"` + h + `"`
+		b := r.next(16)
+		if full {
+			h := hex.EncodeToString(b)
+			if flags&flagETagQuoted != 0 {
+				h = `"` + h + `"`
+			}
+			x.ETag = h
 		}
-		x.ETag = h
 	}
 	if flags&flagInstance != 0 {
 		x.Instance = d.strs[r.uvarint()]
@@ -102,6 +120,9 @@ func (d *Days) At(i int) Doc {
 		}
 	} else {
 		x.Derive()
+	}
+	if !full {
+		x.Size, x.ETag, x.Instance = 0, "", ""
 	}
 	return x
 }
@@ -508,7 +529,15 @@ func parseDay(s string) (int32, bool) {
 	return int32(t.Sub(epoch).Hours() / 24), true
 }
 
-func dayString(day int32) string { return epoch.AddDate(0, 0, int(day)).Format(layout.DateFormat) }
+func dayString(day int32) string {
+	y, m, dd := epoch.AddDate(0, 0, int(day)).Date()
+	if y < 0 || y > 9999 {
+		return epoch.AddDate(0, 0, int(day)).Format(layout.DateFormat)
+	}
+	b := [10]byte{byte('0' + y/1000), byte('0' + y/100%10), byte('0' + y/10%10), byte('0' + y%10), '-',
+		byte('0' + int(m)/10), byte('0' + int(m)%10), '-', byte('0' + dd/10), byte('0' + dd%10)}
+	return string(b[:])
+}
 
 // fixedZone returns a zone of offset seconds, shared per offset: the
 // documents of a branch have one or two offsets, and time.FixedZone

@@ -234,3 +234,39 @@ func TestDaysKnowsEveryField(t *testing.T) {
 		t.Fatalf("metrics.Document has %d fields, Days stores %d: update index.Days (row layout, At, Add, check)", n, known)
 	}
 }
+
+// TestDaysFiguresAndEqual: Figures is At without the listing facts, the
+// instance and generated_at, for every odd document; Day is its date;
+// Equal tells the same documents (shared or copied) from changed ones.
+func TestDaysFiguresAndEqual(t *testing.T) {
+	docs := odd()
+	docs[0].Instance = "host-a/0123"
+	days := index.NewDays("andheri", docs)
+	for i := range days.Len() {
+		want := days.At(i).Document
+		want.GeneratedAt = ""
+		if got := days.Figures(i); got != want {
+			t.Errorf("figures %d:\n got %+v\nwant %+v", i, got, want)
+		}
+		if got := days.Day(i).Format(time.DateOnly); got != days.At(i).SummaryDate || days.Day(i).Location() != time.UTC {
+			t.Errorf("day %d = %s, want %s UTC", i, days.Day(i), days.At(i).SummaryDate)
+		}
+	}
+	copied := index.NewDays("andheri", odd())
+	changed := odd()
+	changed[3].NetRevenue++
+	other := index.NewDays("andheri", changed)
+	shorter := index.NewDays("andheri", odd()[1:])
+	for name, c := range map[string]struct {
+		o    *index.Days
+		want bool
+	}{"itself": {&days, true}, "a copy": {&copied, true}, "a changed figure": {&other, false}, "one fewer": {&shorter, false}} {
+		base := index.NewDays("andheri", odd())
+		if name == "itself" {
+			base = *c.o
+		}
+		if got := base.Equal(c.o); got != c.want {
+			t.Errorf("%s: Equal = %v, want %v", name, got, c.want)
+		}
+	}
+}

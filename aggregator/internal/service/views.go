@@ -305,6 +305,33 @@ func (s *Service) EachMetric(branch string, from, to time.Time) iter.Seq[metrics
 	}
 }
 
+// EachFigures yields one branch's documents dated from..to (zero times:
+// unbounded), oldest first, each with its date (midnight UTC): their
+// figures, dates, names and final flags, without listing facts or
+// generated_at, read for less than EachMetric's.
+func (s *Service) EachFigures(branch string, from, to time.Time) iter.Seq2[time.Time, metrics.Document] {
+	x := s.idx.Load()
+	return func(yield func(time.Time, metrics.Document) bool) {
+		b, ok := x.Branch(branch)
+		if !ok {
+			return
+		}
+		f, t := "", ""
+		if !from.IsZero() {
+			f = index.DateString(from)
+		}
+		if !to.IsZero() {
+			t = index.DateString(to)
+		}
+		lo, hi := b.DocSpan(f, t)
+		for i := lo; i < hi; i++ {
+			if !yield(b.Docs.Day(i), b.Docs.Figures(i)) {
+				return
+			}
+		}
+	}
+}
+
 // Alerts is every check not up right now (the aggregator's own sync
 // check last, with no branch), and the alert history (newest first).
 func (s *Service) Alerts() (current []alert.Problem, history []alert.Record) {
