@@ -23,7 +23,6 @@ import (
 	"github.com/branchwatch/branchwatch/aggregator/internal/service"
 	"github.com/branchwatch/branchwatch/shared/benchbound"
 	"github.com/branchwatch/branchwatch/shared/config"
-	"github.com/branchwatch/branchwatch/web/view"
 )
 
 // chain5000 is issue 16's overview load: 5,000 branches with ten weeks of
@@ -100,10 +99,7 @@ func BenchmarkOverview5000(b *testing.B) {
 	b.Logf("first overview after start-up (rows of 5,000 branches worked out, page 1 rendered): %s, %d bytes", time.Since(start).Round(time.Millisecond), len(first))
 	static.set("overview.html", first)
 
-	pages := view.Pages(chain5000.Branches)
-	anyPage := func(r *rand.Rand) string {
-		return fmt.Sprintf("/?sort=%s&page=%d", view.SortKeys[r.IntN(len(view.SortKeys))], 1+r.IntN(pages))
-	}
+	anyPage := anyOverviewPage(chain5000.Branches)
 	search := func(r *rand.Rand) string {
 		if r.IntN(2) == 0 {
 			return fmt.Sprintf("/?q=tag%%3Aregion-%02d&page=%d", r.IntN(chain5000Regions), 1+r.IntN(3))
