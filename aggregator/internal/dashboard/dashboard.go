@@ -5,6 +5,7 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -123,12 +124,42 @@ func (d *Dashboard) Register(e *echo.Echo, auth echo.MiddlewareFunc) {
 // Render renders t into a buffer and sends it as HTML with the status: a
 // component that fails half-way gives a clean error, not half a page.
 func Render(c echo.Context, status int, t templ.Component) error {
-	buf := templ.GetBuffer()
-	defer templ.ReleaseBuffer(buf)
+	buf := getBuffer()
+	defer putBuffer(buf)
 	if err := t.Render(c.Request().Context(), buf); err != nil {
 		return fmt.Errorf("render %s: %w", c.Request().URL.Path, err)
 	}
 	return sendHTML(c, status, buf.Bytes())
+}
+
+// pageBuffers keep the buffers pages are rendered into from one request
+// to the next, through garbage collections (a sync.Pool drops its items
+// at each): a branch page of 90 days is a quarter of a megabyte, and
+// growing a new buffer to that size for every request doubles what the
+// page allocates.
+var pageBuffers = make(chan *bytes.Buffer, 64)
+
+// maxKeptBuffer is the largest buffer kept for another page.
+const maxKeptBuffer = 4 << 20
+
+func getBuffer() *bytes.Buffer {
+	select {
+	case b := <-pageBuffers:
+		return b
+	default:
+		return new(bytes.Buffer)
+	}
+}
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxKeptBuffer {
+		return
+	}
+	b.Reset()
+	select {
+	case pageBuffers <- b:
+	default:
+	}
 }
 
 // sendHTML writes an HTML page; figures behind a login are kept by no
