@@ -39,9 +39,9 @@ func InstanceCheck(b *index.Branch, loc *time.Location, now time.Time) Check {
 			newest[k], shown[k] = at, id
 		}
 	}
-	for _, d := range b.DocRange(from, "") {
-		at, _ := d.GeneratedTime()
-		seen(d.Instance, at)
+	lo, hi := b.DocSpan(from, "")
+	for i := lo; i < hi; i++ {
+		seen(b.Docs.Instance(i))
 	}
 	if nb := b.LatestBackup(); nb != nil && now.Sub(nb.Taken(loc)) <= instance.Window {
 		seen(nb.Instance, nb.Taken(loc))

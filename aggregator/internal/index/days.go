@@ -69,6 +69,37 @@ func (d *Days) At(i int) Doc { return d.decode(i, true) }
 // for less.
 func (d *Days) Figures(i int) metrics.Document { return d.decode(i, false).Document }
 
+// Instance is the agent instance id of document i ("" for none) and,
+// with one, when the document was generated (zero if unreadable): what
+// the instances check reads, without decoding the document.
+func (d *Days) Instance(i int) (string, time.Time) {
+	r := rowReader{b: d.rows[d.off[i]:d.end(i)]}
+	flags := r.uvarint()
+	if flags&flagInstance == 0 {
+		return "", time.Time{}
+	}
+	r.varint()  // schema version
+	r.uvarint() // name
+	r.uvarint() // currency
+	var at time.Time
+	if flags&flagGenString != 0 {
+		doc := metrics.Document{GeneratedAt: d.strs[r.uvarint()]}
+		at, _ = doc.GeneratedTime()
+	} else {
+		sec := int64(d.date[i])*86400 + r.varint()
+		zone := r.varint() * 60
+		at = time.Unix(sec, 0).In(fixedZone(int(zone)))
+	}
+	r.varint() // size
+	switch {
+	case flags&flagETagString != 0:
+		r.uvarint()
+	case flags&flagETagMD5 != 0:
+		r.next(16)
+	}
+	return d.strs[r.uvarint()], at
+}
+
 // Day is the summary date of document i, midnight UTC.
 func (d *Days) Day(i int) time.Time { return epoch.AddDate(0, 0, int(d.date[i])) }
 

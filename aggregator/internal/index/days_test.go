@@ -236,13 +236,27 @@ func TestDaysKnowsEveryField(t *testing.T) {
 }
 
 // TestDaysFiguresAndEqual: Figures is At without the listing facts, the
-// instance and generated_at, for every odd document; Day is its date;
+// instance and generated_at, for every odd document; Instance is its
+// instance and generated time; Day is its date;
 // Equal tells the same documents (shared or copied) from changed ones.
 func TestDaysFiguresAndEqual(t *testing.T) {
 	docs := odd()
-	docs[0].Instance = "host-a/0123"
+	for i := range docs {
+		if i%2 == 0 {
+			docs[i].Instance = "host-a/0123"
+		}
+	}
 	days := index.NewDays("andheri", docs)
 	for i := range days.Len() {
+		full := days.At(i)
+		id, at := days.Instance(i)
+		wantAt, _ := full.GeneratedTime()
+		if full.Instance == "" {
+			wantAt = time.Time{}
+		}
+		if id != full.Instance || !at.Equal(wantAt) {
+			t.Errorf("instance %d = %q at %s, want %q at %s", i, id, at, full.Instance, wantAt)
+		}
 		want := days.At(i).Document
 		want.GeneratedAt = ""
 		if got := days.Figures(i); got != want {
