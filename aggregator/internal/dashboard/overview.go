@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/freshness"
-	"github.com/branchwatch/branchwatch/aggregator/internal/service"
 	"github.com/branchwatch/branchwatch/web/components"
 	"github.com/branchwatch/branchwatch/web/view"
 )
@@ -48,20 +47,20 @@ func dataKey(k cacheKey) cacheKey {
 	return k
 }
 
-func (d *Dashboard) overviewData(now time.Time, st service.SyncStatus, k cacheKey) *overviewData {
+func (d *Dashboard) overviewData(now time.Time, k cacheKey) *overviewData {
 	oc := &d.rows
 	oc.mu.Lock()
 	defer oc.mu.Unlock()
 	if oc.data != nil && oc.data.key == dataKey(k) {
 		return oc.data
 	}
-	oc.data = d.buildOverview(now, st, dataKey(k))
+	oc.data = d.buildOverview(now, dataKey(k))
 	return oc.data
 }
 
 // buildOverview turns every branch's status and business reading into its
 // overview row, and works out what the pages share.
-func (d *Dashboard) buildOverview(now time.Time, st service.SyncStatus, k cacheKey) *overviewData {
+func (d *Dashboard) buildOverview(now time.Time, k cacheKey) *overviewData {
 	statuses := d.svc.Branches()
 	rd := d.reading(statuses)
 	od := &overviewData{key: k, now: now, headline: rd.headline,

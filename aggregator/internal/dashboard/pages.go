@@ -27,7 +27,7 @@ func (d *Dashboard) overviewPage(c echo.Context) error {
 	now := d.svc.Now()
 	st := d.svc.LastSync()
 	key := cacheKey{syncs: st.Syncs, failures: st.Failures, attempt: st.LastAttempt.UnixNano(), minute: now.Unix() / 60, sort: sort}
-	od := d.overviewData(now, st, key)
+	od := d.overviewData(now, key)
 	key.page, _, _ = view.PageBounds(len(od.rows), n)
 	ctx := c.Request().Context()
 	model := func() (view.OverviewPage, error) { return od.page(ctx, d.syncStatus(st), sort, q, n) }
