@@ -5,7 +5,6 @@ import (
 
 	"github.com/branchwatch/branchwatch/aggregator/internal/business"
 	"github.com/branchwatch/branchwatch/aggregator/internal/index"
-	"github.com/branchwatch/branchwatch/shared/metrics"
 )
 
 // seriesCache keeps each branch's business series (its daily figures
@@ -56,18 +55,19 @@ func (s *Service) Series() (map[string]*business.Branch, uint64) {
 	return all, sc.version
 }
 
-// branchSeries reads one branch's documents into its series.
+// branchSeries reads one branch's documents into its series (the
+// figures and dates only, as business.FromDocuments keeps them).
 func branchSeries(b *index.Branch) *business.Branch {
-	docs := b.DocRange("", "")
-	list := business.FromDocuments(func(yield func(metrics.Document) bool) {
-		for i := range docs {
-			if !yield(docs[i].Document) {
-				return
-			}
+	n := b.Docs.Len()
+	bs := &business.Branch{ID: b.ID, Days: make([]business.Day, 0, n)}
+	for i := range n {
+		d := b.Docs.Figures(i)
+		if d.BranchName != "" {
+			bs.Name = d.BranchName
 		}
-	})
-	if len(list) == 0 {
-		return &business.Branch{ID: b.ID}
+		bs.Days = append(bs.Days, business.Day{Date: b.Docs.Day(i), Final: d.IsFinal, NetRevenue: d.NetRevenue,
+			NetProfit: d.NetProfit, Expenses: d.TotalExpenses, Bills: d.TotalBills})
 	}
-	return list[0]
+	bs.Prepare()
+	return bs
 }

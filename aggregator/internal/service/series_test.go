@@ -2,10 +2,12 @@ package service_test
 
 import (
 	"context"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/branchwatch/branchwatch/aggregator/internal/business"
 	"github.com/branchwatch/branchwatch/aggregator/internal/fixture"
 	"github.com/branchwatch/branchwatch/aggregator/internal/service"
 )
@@ -29,6 +31,11 @@ func TestSeriesKeptAcrossSyncs(t *testing.T) {
 	first, v1 := svc.Series()
 	if len(first) != 3 || len(first["bandra"].Days) != 20 || first["bandra"].Name != "Salon Bandra" {
 		t.Fatalf("series %v", first)
+	}
+	// The same days as the documents read in full give.
+	want := business.FromDocuments(svc.EachMetric("bandra", time.Time{}, time.Time{}))[0]
+	if !reflect.DeepEqual(first["bandra"].Days, want.Days) || first["bandra"].Name != want.Name {
+		t.Errorf("bandra's series\n got %+v\nwant %+v", first["bandra"].Days, want.Days)
 	}
 	if err := svc.RefreshIncremental(context.Background()); err != nil {
 		t.Fatal(err)
