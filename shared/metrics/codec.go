@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -108,6 +109,9 @@ func decodeField(obj map[string]json.RawMessage, f field) error {
 	if isNull(raw) {
 		return fieldErr(f.name, "is null, want %s", want)
 	}
+	if decodeFast(raw, f.ptr) {
+		return nil
+	}
 	if err := json.Unmarshal(raw, f.ptr); err != nil {
 		if want == "an integer" && isWholeNumber(raw) {
 			return fieldErr(f.name, "is number %s, out of range for a 64-bit integer", excerpt(raw))
@@ -115,6 +119,46 @@ func decodeField(obj map[string]json.RawMessage, f field) error {
 		return fieldErr(f.name, "is %s, want %s", describe(raw), want)
 	}
 	return nil
+}
+
+// decodeFast decodes the usual value of a field without a json.Unmarshal
+// of its own (a cold sync decodes millions of documents, each field a
+// fresh scan and reflection otherwise): an integer literal into an int64,
+// a string without escapes in valid UTF-8, true or false. raw is valid
+// JSON (the object's own decoding checked it). It reports false for
+// anything else, which json.Unmarshal then decodes or explains, so the
+// result and every error are as json.Unmarshal's.
+func decodeFast(raw json.RawMessage, ptr any) bool {
+	switch p := ptr.(type) {
+	case *int64:
+		// What encoding/json does with a number literal for an int64.
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return false
+		}
+		*p = n
+	case *string:
+		if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+			return false
+		}
+		s := raw[1 : len(raw)-1]
+		if bytes.IndexByte(s, '\\') >= 0 || !utf8.Valid(s) {
+			return false
+		}
+		*p = string(s)
+	case *bool:
+		switch string(raw) {
+		case "true":
+			*p = true
+		case "false":
+			*p = false
+		default:
+			return false
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 func isNull(raw json.RawMessage) bool {

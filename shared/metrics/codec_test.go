@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -209,5 +210,37 @@ func TestFieldNamesMatchSeed(t *testing.T) {
 	}
 	if strings.Join(m, ",") != strings.Join(FieldNames, ",") {
 		t.Fatalf("Marshal keys %v\nFieldNames   %v", m, FieldNames)
+	}
+}
+
+// TestDecodeFastAgreesWithJSON: wherever decodeFast takes a value, it
+// decodes it as json.Unmarshal does; what it leaves is left to
+// json.Unmarshal (escapes, invalid UTF-8, fractions, exponents, overflow,
+// other types).
+func TestDecodeFastAgreesWithJSON(t *testing.T) {
+	cases := []struct {
+		raw  string
+		fast bool // decodeFast takes it (for at least one kind)
+	}{
+		{`0`, true}, {`-0`, true}, {`12500000`, true}, {`-9223372036854775808`, true}, {`9223372036854775807`, true},
+		{`9223372036854775808`, false}, {`1.0`, false}, {`1e3`, false}, {`-1E2`, false},
+		{`"Salon Andheri"`, true}, {`""`, true}, {`"नमस्ते ₹"`, true}, {`"a\"b"`, false}, {`"\u0041"`, false},
+		{"\"\xff\"", false}, {"\"\xed\xa0\x80\"", false},
+		{`true`, true}, {`false`, true}, {`{}`, false}, {`[1]`, false}, {`"12"`, true},
+	}
+	for _, c := range cases {
+		took := false
+		for _, kind := range []func() any{func() any { return new(int64) }, func() any { return new(string) }, func() any { return new(bool) }} {
+			fast, slow := kind(), kind()
+			ok := decodeFast(json.RawMessage(c.raw), fast)
+			took = took || ok
+			err := json.Unmarshal([]byte(c.raw), slow)
+			if ok && (err != nil || !reflect.DeepEqual(fast, slow)) {
+				t.Errorf("%s into %T: fast %v, json %v (%v)", c.raw, fast, reflect.ValueOf(fast).Elem(), reflect.ValueOf(slow).Elem(), err)
+			}
+		}
+		if took != c.fast {
+			t.Errorf("%s: decodeFast took it %v, want %v", c.raw, took, c.fast)
+		}
 	}
 }
