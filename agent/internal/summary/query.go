@@ -49,6 +49,9 @@ func LoadQueryFile(path string) (Query, error) {
 	return Query{source: path, sql: string(b)}, nil
 }
 
+// SQL is the query's text (the benchmarks EXPLAIN the default one).
+func (q Query) SQL() string { return q.sql }
+
 // Source is DefaultSource or the query file's path.
 func (q Query) Source() string { return q.source }
 
