@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,10 +65,9 @@ func BenchmarkBackupVsPgDump(b *testing.B) {
 
 func benchBackup(b *testing.B, agent, fakes3 string, scale, hexRows int, full bool) {
 	pg := testenv.PG(b)
-	db := pg.CreateDatabase(b)
+	db, dbBytes := sharedBenchDB(b, pg, scale, hexRows)
 	url := pg.URL(db)
 	ctx := context.Background()
-	dbBytes := fillBenchDB(b, pg, db, scale, hexRows)
 	if full && dbBytes < 1<<30 {
 		b.Fatalf("benchmark database is %d MiB, below 1 GiB", dbBytes>>20)
 	}
@@ -214,6 +214,43 @@ func benchDivisor(b *testing.B) int {
 		b.Fatalf("%s=%q: want a whole number ≥ 1", benchDivisorEnv, s)
 	}
 	return n
+}
+
+// benchDBs are the databases sharedBenchDB filled, by scale and hexRows.
+var benchDBs struct {
+	mu sync.Mutex
+	m  map[[2]int]benchDB
+}
+
+type benchDB struct {
+	name  string
+	bytes int64
+}
+
+// sharedBenchDB is a database filled by fillBenchDB, filled once per test
+// binary for the benchmarks that only read it (BackupVsPgDump's pgbench
+// case and BackupCounting: filling 1.1 GB takes a minute or more of make
+// bench). It is not dropped: the binary's cluster goes at the end
+// (testenv.Main). BenchmarkDrill adds tables to its database, so it fills
+// its own.
+func sharedBenchDB(b *testing.B, pg *testenv.Postgres, scale, hexRows int) (db string, bytes int64) {
+	b.Helper()
+	benchDBs.mu.Lock()
+	defer benchDBs.mu.Unlock()
+	k := [2]int{scale, hexRows}
+	if d, ok := benchDBs.m[k]; ok {
+		return d.name, d.bytes
+	}
+	name := fmt.Sprintf("bench_s%d_h%d", scale, hexRows)
+	if err := pg.Exec(context.Background(), "postgres", "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		b.Fatalf("create database %s: %v", name, err)
+	}
+	bytes = fillBenchDB(b, pg, name, scale, hexRows)
+	if benchDBs.m == nil {
+		benchDBs.m = map[[2]int]benchDB{}
+	}
+	benchDBs.m[k] = benchDB{name, bytes}
+	return name, bytes
 }
 
 // fillBenchDB fills db with pgbench's tables at scale plus hexRows rows of

@@ -39,9 +39,8 @@ const countingBound = 1.10
 func BenchmarkBackupCounting(b *testing.B) {
 	div := benchDivisor(b)
 	pg := testenv.PG(b)
-	db := pg.CreateDatabase(b)
+	db, dbBytes := sharedBenchDB(b, pg, max(1, 75/div), 0) // BenchmarkBackupVsPgDump's pgbench database
 	url := pg.URL(db)
-	dbBytes := fillBenchDB(b, pg, db, max(1, 75/div), 0)
 	if div == 1 && dbBytes < 1<<30 {
 		b.Fatalf("benchmark database is %d MiB, below 1 GiB", dbBytes>>20)
 	}
