@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,11 @@ var largest = fixture.Bucket{Branches: 5000, Days: 1095, Backups: 90, LastDate: 
 // snapshot of largest to DIR; "serve:DIR" is the restarted aggregator,
 // timed from start to a served overview.
 const restartChildEnv = "BRANCHWATCH_RESTART_CHILD"
+
+// restartProfileEnv, set to a path prefix, makes the "serve" child write
+// a CPU profile of its whole run (PREFIX.cpu) and a heap profile once the
+// overview was served (PREFIX.heap): go tool pprof reads them.
+const restartProfileEnv = "BRANCHWATCH_RESTART_PROFILE"
 
 type restartReport struct {
 	Docs           int
@@ -80,6 +86,20 @@ func restartChild(mode, dir string) (restartReport, error) {
 	o, err := options.Load(config.NewReader(config.MapLookup(env)), options.Need{Bucket: true, Auth: true})
 	if err != nil {
 		return restartReport{}, err
+	}
+	if prof := os.Getenv(restartProfileEnv); prof != "" {
+		f, err := os.Create(prof + ".cpu")
+		if err != nil {
+			return restartReport{}, err
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+			h, _ := os.Create(prof + ".heap")
+			_ = pprof.WriteHeapProfile(h)
+			h.Close()
+		}()
 	}
 	start := time.Now()
 	a, err := app.Build(o, app.Config{ReadOnlySnapshot: true, Routes: []app.RouteBuilder{dashboard.Routes}})

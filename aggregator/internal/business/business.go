@@ -26,52 +26,109 @@ type Day struct {
 	Bills      int64
 }
 
-// Branch is one branch's daily figures, oldest first, one per date.
+// Series is one branch's days by position, oldest first, one per date.
+// The aggregator's series read the index's documents in place (nothing
+// is copied per day: at 5,000 branches × 3 years a copy would cost
+// hundreds of MiB); a DaySlice holds days in memory.
+type Series interface {
+	Len() int
+	// Date is day i's business date, midnight UTC.
+	Date(i int) time.Time
+	Day(i int) Day
+}
+
+// DaySlice is a Series held in memory.
+type DaySlice []Day
+
+// Len is the number of days.
+func (s DaySlice) Len() int { return len(s) }
+
+// Date is day i's date.
+func (s DaySlice) Date(i int) time.Time { return s[i].Date }
+
+// Day is day i.
+func (s DaySlice) Day(i int) Day { return s[i] }
+
+// Branch is one branch's daily figures.
 // Excluded marks a branch whose metrics check is down or never up: it
 // does not hold the headline date back (its absence is reported instead).
 type Branch struct {
 	ID, Name string
 	Excluded bool
-	Days     []Day
-	// prefix[i] is the sum of final net revenue of Days[:i]; finals[i]
-	// the count of final days among them.
+	Days     Series // nil: no days
+	// prefix[i] is the sum of final net revenue of days 0 to i-1;
+	// finals[i] the count of final days among them.
 	prefix []int64
-	finals []int
+	finals []int32
 }
 
-// Prepare computes the branch's prefix sums; call once after filling
-// Days (Build does it).
+func (b *Branch) len() int {
+	if b.Days == nil {
+		return 0
+	}
+	return b.Days.Len()
+}
+
+// Prepare computes the branch's prefix sums, reading every day once; call
+// once after filling Days (FromDocuments does it).
 func (b *Branch) Prepare() {
-	b.prefix = make([]int64, len(b.Days)+1)
-	b.finals = make([]int, len(b.Days)+1)
-	for i, d := range b.Days {
+	n := b.len()
+	b.prefix = make([]int64, n+1)
+	b.finals = make([]int32, n+1)
+	fn, _ := b.Days.(finalNet)
+	for i := range n {
+		var final bool
+		var net int64
+		if fn != nil {
+			final, net = fn.FinalNet(i)
+		} else {
+			d := b.Days.Day(i)
+			final, net = d.Final, d.NetRevenue
+		}
 		b.prefix[i+1], b.finals[i+1] = b.prefix[i], b.finals[i]
-		if d.Final {
-			b.prefix[i+1] += d.NetRevenue
+		if final {
+			b.prefix[i+1] += net
 			b.finals[i+1]++
 		}
 	}
 }
 
+// finalNet is a Series that reads a day's is_final and net revenue alone,
+// for less than Day costs (the index's rows); Prepare uses it when there.
+type finalNet interface {
+	FinalNet(i int) (final bool, net int64)
+}
+
 // search is the index of the first day on or after t.
 func (b *Branch) search(t time.Time) int {
-	return sort.Search(len(b.Days), func(i int) bool { return !b.Days[i].Date.Before(t) })
+	return sort.Search(b.len(), func(i int) bool { return !b.Days.Date(i).Before(t) })
 }
 
 // Final is the branch's final figures of date t.
 func (b *Branch) Final(t time.Time) (Day, bool) {
 	i := b.search(t)
-	if i < len(b.Days) && b.Days[i].Date.Equal(t) && b.Days[i].Final {
-		return b.Days[i], true
+	if i < b.len() && b.Days.Date(i).Equal(t) {
+		if d := b.Days.Day(i); d.Final {
+			return d, true
+		}
 	}
 	return Day{}, false
 }
 
 // LatestFinal is the newest final date, zero when none.
 func (b *Branch) LatestFinal() time.Time {
-	for i := len(b.Days) - 1; i >= 0; i-- {
-		if b.Days[i].Final {
-			return b.Days[i].Date
+	if b.prefix != nil {
+		// The newest day whose count of finals grows.
+		for i := b.len(); i > 0; i-- {
+			if b.finals[i] != b.finals[i-1] {
+				return b.Days.Date(i - 1)
+			}
+		}
+		return time.Time{}
+	}
+	for i := b.len() - 1; i >= 0; i-- {
+		if b.Days.Day(i).Final {
+			return b.Days.Date(i)
 		}
 	}
 	return time.Time{}
@@ -84,7 +141,7 @@ func (b *Branch) Sum(p Period) (net int64, days int) {
 		b.Prepare()
 	}
 	lo, hi := b.search(p.From), b.search(p.To.AddDate(0, 0, 1))
-	return b.prefix[hi] - b.prefix[lo], b.finals[hi] - b.finals[lo]
+	return b.prefix[hi] - b.prefix[lo], int(b.finals[hi] - b.finals[lo])
 }
 
 // maxLookback bounds the walk back for a common final date.
@@ -144,9 +201,17 @@ func HeadlineDate(branches []*Branch) (d time.Time, ok bool) {
 func FromDocuments(docs iter.Seq[metrics.Document]) []*Branch {
 	var out []*Branch
 	var cur *Branch
+	var days DaySlice
+	flush := func() {
+		if cur != nil {
+			cur.Days = days
+			cur.Prepare()
+		}
+	}
 	for d := range docs {
 		if cur == nil || cur.ID != d.BranchID {
-			cur = &Branch{ID: d.BranchID}
+			flush()
+			cur, days = &Branch{ID: d.BranchID}, nil
 			out = append(out, cur)
 		}
 		t, err := layout.ParseDate(d.SummaryDate)
@@ -156,12 +221,16 @@ func FromDocuments(docs iter.Seq[metrics.Document]) []*Branch {
 		if d.BranchName != "" {
 			cur.Name = d.BranchName
 		}
-		cur.Days = append(cur.Days, Day{Date: t, Final: d.IsFinal, NetRevenue: d.NetRevenue, NetProfit: d.NetProfit, Expenses: d.TotalExpenses, Bills: d.TotalBills})
+		days = append(days, DayOf(t, d))
 	}
-	for _, b := range out {
-		b.Prepare()
-	}
+	flush()
 	return out
+}
+
+// DayOf is the Day of document d of date t: the figures the owner's
+// pages read.
+func DayOf(t time.Time, d metrics.Document) Day {
+	return Day{Date: t, Final: d.IsFinal, NetRevenue: d.NetRevenue, NetProfit: d.NetProfit, Expenses: d.TotalExpenses, Bills: d.TotalBills}
 }
 
 // Status is what the headline needs of a branch beyond its documents.

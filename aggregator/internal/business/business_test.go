@@ -16,14 +16,14 @@ func date(s string) time.Time {
 // series builds a branch with final days from..to (net = rupees*100), and
 // the listed provisional dates.
 func series(id string, from, to string, net int64, provisional ...string) *Branch {
-	b := &Branch{ID: id, Name: id}
+	var days DaySlice
 	for t := date(from); !t.After(date(to)); t = t.AddDate(0, 0, 1) {
-		b.Days = append(b.Days, Day{Date: t, Final: true, NetRevenue: net})
+		days = append(days, Day{Date: t, Final: true, NetRevenue: net})
 	}
 	for _, p := range provisional {
-		b.Days = append(b.Days, Day{Date: date(p), NetRevenue: 0})
+		days = append(days, Day{Date: date(p), NetRevenue: 0})
 	}
-	return b
+	return &Branch{ID: id, Name: id, Days: days}
 }
 
 func TestHeadlineDate(t *testing.T) {
@@ -39,7 +39,7 @@ func TestHeadlineDate(t *testing.T) {
 		{"a stale (down) branch does not hold it back", []*Branch{series("a", "2026-11-01", "2026-11-30", 1), stale}, "2026-11-30"},
 		{"a provisional day is not final", []*Branch{series("a", "2026-11-01", "2026-11-30", 1, "2026-12-01"), series("b", "2026-11-01", "2026-12-01", 1)}, "2026-11-30"},
 		{"a hole in one branch moves past it", []*Branch{
-			{ID: "a", Days: []Day{{Date: date("2026-11-28"), Final: true}, {Date: date("2026-11-30"), Final: true}}},
+			{ID: "a", Days: DaySlice{{Date: date("2026-11-28"), Final: true}, {Date: date("2026-11-30"), Final: true}}},
 			series("b", "2026-11-01", "2026-11-29", 1)}, "2026-11-28"},
 		{"a branch with nothing final", []*Branch{series("a", "2026-11-01", "2026-11-30", 1), {ID: "b"}}, ""},
 		{"all excluded: newest final of any", []*Branch{stale, func() *Branch { b := series("x", "2026-11-01", "2026-11-25", 1); b.Excluded = true; return b }()}, "2026-11-25"},
@@ -127,7 +127,7 @@ func TestCompared(t *testing.T) {
 
 func TestTilesExcludeProvisional(t *testing.T) {
 	a := series("a", "2026-11-01", "2026-11-30", 100, "2026-12-01")
-	a.Days[len(a.Days)-1].NetRevenue = 999999 // provisional figures must not count
+	a.Days.(DaySlice)[a.Days.Len()-1].NetRevenue = 999999 // provisional figures must not count
 	tiles := Tiles([]*Branch{a}, date("2026-12-01"))
 	for _, tl := range tiles {
 		if tl.Kind == DayKind && (tl.Net != 0 || tl.Days != 0) {
@@ -158,12 +158,12 @@ func TestTilesExcludeProvisional(t *testing.T) {
 func TestUnusualDay(t *testing.T) {
 	d := date("2026-11-30")
 	mk := func(today int64, weeks ...int64) *Branch {
-		b := &Branch{ID: "x"}
+		var days DaySlice
 		for i := len(weeks); i >= 1; i-- {
-			b.Days = append(b.Days, Day{Date: d.AddDate(0, 0, -7*i), Final: true, NetRevenue: weeks[i-1]})
+			days = append(days, Day{Date: d.AddDate(0, 0, -7*i), Final: true, NetRevenue: weeks[i-1]})
 		}
-		b.Days = append(b.Days, Day{Date: d, Final: true, NetRevenue: today})
-		return b
+		days = append(days, Day{Date: d, Final: true, NetRevenue: today})
+		return &Branch{ID: "x", Days: days}
 	}
 	tests := []struct {
 		name    string
@@ -178,7 +178,7 @@ func TestUnusualDay(t *testing.T) {
 		{"above double", mk(201, 100, 100, 100, 100, 100, 100, 100, 100), true, false, 8},
 		{"too little history", mk(1, 100, 100, 100), false, false, 3},
 		{"only 8 weeks count", mk(1000, 100, 100, 100, 100, 100, 100, 100, 100, 900, 900, 900), true, false, 8},
-		{"a provisional week is no sample", func() *Branch { b := mk(10, 100, 100, 100, 100); b.Days[0].Final = false; return b }(), false, false, 3},
+		{"a provisional week is no sample", func() *Branch { b := mk(10, 100, 100, 100, 100); b.Days.(DaySlice)[0].Final = false; return b }(), false, false, 3},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -191,7 +191,7 @@ func TestUnusualDay(t *testing.T) {
 }
 
 func TestSparklineMarksProvisionalAndMissing(t *testing.T) {
-	b := &Branch{ID: "x", Days: []Day{
+	b := &Branch{ID: "x", Days: DaySlice{
 		{Date: date("2026-11-28"), Final: true, NetRevenue: 5},
 		{Date: date("2026-11-30"), NetRevenue: 1},
 	}}

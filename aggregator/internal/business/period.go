@@ -247,11 +247,11 @@ func (b *Branch) Sparkline(d time.Time, n int) []Spark {
 	from := d.AddDate(0, 0, -(n - 1))
 	i := b.search(from)
 	for t := from; !t.After(d); t = t.AddDate(0, 0, 1) {
-		for i < len(b.Days) && b.Days[i].Date.Before(t) {
+		for i < b.len() && b.Days.Date(i).Before(t) {
 			i++
 		}
-		if i < len(b.Days) && b.Days[i].Date.Equal(t) {
-			x := b.Days[i]
+		if i < b.len() && b.Days.Date(i).Equal(t) {
+			x := b.Days.Day(i)
 			out = append(out, Spark{Date: t, Value: x.NetRevenue, Final: x.Final})
 		} else {
 			out = append(out, Spark{Date: t, Missing: true})

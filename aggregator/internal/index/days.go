@@ -100,8 +100,47 @@ func (d *Days) Instance(i int) (string, time.Time) {
 	return d.strs[r.uvarint()], at
 }
 
+// FinalNet is document i's is_final and net revenue, read from its row
+// without the rest: the business series' prefix sums read every document
+// of every branch after a restart, and need no more.
+func (d *Days) FinalNet(i int) (final bool, net int64) {
+	r := rowReader{b: d.rows[d.off[i]:d.end(i)]}
+	flags := r.uvarint()
+	r.varint()  // schema_version
+	r.uvarint() // branch name
+	r.uvarint() // currency
+	if flags&flagGenString != 0 {
+		r.uvarint()
+	} else {
+		r.varint()
+		r.varint()
+	}
+	r.varint() // size
+	switch {
+	case flags&flagETagString != 0:
+		r.uvarint()
+	case flags&flagETagMD5 != 0:
+		r.next(16)
+	}
+	if flags&flagInstance != 0 {
+		r.uvarint()
+	}
+	// The base figures start total_bills, refund_count, gross_revenue,
+	// discount_amount, refund_amount (baseFields); net_revenue is the
+	// first derived one (derivedFields).
+	var base [5]int64
+	for k := range base {
+		base[k] = r.varint()
+	}
+	if flags&flagDerivedKept == 0 {
+		return flags&flagFinal != 0, base[2] - base[3] - base[4]
+	}
+	r.b, _ = skipVarints(r.b, 13-len(base))
+	return flags&flagFinal != 0, r.varint()
+}
+
 // Day is the summary date of document i, midnight UTC.
-func (d *Days) Day(i int) time.Time { return epoch.AddDate(0, 0, int(d.date[i])) }
+func (d *Days) Day(i int) time.Time { return time.Unix(int64(d.date[i])*86400, 0).UTC() }
 
 func (d *Days) decode(i int, full bool) Doc {
 	r := rowReader{b: d.rows[d.off[i]:d.end(i)]}

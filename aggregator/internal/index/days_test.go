@@ -58,6 +58,9 @@ func TestDaysRoundTrip(t *testing.T) {
 			if got := d.At(i); got != w {
 				t.Errorf("document %d:\n got %+v\nwant %+v", i, got, w)
 			}
+			if final, net := d.FinalNet(i); final != w.IsFinal || net != w.NetRevenue {
+				t.Errorf("FinalNet %d = %v %d, want %v %d", i, final, net, w.IsFinal, w.NetRevenue)
+			}
 			if d.Date(i) != w.SummaryDate {
 				t.Errorf("date %d = %s, want %s", i, d.Date(i), w.SummaryDate)
 			}

@@ -29,13 +29,26 @@ func TestSeriesKeptAcrossSyncs(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, v1 := svc.Series()
-	if len(first) != 3 || len(first["bandra"].Days) != 20 || first["bandra"].Name != "Salon Bandra" {
+	if len(first) != 3 || first["bandra"].Days.Len() != 20 || first["bandra"].Name != "Salon Bandra" {
 		t.Fatalf("series %v", first)
 	}
 	// The same days as the documents read in full give.
 	want := business.FromDocuments(svc.EachMetric("bandra", time.Time{}, time.Time{}))[0]
-	if !reflect.DeepEqual(first["bandra"].Days, want.Days) || first["bandra"].Name != want.Name {
-		t.Errorf("bandra's series\n got %+v\nwant %+v", first["bandra"].Days, want.Days)
+	if got := first["bandra"]; got.Days.Len() != want.Days.Len() || got.Name != want.Name {
+		t.Errorf("bandra's series: %d days named %q, want %d named %q", got.Days.Len(), got.Name, want.Days.Len(), want.Name)
+	} else {
+		for i := range want.Days.Len() {
+			if g, w := got.Days.Day(i), want.Days.Day(i); !reflect.DeepEqual(g, w) || !got.Days.Date(i).Equal(w.Date) {
+				t.Errorf("bandra's day %d\n got %+v\nwant %+v", i, g, w)
+			}
+		}
+	}
+	// The prefix sums (read through FinalNet) agree with the days'.
+	all := business.Period{From: want.Days.Date(0), To: want.Days.Date(want.Days.Len() - 1)}
+	gn, gc := first["bandra"].Sum(all)
+	wn, wc := want.Sum(all)
+	if gn != wn || gc != wc || gc != 20 || !first["bandra"].LatestFinal().Equal(want.LatestFinal()) {
+		t.Errorf("bandra: %d over %d final days, latest %s; want %d over %d, %s", gn, gc, first["bandra"].LatestFinal(), wn, wc, want.LatestFinal())
 	}
 	if err := svc.RefreshIncremental(context.Background()); err != nil {
 		t.Fatal(err)
@@ -59,8 +72,8 @@ func TestSeriesKeptAcrossSyncs(t *testing.T) {
 	if v3 == v1 {
 		t.Error("the version did not change with the index")
 	}
-	if len(next["powai"].Days) != 21 || next["powai"] == first["powai"] {
-		t.Errorf("powai's new day: %d days", len(next["powai"].Days))
+	if next["powai"].Days.Len() != 21 || next["powai"] == first["powai"] {
+		t.Errorf("powai's new day: %d days", next["powai"].Days.Len())
 	}
 	for _, id := range []string{"andheri", "bandra"} {
 		if next[id] != first[id] {

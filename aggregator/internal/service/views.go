@@ -295,9 +295,9 @@ func (s *Service) EachMetric(branch string, from, to time.Time) iter.Seq[metrics
 			if branch != "" && b.ID != branch {
 				continue
 			}
-			docs := b.DocRange(f, t)
-			for i := range docs {
-				if !yield(docs[i].Document) {
+			lo, hi := b.DocSpan(f, t)
+			for i := lo; i < hi; i++ {
+				if !yield(b.Docs.At(i).Document) {
 					return
 				}
 			}
