@@ -90,13 +90,7 @@ func (d *Days) Instance(i int) (string, time.Time) {
 		zone := r.varint() * 60
 		at = time.Unix(sec, 0).In(fixedZone(int(zone)))
 	}
-	r.varint() // size
-	switch {
-	case flags&flagETagString != 0:
-		r.uvarint()
-	case flags&flagETagMD5 != 0:
-		r.next(16)
-	}
+	r.skipListing(flags)
 	return d.strs[r.uvarint()], at
 }
 
@@ -115,13 +109,7 @@ func (d *Days) FinalNet(i int) (final bool, net int64) {
 		r.varint()
 		r.varint()
 	}
-	r.varint() // size
-	switch {
-	case flags&flagETagString != 0:
-		r.uvarint()
-	case flags&flagETagMD5 != 0:
-		r.next(16)
-	}
+	r.skipListing(flags)
 	if flags&flagInstance != 0 {
 		r.uvarint()
 	}
@@ -570,6 +558,17 @@ func skipVarints(b []byte, n int) (rest []byte, ok bool) {
 		b = b[i:]
 	}
 	return b, true
+}
+
+// skipListing skips a row's size and ETag (as flags has it).
+func (r *rowReader) skipListing(flags uint64) {
+	r.varint() // size
+	switch {
+	case flags&flagETagString != 0:
+		r.uvarint()
+	case flags&flagETagMD5 != 0:
+		r.next(16)
+	}
 }
 
 // rowReader reads varints from b; bad says it ran past the end.
