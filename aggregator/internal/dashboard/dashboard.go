@@ -57,10 +57,13 @@ type Options struct {
 	// RefreshTimeout bounds the refresh button's sync (DefaultRefreshTimeout
 	// when zero).
 	RefreshTimeout time.Duration
-	// NoPageCache renders the overview on every request instead of once
-	// per sync and minute: the load benchmark uses it to measure what the
-	// page itself costs.
+	// NoPageCache renders the overview and the branch pages on every
+	// request instead of once per sync and minute: the load benchmark uses
+	// it to measure what the pages themselves cost.
 	NoPageCache bool
+	// BranchPageBytes bounds the rendered branch pages kept
+	// (DefaultBranchPageBytes when zero).
+	BranchPageBytes int64
 	// Tags are each branch's tags by id (EXPECTED_BRANCHES' id:tag+tag):
 	// the overview groups and searches by them.
 	Tags   map[string][]string
@@ -75,6 +78,7 @@ type Dashboard struct {
 	noPageCache    bool
 	log            *slog.Logger
 	overview       pageCache
+	branches       branchCache
 	rows           overviewCache
 	tags           map[string][]string
 	readings       readingCache
@@ -99,7 +103,14 @@ func New(o Options) (*Dashboard, error) {
 	if _, err := fs.Stat(static.FS, "app.css"); err != nil {
 		return nil, fmt.Errorf("dashboard: embedded assets: %w", err)
 	}
+	if o.BranchPageBytes < 0 {
+		return nil, errors.New("dashboard: BranchPageBytes is negative")
+	}
+	if o.BranchPageBytes == 0 {
+		o.BranchPageBytes = DefaultBranchPageBytes
+	}
 	return &Dashboard{
+		branches: branchCache{max: o.BranchPageBytes},
 		svc: o.Service, loc: o.Location, refreshTimeout: o.RefreshTimeout, noPageCache: o.NoPageCache, tags: o.Tags,
 		log:    o.Logger.With("component", "dashboard"),
 		assets: http.StripPrefix(static.Prefix, http.FileServerFS(static.FS)),

@@ -136,6 +136,12 @@ func TestRefresh(t *testing.T) {
 	if got := text(byTestID(row(before, stale), "latest-date")); got != staleDay {
 		t.Fatalf("stale latest day %q", got)
 	}
+	// The branch page is cached too (per sync and minute).
+	branchPath := "/branches/" + stale + "?days=30"
+	lastDayRow := `[data-testid="day-row"][data-date="` + lastDay + `"]`
+	if n := e.page(t, branchPath, http.StatusOK).Find(lastDayRow).Length(); n != 0 {
+		t.Fatalf("the stale branch's page has a row of %s before it pushed one", lastDay)
+	}
 	// The stale branch catches up; the dashboard shows it after a refresh.
 	fixture.PutDoc(t, st, fixture.Doc(stale, lastDay, 1))
 
@@ -167,6 +173,9 @@ func TestRefresh(t *testing.T) {
 	if got := byTestID(row(after, stale), "metrics-state").Find(".state").AttrOr("data-state", ""); got != "up" {
 		t.Errorf("after refresh, metrics state %q, want up", got)
 	}
+	if n := e.page(t, branchPath, http.StatusOK).Find(lastDayRow).Length(); n != 1 {
+		t.Errorf("after refresh, the stale branch's page has %d rows of %s, want 1", n, lastDay)
+	}
 }
 
 func TestSyncErrorShown(t *testing.T) {
@@ -197,11 +206,22 @@ func TestSyncErrorShown(t *testing.T) {
 	}
 }
 
-func TestOverviewGzip(t *testing.T) {
+// TestPagesGzip: the cached pages (the overview and a branch page) are
+// gzipped for a client that takes gzip, and the same page either way.
+func TestPagesGzip(t *testing.T) {
 	e, _, _ := s3Env(t)
-	plain := e.do(t, http.MethodGet, "/", basic, nil, nil)
+	for _, path := range []string{"/", "/branches/" + healthy + "?days=90"} {
+		t.Run(path, func(t *testing.T) { testGzip(t, e, path) })
+	}
+}
+
+func testGzip(t *testing.T, e *env, path string) {
+	plain := e.do(t, http.MethodGet, path, basic, nil, nil)
 	want, _ := io.ReadAll(plain.Body)
 	plain.Body.Close()
+	if len(want) == 0 {
+		t.Fatalf("GET %s: empty page", path)
+	}
 	tests := []struct {
 		name, accept string
 		gzipped      bool
@@ -214,7 +234,7 @@ func TestOverviewGzip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp := e.do(t, http.MethodGet, "/", basic, nil, map[string]string{"Accept-Encoding": tt.accept})
+			resp := e.do(t, http.MethodGet, path, basic, nil, map[string]string{"Accept-Encoding": tt.accept})
 			defer resp.Body.Close()
 			if got := resp.Header.Get("Content-Encoding") == "gzip"; got != tt.gzipped {
 				t.Fatalf("gzipped = %v, want %v", got, tt.gzipped)

@@ -1,7 +1,9 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -65,11 +67,47 @@ func (d *Dashboard) branchPage(c echo.Context) error {
 	if layout.ValidateBranchID(id) != nil {
 		return d.notFound(c, "There is no branch with that id.")
 	}
-	det, ok := d.svc.Branch(id)
-	if !ok {
-		return d.notFound(c, "There is no branch with that id.")
+	if d.noPageCache {
+		det, ok := d.svc.Branch(id)
+		if !ok {
+			return d.notFound(c, "There is no branch with that id.")
+		}
+		return Render(c, http.StatusOK, components.Branch(d.branchModel(det, c.QueryParams())))
 	}
-	return Render(c, http.StatusOK, components.Branch(d.branchModel(det, c.QueryParams())))
+	// The page is the same for every viewer until the next sync or
+	// minute: it is rendered once per (sync, minute, branch, query) and
+	// served from memory, gzipped or not.
+	st := d.svc.LastSync()
+	key := branchKey{
+		data: cacheKey{syncs: st.Syncs, failures: st.Failures, attempt: st.LastAttempt.UnixNano(), minute: d.svc.Now().Unix() / 60},
+		id:   id, query: c.Request().URL.RawQuery,
+	}
+	pg := d.branches.get(key)
+	if pg == nil {
+		det, ok := d.svc.Branch(id)
+		if !ok {
+			return d.notFound(c, "There is no branch with that id.")
+		}
+		buf := getBuffer()
+		defer putBuffer(buf)
+		if err := components.Branch(d.branchModel(det, c.QueryParams())).Render(c.Request().Context(), buf); err != nil {
+			return fmt.Errorf("render %s: %w", c.Request().URL.Path, err)
+		}
+		// The kept page is a copy of its exact size, the buffer goes back.
+		raw := bytes.Clone(buf.Bytes())
+		pg = d.branches.put(key, raw)
+	}
+	h := c.Response().Header()
+	h.Add(echo.HeaderVary, echo.HeaderAcceptEncoding)
+	if acceptsGzip(c.Request()) {
+		gz, err := pg.gzipped()
+		if err != nil {
+			return err
+		}
+		h.Set(echo.HeaderContentEncoding, "gzip")
+		return sendHTML(c, http.StatusOK, gz)
+	}
+	return sendHTML(c, http.StatusOK, pg.raw)
 }
 
 // comparePage is GET /compare[?days=N | ?from=&to=][&branch=id...].
