@@ -111,7 +111,7 @@ func New(o Options) (*Dashboard, error) {
 	}
 	return &Dashboard{
 		branches: branchCache{max: o.BranchPageBytes},
-		svc: o.Service, loc: o.Location, refreshTimeout: o.RefreshTimeout, noPageCache: o.NoPageCache, tags: o.Tags,
+		svc:      o.Service, loc: o.Location, refreshTimeout: o.RefreshTimeout, noPageCache: o.NoPageCache, tags: o.Tags,
 		log:    o.Logger.With("component", "dashboard"),
 		assets: http.StripPrefix(static.Prefix, http.FileServerFS(static.FS)),
 		csrf:   http.NewCrossOriginProtection(),
