@@ -110,11 +110,11 @@ func New(o Options) (*Dashboard, error) {
 		o.BranchPageBytes = DefaultBranchPageBytes
 	}
 	return &Dashboard{
+		svc: o.Service, loc: o.Location, refreshTimeout: o.RefreshTimeout, noPageCache: o.NoPageCache, tags: o.Tags,
+		log:      o.Logger.With("component", "dashboard"),
+		assets:   http.StripPrefix(static.Prefix, http.FileServerFS(static.FS)),
+		csrf:     http.NewCrossOriginProtection(),
 		branches: branchCache{max: o.BranchPageBytes},
-		svc:      o.Service, loc: o.Location, refreshTimeout: o.RefreshTimeout, noPageCache: o.NoPageCache, tags: o.Tags,
-		log:    o.Logger.With("component", "dashboard"),
-		assets: http.StripPrefix(static.Prefix, http.FileServerFS(static.FS)),
-		csrf:   http.NewCrossOriginProtection(),
 	}, nil
 }
 
