@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -194,6 +195,21 @@ func TestMarksMatchTempl(t *testing.T) {
 					t.Error("a tooltip was not escaped")
 				}
 			})
+		}
+	}
+}
+
+// TestAppendFloatMatchesStrconv: the tenths fast path writes what
+// strconv's shortest form writes, for tenths and for anything else.
+func TestAppendFloatMatchesStrconv(t *testing.T) {
+	values := []float64{0, math.Copysign(0, -1), 1, -1, 0.1, -0.1, 0.5, 12.3, -12.3, 99.9, 100, 439.7, 1e15 / 10, 0.05, 1.25, 1.0 / 3, math.Inf(1), math.NaN(), 1e300}
+	for i := -20000; i <= 20000; i++ {
+		values = append(values, math.Round(float64(i)*0.37*10)/10, float64(i)*0.37)
+	}
+	for _, v := range values {
+		got := string(appendFloat(nil, v))
+		if want := strconv.FormatFloat(v, 'f', -1, 64); got != want {
+			t.Errorf("appendFloat(%v) = %q, want %q", v, got, want)
 		}
 	}
 }
