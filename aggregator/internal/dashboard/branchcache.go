@@ -62,6 +62,11 @@ func (bc *branchCache) put(k branchKey, raw []byte) *branchPage {
 	p := &branchPage{raw: raw}
 	bc.mu.Lock()
 	defer bc.mu.Unlock()
+	if bc.pages != nil && older(k.data, bc.data) {
+		// A request that began before the sync or minute of the pages
+		// kept: served, not kept (it would drop the newer pages).
+		return p
+	}
 	if bc.data != k.data || bc.pages == nil {
 		bc.data, bc.size, bc.order = k.data, 0, nil
 		bc.pages = map[branchKey]*branchPage{}
@@ -82,4 +87,9 @@ func (bc *branchCache) put(k branchKey, raw []byte) *branchPage {
 	bc.order = append(bc.order, k)
 	bc.size += p.size()
 	return p
+}
+
+// older reports whether data a is of an earlier sync or minute than b.
+func older(a, b cacheKey) bool {
+	return a.syncs+a.failures < b.syncs+b.failures || a.minute < b.minute
 }

@@ -21,6 +21,7 @@ func TestBranchCacheBounds(t *testing.T) {
 		{"all fit", 3300, []branchKey{key(1, "a"), key(1, "b"), key(1, "c")}, []branchKey{key(1, "a"), key(1, "b"), key(1, "c")}, nil},
 		{"oldest evicted", 2200, []branchKey{key(1, "a"), key(1, "b"), key(1, "c")}, []branchKey{key(1, "b"), key(1, "c")}, []branchKey{key(1, "a")}},
 		{"new minute drops the old", 3300, []branchKey{key(1, "a"), key(1, "b"), key(2, "a")}, []branchKey{key(2, "a")}, []branchKey{key(1, "a"), key(1, "b")}},
+		{"a late page of the old minute is not kept", 3300, []branchKey{key(2, "a"), key(1, "b")}, []branchKey{key(2, "a")}, []branchKey{key(1, "b")}},
 		{"too large for the bound is not kept", 1000, []branchKey{key(1, "a")}, nil, []branchKey{key(1, "a")}},
 	}
 	for _, tt := range tests {
