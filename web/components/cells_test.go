@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/branchwatch/branchwatch/shared/metrics"
 	"github.com/branchwatch/branchwatch/web/view"
@@ -59,6 +60,39 @@ func TestDayRowsMatchTempl(t *testing.T) {
 				t.Fatal(err)
 			}
 			if err := dayRowsTempl(days).Render(context.Background(), &slow); err != nil {
+				t.Fatal(err)
+			}
+			if fast.String() != slow.String() {
+				t.Errorf("rows differ:\ngo:    %s\ntempl: %s", fast.String(), slow.String())
+			}
+		})
+	}
+}
+
+// TestBackupRowsMatchTempl: the backup rows written in Go are those
+// written in templ, with and without each optional part, and with text
+// that needs escaping or a link that needs sanitising.
+func TestBackupRowsMatchTempl(t *testing.T) {
+	taken := time.Date(2026, 2, 16, 22, 0, 5, 0, time.FixedZone("IST", 5*3600+1800))
+	full := view.Backup{Name: "2026-02-16T163005Z.dump", Taken: taken, Size: 123456789, SHA256: "ab12", DownloadURL: "/api/v1/branches/b/backups/x.dump/download",
+		Manifest: &view.BackupManifest{Tables: 12, Rows: 1234567}}
+	tests := []struct {
+		name string
+		bs   []view.Backup
+	}{
+		{"none", nil},
+		{"full", []view.Backup{full}},
+		{"bare", []view.Backup{{Name: "x.dump", Size: 10}}},
+		{"escaped", []view.Backup{{Name: `<x>&"'.dump`, Taken: taken, Size: -5, SHA256: `<b>`, DownloadURL: "javascript:alert(1)"}}},
+		{"several", []view.Backup{full, {Name: "y.dump"}, full}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var fast, slow bytes.Buffer
+			if err := backupRows(tt.bs).Render(context.Background(), &fast); err != nil {
+				t.Fatal(err)
+			}
+			if err := backupRowsTempl(tt.bs).Render(context.Background(), &slow); err != nil {
 				t.Fatal(err)
 			}
 			if fast.String() != slow.String() {

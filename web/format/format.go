@@ -165,8 +165,11 @@ func DateTime(t time.Time) string {
 	if t.IsZero() {
 		return "—"
 	}
-	return t.Format("2006-01-02 15:04 -07:00")
+	return t.Format(DateTimeLayout)
 }
+
+// DateTimeLayout is the layout DateTime writes a time in.
+const DateTimeLayout = "2006-01-02 15:04 -07:00"
 
 // Date formats a business date as YYYY-MM-DD; the zero time is "—".
 func Date(t time.Time) string {
