@@ -79,11 +79,9 @@ func appendFigureCells(b []byte, d *metrics.Document, unavailable map[string]boo
 // of the page. TestDayRowsMatchTempl checks it against dayRowsTempl.
 func dayRows(days []view.DayRow) templ.Component {
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
-		bp := rowBuffers.Get().(*[]byte)
-		defer rowBuffers.Put(bp)
-		for i := range days {
+		return writeRows(w, len(days), func(b []byte, i int) []byte {
 			d := &days[i]
-			b := append((*bp)[:0], `<tr data-testid="day-row" data-date="`...)
+			b = append(b, `<tr data-testid="day-row" data-date="`...)
 			b = appendEscaped(b, d.Doc.SummaryDate)
 			b = append(b, `"><th scope="row" class="nowrap">`...)
 			b = appendEscaped(b, d.Doc.SummaryDate)
@@ -92,14 +90,24 @@ func dayRows(days []view.DayRow) templ.Component {
 				b = append(b, `<span class="tag" data-testid="provisional">provisional</span>`...)
 			}
 			b = append(b, `</th>`...)
-			b = append(appendFigureCells(b, &d.Doc, nil), `</tr>`...)
-			*bp = b
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-		}
-		return nil
+			return append(appendFigureCells(b, &d.Doc, nil), `</tr>`...)
+		})
 	})
+}
+
+// writeRows writes n rows, each appended by row to a recycled buffer and
+// written on its own.
+func writeRows(w io.Writer, n int, row func(b []byte, i int) []byte) error {
+	bp := rowBuffers.Get().(*[]byte)
+	defer rowBuffers.Put(bp)
+	for i := range n {
+		b := row((*bp)[:0], i)
+		*bp = b
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // appendEscaped appends s escaped as templ escapes text and attributes.
@@ -120,11 +128,9 @@ var rowBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return 
 // the download link goes through templ's URL sanitising.
 func backupRows(bs []view.Backup) templ.Component {
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
-		bp := rowBuffers.Get().(*[]byte)
-		defer rowBuffers.Put(bp)
-		for i := range bs {
+		return writeRows(w, len(bs), func(b []byte, i int) []byte {
 			bk := &bs[i]
-			b := append((*bp)[:0], `<tr data-testid="backup-row" data-name="`...)
+			b = append(b, `<tr data-testid="backup-row" data-name="`...)
 			b = appendEscaped(b, bk.Name)
 			b = append(b, `"><td data-testid="backup-taken" data-label="Taken">`...)
 			if bk.Taken.IsZero() {
@@ -161,12 +167,7 @@ func backupRows(bs []view.Backup) templ.Component {
 				b = appendEscaped(b, string(templ.URL(bk.DownloadURL)))
 				b = append(b, `" data-testid="backup-download" rel="nofollow">Download</a>`...)
 			}
-			b = append(b, `</td></tr>`...)
-			*bp = b
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-		}
-		return nil
+			return append(b, `</td></tr>`...)
+		})
 	})
 }
