@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/branchwatch/branchwatch/agent/internal/options"
 	"github.com/branchwatch/branchwatch/agent/internal/simclock"
 	"github.com/branchwatch/branchwatch/shared/config"
+	"github.com/branchwatch/branchwatch/shared/simtime"
 	"github.com/branchwatch/branchwatch/shared/store"
 )
 
@@ -57,13 +57,15 @@ const FakeNowVariable = "BRANCHWATCH_FAKE_NOW"
 
 // ClockRateVariable, with FakeNowVariable, makes the simulated clock run
 // that many simulated seconds per real second, its timers and waits
-// scaled alike (and the bucket client's retry backoff divided by it), so
-// that `agent run` lives a night in seconds. Test-only, warned about
-// like FakeNowVariable.
+// scaled alike (and the bucket client's retry backoff divided by its
+// slowest rate), so that `agent run` lives a night in seconds. Daily
+// windows may run slower ("7200,21:00-01:30=900": package
+// shared/simtime), so that the night's work stays short in simulated
+// time. Test-only, warned about like FakeNowVariable.
 const ClockRateVariable = "BRANCHWATCH_CLOCK_RATE"
 
 // clockFrom is nil (time.Now), or a simulated clock starting at
-// FakeNowVariable's time and running at ClockRateVariable's rate (1 when
+// FakeNowVariable's time and running at ClockRateVariable's rates (1 when
 // unset).
 func clockFrom(lookup config.Lookup) (*simclock.Clock, error) {
 	if lookup == nil {
@@ -82,19 +84,21 @@ func clockFrom(lookup config.Lookup) (*simclock.Clock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %q is not an RFC 3339 time", FakeNowVariable, v)
 	}
-	rate := 1.0
+	spec := simtime.Spec{Rate: 1}
 	if r != "" {
-		if rate, err = strconv.ParseFloat(r, 64); err != nil || rate < 1 || rate > 100000 {
-			return nil, fmt.Errorf("%s: %q is not a rate between 1 and 100000 (simulated seconds per real second)", ClockRateVariable, r)
+		if spec, err = simtime.Parse(r); err != nil {
+			return nil, fmt.Errorf("%s: %w", ClockRateVariable, err)
 		}
 	}
-	return simclock.New(start, rate), nil
+	return simclock.NewSpec(start, spec), nil
 }
 
 // scaleBackoff divides the bucket client's retry backoff by the clock's
-// rate, so that its 1 s to 30 s waits last as many simulated seconds.
+// slowest rate (the busy hours' one), so that its 1 s to 30 s waits last
+// as many simulated seconds there.
 func scaleBackoff(o *store.S3Options, c *simclock.Clock) {
-	if c.Rate() == 1 {
+	rate := c.Rate()
+	if rate == 1 {
 		return
 	}
 	if o.BackoffBase <= 0 {
@@ -103,7 +107,8 @@ func scaleBackoff(o *store.S3Options, c *simclock.Clock) {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = store.DefaultS3MaxBackoff
 	}
-	o.BackoffBase, o.MaxBackoff = c.Real(o.BackoffBase), c.Real(o.MaxBackoff)
+	scale := func(d time.Duration) time.Duration { return max(time.Duration(float64(d)/rate), 1) }
+	o.BackoffBase, o.MaxBackoff = scale(o.BackoffBase), scale(o.MaxBackoff)
 }
 
 // Command is one subcommand.
@@ -193,7 +198,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup c
 		now = sim.Now
 		scaleBackoff(&opts.S3, sim)
 		logger.Warn("the clock is simulated: "+FakeNowVariable+" is set (for tests and simulations only)",
-			"now", now().Format(time.RFC3339), "rate", sim.Rate())
+			"now", now().Format(time.RFC3339), "rate", sim.Spec().String())
 	}
 	env := &Env{Ctx: ctx, Stdout: stdout, Stderr: stderr, Lookup: lookup, Logger: logger, Opts: opts, Now: now, Sim: sim, Redact: red}
 	if err := red.Error(c.Run(env, fs)); err != nil {

@@ -1,24 +1,26 @@
 // Package simclock is the agent's simulated clock, for tests and
 // simulations only (BRANCHWATCH_FAKE_NOW and BRANCHWATCH_CLOCK_RATE): a
-// clockwork.Clock whose Now starts at a chosen time and advances rate
-// times as fast as the real one, and whose waits (After, Sleep, timers,
-// tickers, AfterFunc) last 1/rate of their duration in real time. gocron
-// calls Now and AfterFunc on it; the daemon, the doctor's watch and the
-// job retries call AfterFunc, After and Since.
+// clockwork.Clock whose Now starts at a chosen time and advances as the
+// rate spec says (shared/simtime: a rate, and slower daily windows), and
+// whose waits (After, Sleep, timers, AfterFunc) last the real time the
+// clock takes to advance by their duration. gocron calls Now and
+// AfterFunc on it; the daemon, the doctor's watch and the job retries
+// call AfterFunc, After and Since.
 package simclock
 
 import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+
+	"github.com/branchwatch/branchwatch/shared/simtime"
 )
 
 // Clock is the simulated clock.
 type Clock struct {
 	real  clockwork.Clock
-	start time.Time // the simulated time at began
 	began time.Time // the real time it started
-	rate  float64
+	tl    *simtime.Timeline
 }
 
 var _ clockwork.Clock = (*Clock)(nil)
@@ -26,25 +28,35 @@ var _ clockwork.Clock = (*Clock)(nil)
 // New is a clock at start now, advancing rate simulated seconds per real
 // second (rate 1: an offset clock; rate must be > 0).
 func New(start time.Time, rate float64) *Clock {
-	r := clockwork.NewRealClock()
-	return &Clock{real: r, start: start, began: r.Now(), rate: rate}
+	return NewSpec(start, simtime.Spec{Rate: rate})
 }
 
-// Rate is the clock's speed, in simulated seconds per real second.
-func (c *Clock) Rate() float64 { return c.rate }
+// NewSpec is a clock at start now, advancing as spec says.
+func NewSpec(start time.Time, spec simtime.Spec) *Clock {
+	r := clockwork.NewRealClock()
+	return &Clock{real: r, began: r.Now(), tl: simtime.New(start, spec)}
+}
 
-// Real is the real duration a simulated d lasts (at least 1 ns for d > 0).
+// Rate is the clock's slowest speed, in simulated seconds per real
+// second (its rate when it has no windows).
+func (c *Clock) Rate() float64 { return c.tl.Spec().Slowest() }
+
+// Spec is the clock's rates.
+func (c *Clock) Spec() simtime.Spec { return c.tl.Spec() }
+
+// Real is the real duration the clock takes from now to advance by d (at
+// least 1 ns for d > 0).
 func (c *Clock) Real(d time.Duration) time.Duration {
-	if d <= 0 || c.rate == 1 {
+	sp := c.tl.Spec()
+	if d <= 0 || sp.Rate == 1 && len(sp.Windows) == 0 {
 		return d
 	}
-	return max(time.Duration(float64(d)/c.rate), 1)
+	e := c.real.Since(c.began)
+	return max(c.tl.Elapsed(c.tl.At(e).Add(d))-e, 1)
 }
 
 // Now is the simulated time.
-func (c *Clock) Now() time.Time {
-	return c.start.Add(time.Duration(float64(c.real.Since(c.began)) * c.rate))
-}
+func (c *Clock) Now() time.Time { return c.tl.At(c.real.Since(c.began)) }
 
 // Since is measured on the simulated clock.
 func (c *Clock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
@@ -69,7 +81,7 @@ func (c *Clock) AfterFunc(d time.Duration, f func()) clockwork.Timer {
 	return &timer{Timer: c.real.AfterFunc(c.Real(d), f), c: c}
 }
 
-// NewTicker ticks every d of simulated time.
+// NewTicker ticks every d of simulated time, at the rate of its start.
 func (c *Clock) NewTicker(d time.Duration) clockwork.Ticker {
 	return &ticker{Ticker: c.real.NewTicker(c.Real(d)), c: c}
 }
