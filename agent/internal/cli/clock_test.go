@@ -21,6 +21,8 @@ func TestClockFrom(t *testing.T) {
 		{"rate without start", "", "600", 0, FakeNowVariable},
 		{"rate not a number", at, "fast", 0, ClockRateVariable},
 		{"rate below 1", at, "0.5", 0, ClockRateVariable},
+		{"slower window", at, "7200,21:00-01:30=900", 900, ""},
+		{"bad window", at, "7200,21:00=900", 0, ClockRateVariable},
 		{"bad start", "tonight", "", 0, FakeNowVariable},
 	}
 	for _, c := range cases {

@@ -103,7 +103,10 @@ func startAggregator(t *testing.T, s3env map[string]string, expected []string, c
 	t.Cleanup(hs.Close)
 	vars := map[string]string{
 		options.EnvListen: "127.0.0.1:0", options.EnvDataDir: t.TempDir(), options.EnvToken: aggregatorToken,
-		options.EnvRefreshInterval: "1h", options.EnvFullSyncInterval: "6h", options.EnvTimezone: "Asia/Kolkata",
+		// Full syncs (which read the agent status documents) at most an
+		// hour apart, as by default: each of the harness's syncs, an hour
+		// or more apart, is a full one.
+		options.EnvRefreshInterval: "1h", options.EnvFullSyncInterval: "1h", options.EnvTimezone: "Asia/Kolkata",
 		options.EnvExpected: strings.Join(expected, ","), options.EnvWebhookURL: hs.URL + "/hooks/branchwatch",
 		// The morning digest is a message of its own, not an alert: the
 		// bars count alerts.
