@@ -10,13 +10,17 @@
 //
 // TestSimulatedMonth runs one-shot commands, once each (the harness
 // retries nothing). TestNightsOnRealDaemons runs `agent run` per branch on
-// an accelerated clock (BRANCHWATCH_CLOCK_RATE): the nights follow the
-// daemons' own schedules and retries, the harness only injects faults (an
-// S3 outage across 22:00, a 503 burst, PostgreSQL restarted mid-dump, an
-// agent killed mid-upload and started again, a wrong database password
-// for a night) and looks at the bucket and the aggregator's alerts.
+// an accelerated clock (BRANCHWATCH_CLOCK_RATE, shared/simtime: fast in
+// the idle hours, slower from 21:00 to 01:30 and 04:15 to 07:15 so that
+// real work on a loaded machine stays short in simulated time): the
+// nights follow the daemons' own schedules and retries, the harness only
+// injects faults (S3 outages of 10 to 60 minutes across 22:00 on several
+// nights, 503 bursts, PostgreSQL restarted mid-dump, an agent killed
+// mid-upload and started again, a wrong database password for a night)
+// and looks at the bucket and the aggregator's checks and alerts (the
+// agent check, from the agents' status documents, included).
 //
-// The short form (a few branches, a few nights) runs in `make test`; the
-// full one (20 branches, 30 nights) with BRANCHWATCH_MONTH=full or
-// -month.full.
+// The short form (3 branches, 2 nights) runs in `make test`; the full one
+// (TestNightsOnRealDaemons: 8 branches, 30 nights; TestSimulatedMonth: 20
+// branches, 30 nights) with BRANCHWATCH_MONTH=full or -month.full.
 package simulation
