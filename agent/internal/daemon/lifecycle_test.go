@@ -163,3 +163,51 @@ func TestNewRefusesBadJobs(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryLeavesTheLaneFree: a start-up job that fails (an S3 outage)
+// and waits to try again does not hold its lane meanwhile: the 22:00 job
+// of the same lane runs at 22:00, and the start-up job succeeds at its
+// next attempt, after it.
+func TestRetryLeavesTheLaneFree(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 2, 16, 21, 59, 30, 0, kolkata))
+	runs := newDone()
+	failed := make(chan struct{})
+	var mu sync.Mutex
+	attempts := 0
+	d := start(t, daemon.Config{Location: kolkata, Clock: clock, OnRunDone: runs.hook, Jobs: []daemon.Job{
+		{Name: "backup-catchup", Lane: "backup", Retry: jobretry.For(4 * time.Hour), Task: func(ctx context.Context) (daemon.Outcome, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if attempts++; attempts == 1 {
+				close(failed)
+				return daemon.Outcome{}, errors.New("the S3 server cut the connection")
+			}
+			return daemon.Outcome{}, nil
+		}},
+		{Name: "backup", Schedule: "0 22 * * *", Lane: "backup", Task: ok},
+	}})
+	<-failed
+	advanceTo(t, d, clock, "backup") // 22:00, inside the catch-up's one-minute wait
+	if e := runs.wait(t); e.job != "backup" || e.err != nil {
+		t.Fatalf("first finished %q (%v), want the 22:00 backup while the catch-up waits to retry", e.job, e.err)
+	}
+	for {
+		clock.Advance(10 * time.Second)
+		select {
+		case e := <-runs.ch:
+			if e.job != "backup-catchup" || e.err != nil {
+				t.Fatalf("then %q (%v), want the catch-up's second attempt", e.job, e.err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if attempts != 2 {
+				t.Errorf("%d attempts of the catch-up, want 2", attempts)
+			}
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+		if clock.Since(time.Date(2026, 2, 16, 22, 0, 0, 0, kolkata)) > time.Hour {
+			t.Fatal("the catch-up was not tried again within an hour")
+		}
+	}
+}

@@ -23,14 +23,11 @@ const maxPingBody = 10_000
 // nor a failure.
 func (d *Daemon) run(ctx context.Context, j *Job) error {
 	logger := d.logger.With("job", j.Name)
-	if lane := d.lanes[j.Lane]; lane != nil {
-		select {
-		case lane <- struct{}{}:
-			defer func() { <-lane }()
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	lane := &laneHold{ch: d.lanes[j.Lane]}
+	if err := lane.take(ctx); err != nil {
+		return err
 	}
+	defer lane.release()
 	m := d.metrics
 	m.running.WithLabelValues(j.Name).Set(1)
 	defer m.running.WithLabelValues(j.Name).Set(0)
@@ -38,7 +35,7 @@ func (d *Daemon) run(ctx context.Context, j *Job) error {
 	logger.Info("job started")
 	d.ping(ctx, j, "/start", "")
 
-	out, err := d.attempts(ctx, j, logger)
+	out, err := d.attempts(ctx, j, lane, logger)
 	dur := d.clock.Since(start)
 	d.updateNextRuns()
 	m.lastDur.WithLabelValues(j.Name).Set(dur.Seconds())
@@ -68,10 +65,40 @@ func (d *Daemon) run(ctx context.Context, j *Job) error {
 // errJobTimeout cancels a run that overran Config.JobTimeout.
 var errJobTimeout = errors.New("job timeout")
 
+// laneHold is a run's hold on its lane (nil ch: a lane of its own).
+type laneHold struct {
+	ch      chan struct{}
+	holding bool
+}
+
+func (l *laneHold) take(ctx context.Context) error {
+	if l.ch == nil || l.holding {
+		return nil
+	}
+	select {
+	case l.ch <- struct{}{}:
+		l.holding = true
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *laneHold) release() {
+	if l.holding {
+		<-l.ch
+		l.holding = false
+	}
+}
+
 // attempts runs the task under the job's deadline (Config.JobTimeout) and
 // retry policy, on the daemon's clock: the daemon retries the whole task,
-// or hands the retrier to a task that retries its own steps.
-func (d *Daemon) attempts(ctx context.Context, j *Job, logger *slog.Logger) (Outcome, error) {
+// or hands the retrier to a task that retries its own steps. A task the
+// daemon retries leaves its lane free while it waits to try again, so
+// that a start-up catch-up retrying through an S3 outage does not hold
+// back the night's backup (which runs its own catch-up uploads); a task
+// that retries inside holds its lane throughout.
+func (d *Daemon) attempts(ctx context.Context, j *Job, lane *laneHold, logger *slog.Logger) (Outcome, error) {
 	// The deadline is a timer on the daemon's clock that cancels the run,
 	// not a context deadline: a fake clock's deadline would look long past
 	// to the network code below.
@@ -90,7 +117,11 @@ func (d *Daemon) attempts(ctx context.Context, j *Job, logger *slog.Logger) (Out
 		out, err = j.Task(runCtx)
 	} else {
 		err = rt.Do(runCtx, j.Name, func(ctx context.Context) (err error) {
+			if err := lane.take(ctx); err != nil {
+				return err
+			}
 			out, err = j.Task(ctx)
+			lane.release()
 			return err
 		})
 	}
