@@ -3,6 +3,8 @@ package simclock
 import (
 	"testing"
 	"time"
+
+	"github.com/branchwatch/branchwatch/shared/simtime"
 )
 
 // TestRate checks that Now runs rate times as fast as the real clock and
@@ -49,5 +51,22 @@ func TestRateOne(t *testing.T) {
 	}
 	if got := c.Real(time.Minute); got != time.Minute {
 		t.Errorf("Real(1m) = %v at rate 1", got)
+	}
+}
+
+// TestWindow: a wait that runs into a slower window lasts its share of
+// each rate (shared/simtime's spec).
+func TestWindow(t *testing.T) {
+	spec, err := simtime.Parse("3600,21:00-22:00=60")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewSpec(time.Date(2026, 3, 5, 20, 59, 0, 0, time.UTC), spec)
+	// A minute at 3600 (17 ms), then a minute at 60 (1 s).
+	if got := c.Real(2 * time.Minute); got < 990*time.Millisecond || got > 1020*time.Millisecond {
+		t.Errorf("Real(2m) from 20:59 = %v, want about 1.017s", got)
+	}
+	if c.Rate() != 60 {
+		t.Errorf("Rate() = %v, want the slowest, 60", c.Rate())
 	}
 }
