@@ -464,10 +464,21 @@ func (s *daemonSim) restartDuringDump(t *testing.T, n int) chan struct{} {
 // simPassword is the password branch's (right) database password.
 const simPassword = "sim-right-password"
 
-// setPassword sets the password branch's role password (ALTER ROLE).
+// setPassword sets the password branch's role password (ALTER ROLE). A
+// wrong one also ends the role's open sessions, as a password rotation
+// that restarts the connections would: else the agent's pool goes on
+// with the connections it logged in with before, and only new ones (the
+// doctor's, pg_dump's) are refused.
 func (s *daemonSim) setPassword(t *testing.T, pw string) {
 	t.Helper()
-	if err := s.pg.Exec(context.Background(), "postgres", "ALTER ROLE "+s.pwRole+" PASSWORD '"+pw+"'"); err != nil {
+	ctx := context.Background()
+	if err := s.pg.Exec(ctx, "postgres", "ALTER ROLE "+s.pwRole+" PASSWORD '"+pw+"'"); err != nil {
+		t.Fatal(err)
+	}
+	if pw == simPassword {
+		return
+	}
+	if err := s.pg.Exec(ctx, "postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", s.pwRole); err != nil {
 		t.Fatal(err)
 	}
 }
