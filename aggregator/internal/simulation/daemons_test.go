@@ -98,6 +98,9 @@ func TestNightsOnRealDaemons(t *testing.T) {
 	if *fullMonth || os.Getenv("BRANCHWATCH_MONTH") == "full" {
 		p = fullDaemonPlan
 	}
+	if p.PasswordNight == p.KillNight {
+		t.Fatal("the plan puts the wrong password on the kill night, which has no 00:30 sync")
+	}
 	began := time.Now()
 	s := newDaemonSim(t, p)
 	for n := range p.Nights {
@@ -356,8 +359,7 @@ func (s *daemonSim) night(t *testing.T, n int) {
 	}
 	var restarted chan struct{}
 	if n == p.RestartNight {
-		s.sleepUntil(s.at(n, 21, 50))
-		restarted = s.restartDuringDump(t, n)
+		restarted = s.restartDuringDump(t, n) // watches from 21:50
 	}
 	var held <-chan struct{}
 	if n == p.KillNight {
@@ -420,12 +422,13 @@ func (s *daemonSim) night(t *testing.T, n int) {
 }
 
 // restartDuringDump restarts the PostgreSQL server as soon as a pg_dump
-// copies a table (polling pg_stat_activity for its COPY); the channel closes once the
-// server is back.
+// copies a table after 21:50 on night n (polling pg_stat_activity for its
+// COPY); the channel closes once the server is back.
 func (s *daemonSim) restartDuringDump(t *testing.T, n int) chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		s.sleepUntil(s.at(n, 21, 50))
 		deadline := time.Now().Add(s.real(s.at(n+1, 0, 50)))
 		ctx := context.Background()
 		conn, err := pgx.Connect(ctx, s.pg.URL("postgres"))
