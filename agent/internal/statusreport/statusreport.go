@@ -188,12 +188,17 @@ func (r *Reporter) status() agentstatus.Status { // r.mu held
 }
 
 // Probe is the document the doctor's bucket check writes (it proves the
-// bucket writable): the current state with the checks failing so far. It
-// counts as a write for the rate limit.
+// bucket writable): the current state with the checks failing so far in
+// this round, and without the last round's results. It counts as a write
+// for the rate limit.
 func (r *Reporter) Probe(failing []string) agentstatus.Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.status()
+	// A round is under way: the last round's results would contradict
+	// the checks failing so far (a fixed setting still listed as failing
+	// until the round's own write, a minute later under the rate limit).
+	s.Doctor = nil
 	s.Checks, s.Failing = agentstatus.ChecksOK, nil
 	if len(failing) > 0 {
 		s.Checks, s.Failing = agentstatus.ChecksFailing, failing

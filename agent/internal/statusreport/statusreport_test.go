@@ -162,3 +162,35 @@ func TestRateLimitOnTheDaemonClock(t *testing.T) {
 	}
 	t.Logf("second write after %s real, %s simulated", time.Since(began).Round(time.Millisecond), s.UpdatedTime().Sub(first))
 }
+
+// TestProbeCarriesThisRoundOnly: the bucket check's probe, written while a
+// round runs, never lists the last round's failing check beside "checks
+// ok" (the aggregator would show the agent down until the next write).
+func TestProbeCarriesThisRoundOnly(t *testing.T) {
+	st := testenv.StartS3(t).Store(t)
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 2, 16, 16, 30, 0, 0, time.UTC))
+	r := New(t.Context(), Config{BranchID: "b1", AgentVersion: "1.4.0", Store: st, Clock: clock, Location: time.UTC})
+	r.Checked([]agentstatus.CheckResult{
+		{Check: "database", Setting: "DATABASE_URL", Status: agentstatus.CheckFail, Detail: "password authentication failed"},
+		{Check: "bucket", Setting: "BACKUP_S3_BUCKET", Status: agentstatus.CheckPass},
+	})
+	for _, tc := range []struct {
+		name    string
+		failing []string
+		checks  string
+	}{
+		{"fixed", nil, agentstatus.ChecksOK},
+		{"still failing", []string{"DATABASE_URL: password authentication failed"}, agentstatus.ChecksFailing},
+	} {
+		s := r.Probe(tc.failing)
+		if s.Checks != tc.checks || len(s.Failing) != len(tc.failing) {
+			t.Errorf("%s: checks %q failing %v", tc.name, s.Checks, s.Failing)
+		}
+		if len(s.DoctorFailing()) != 0 || len(s.Doctor) != 0 {
+			t.Errorf("%s: the probe carries the last round's results: %+v", tc.name, s.Doctor)
+		}
+		if err := s.Validate(); err != nil {
+			t.Errorf("%s: the probe is not a valid status document: %v", tc.name, err)
+		}
+	}
+}
