@@ -119,7 +119,7 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 		EnvObjectLockMode:          DefaultObjectLockMode,
 		EnvObjectLockDays:          "0",
 		EnvVerifySchedule:          DefaultVerifySchedule,
-		EnvVerifyCountMaxRows:      "0",
+		EnvVerifyCountMaxRows:      strconv.Itoa(DefaultVerifyCountMaxRows),
 		EnvJobRetryFor:             "4h",
 		EnvJobTimeout:              "2h",
 		EnvSummaryRetryAttempts:    strconv.Itoa(DefaultSummaryRetryAttempts),

@@ -85,7 +85,7 @@ func TestLoad(t *testing.T) {
 		{"object lock without a bucket", with("BACKUP_S3_OBJECT_LOCK_DAYS", "30"), true, []string{"BACKUP_S3_OBJECT_LOCK_DAYS", "no bucket"}, nil},
 		{"missing query file", with("METRICS_QUERY_FILE", "/nonexistent/q.sql"), true, []string{"METRICS_QUERY_FILE"}, nil},
 		{"drills weekly by default", base, true, nil, func(t *testing.T, o Options) {
-			if o.VerifySchedule != "0 3 * * 0" || o.VerifyDatabaseURL != "" || o.VerifyIdentities != nil || o.VerifyCountMaxRows != 0 {
+			if o.VerifySchedule != "0 3 * * 0" || o.VerifyDatabaseURL != "" || o.VerifyIdentities != nil || o.VerifyCountMaxRows != DefaultVerifyCountMaxRows {
 				t.Errorf("verify defaults: %q %q %v %d", o.VerifySchedule, o.VerifyDatabaseURL, o.VerifyIdentities, o.VerifyCountMaxRows)
 			}
 		}},

@@ -29,8 +29,12 @@ import (
 // The synthetic bucket of the issue: 500 branches × 365 days of metrics
 // plus 90 backups each, seeded straight into an in-memory gofakes3
 // backend (bypassing HTTP) once per benchmark process. The dumps are
-// small (they are only listed).
-var big = fixture.Bucket{Branches: 500, Days: 365, Backups: 90, LastDate: "2026-02-16", BackupBytes: 1024}
+// small (they are only listed). Each closed month's bundle is there too,
+// as the agents write them: the cold sync that builds the index the
+// refresh, restart and export benchmarks start from reads bundles (it is
+// set-up; BenchmarkColdSync measures the daily documents' sync on its own
+// bucket).
+var big = fixture.Bucket{Branches: 500, Days: 365, Backups: 90, LastDate: "2026-02-16", BackupBytes: 1024, Bundles: true}
 
 const benchConcurrency = 16
 
