@@ -11,7 +11,10 @@ import (
 )
 
 // BenchmarkOverview500 renders the overview of 500 branches: the page
-// cost without any HTTP or service work around it.
+// cost without any HTTP or service work around it. Reported only, for
+// profiling: the issues' figures for the pages are the p99s over HTTP
+// that aggregator/internal/dashboard's BenchmarkDashboardLoad and
+// BenchmarkOverview5000 bound.
 func BenchmarkOverview500(b *testing.B) {
 	p := overviewFixture()
 	base := p.Branches[0]
@@ -57,6 +60,8 @@ func (w *countWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p
 var _ io.Writer = (*countWriter)(nil)
 
 // BenchmarkBranch90 renders a branch page of 90 days with 90 backups.
+// Reported only, like BenchmarkOverview500 (BenchmarkDashboardLoad bounds
+// the page's p99 over HTTP).
 func BenchmarkBranch90(b *testing.B) {
 	p := branchFixture()
 	p.Range = view.PresetRange(today, 90)

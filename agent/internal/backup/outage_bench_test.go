@@ -3,6 +3,7 @@ package backup_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/branchwatch/branchwatch/agent/internal/backup/backuptest"
 	"github.com/branchwatch/branchwatch/agent/internal/cli"
+	"github.com/branchwatch/branchwatch/shared/benchbound"
 	"github.com/branchwatch/branchwatch/shared/config"
 	"github.com/branchwatch/branchwatch/shared/store"
 	"github.com/branchwatch/branchwatch/shared/testenv"
@@ -41,10 +43,12 @@ func BenchmarkBackupAfterOutage(b *testing.B) {
 		b.ReportMetric(hit.Seconds(), "after_outage_s")
 		b.ReportMetric(delay.Seconds(), "delay_s")
 		b.ReportMetric(delay.Seconds()/bound.Seconds(), "delay/bound")
-		if delay > bound {
-			b.Fatalf("a %s outage delayed the confirmed copy by %s (baseline %s, with the outage %s): bound %s",
-				outageLength, delay, base, hit, bound)
-		}
+		// One run, not the best of benchbound.Runs: the outage is a minute
+		// of real time, and the figure is the product's backoff, not the
+		// machine's speed (every run measured, busy machine or quiet, left
+		// 16 s or more of the bound).
+		b.Logf("a %s outage delayed the confirmed copy by %s (baseline %s, with the outage %s)", outageLength, delay.Round(time.Millisecond), base.Round(time.Millisecond), hit.Round(time.Millisecond))
+		benchbound.AtMost(b, benchbound.Figure{Name: fmt.Sprintf("delay of the confirmed copy after a %s outage", outageLength), Value: delay.Seconds(), Unit: "s"}, bound.Seconds())
 	}
 }
 

@@ -7,7 +7,6 @@ package digest
 import (
 	"context"
 	"fmt"
-	"iter"
 	"log/slog"
 	"strings"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/branchwatch/branchwatch/aggregator/internal/alert"
 	"github.com/branchwatch/branchwatch/aggregator/internal/business"
 	"github.com/branchwatch/branchwatch/aggregator/internal/service"
-	"github.com/branchwatch/branchwatch/shared/metrics"
 	"github.com/branchwatch/branchwatch/shared/safetext"
 	"github.com/branchwatch/branchwatch/web/format"
 )
@@ -105,7 +103,10 @@ func plural(n int, one, many string) string {
 // Source is what the digest reads from the aggregator's core.
 type Source interface {
 	Branches() []service.BranchStatus
-	EachMetric(branch string, from, to time.Time) iter.Seq[metrics.Document]
+	// Series is every branch's business series, read in place from the
+	// index and kept per sync (the dashboard's too): the digest decodes
+	// no document.
+	Series() (map[string]*business.Branch, uint64)
 	Alerts() ([]alert.Problem, []alert.Record)
 	LastSync() service.SyncStatus
 }
@@ -114,7 +115,7 @@ type Source interface {
 // the source's current index.
 func Build(src Source, d time.Time) Message {
 	statuses := src.Branches()
-	series := business.ByID(business.FromDocuments(src.EachMetric("", time.Time{}, time.Time{})))
+	series, _ := src.Series()
 	sum := business.Summarize(business.Select(series, service.HeadlineStatuses(statuses)), d)
 	problems, _ := src.Alerts()
 	return Compose(sum, problems)
