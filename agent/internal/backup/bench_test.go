@@ -26,11 +26,13 @@ import (
 )
 
 // wallGuard bounds the wall time of the backup with the upload against
-// plain pg_dump's, taken in different runs: a coarse guard (the run-to-run
-// spread is up to 10%) against the agent slowing pg_dump itself, which
-// the own-work figures do not see (counting a huge table beside it, a
-// pipe read too slowly).
-const wallGuard = 1.25
+// plain pg_dump's, taken in different runs: a coarse guard against the
+// agent slowing pg_dump itself, which the own-work figures do not see (a
+// pipe read too slowly, counting a huge table beside it). Coarse because
+// the best of three runs of each still moves: 0.96 to 1.235 in four runs
+// on a quiet machine (pgbench case; 1.06 to 1.21 for the other), for the
+// same code.
+const wallGuard = 1.35
 
 // benchDivisorEnv divides the benchmark's database sizes (for a quick look
 // at the mechanics: the 1 GB figure holds only at 1, the default).
