@@ -145,7 +145,8 @@ func NewS3(o S3Options) (*S3, error) {
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
 		Retryer: newRetryer(o.MaxAttempts, Backoff{Base: o.BackoffBase, Max: o.MaxBackoff}, o.Logger,
 			func(err error) string { return st.explain(err).Error() }),
-		APIOptions: []func(*middleware.Stack) error{addNameAttempts},
+		APIOptions:         []func(*middleware.Stack) error{addNameAttempts},
+		EndpointResolverV2: newEndpointCache(s3.NewDefaultEndpointResolverV2()),
 	})
 	tmc := tm.New(client, func(to *tm.Options) {
 		to.PartSizeBytes = o.PartSize
