@@ -235,21 +235,30 @@ func pgDumpDuration(b *testing.B, logs []byte) time.Duration {
 // logDuration reads the first duration logged under field in a JSON log.
 func logDuration(b *testing.B, logs, field string) time.Duration {
 	b.Helper()
+	s := logValue[string](b, logs, field)
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
+
+// logValue reads the first value of type T (string for text and
+// durations, float64 for numbers) logged under field in a JSON log.
+func logValue[T any](b *testing.B, logs, field string) T {
+	b.Helper()
+	var zero T
 	for _, line := range strings.Split(logs, "\n") {
 		var rec map[string]any
 		if json.Unmarshal([]byte(line), &rec) != nil {
 			continue
 		}
-		if s, ok := rec[field].(string); ok && s != "" {
-			d, err := time.ParseDuration(s)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return d
+		if v, ok := rec[field].(T); ok {
+			return v
 		}
 	}
 	b.Fatalf("the log does not say %s", field)
-	return 0
+	return zero
 }
 
 // benchDivisor is BRANCHWATCH_BENCH_DIVISOR, 1 when unset.

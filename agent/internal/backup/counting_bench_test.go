@@ -2,10 +2,8 @@ package backup_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"math"
-	"strings"
 	"testing"
 	"time"
 
@@ -79,7 +77,7 @@ func BenchmarkBackupCounting(b *testing.B) {
 		}
 		_ = st.Delete(context.Background(), res.Key)
 		_ = st.Delete(context.Background(), res.Manifest)
-		return took, logDuration(b, logs.String(), "counting_duration"), logInt(b, logs.String(), "not_counted")
+		return took, logDuration(b, logs.String(), "counting_duration"), int(logValue[float64](b, logs.String(), "not_counted"))
 	}
 
 	// A run takes a backup counting nothing and one with the default
@@ -125,20 +123,4 @@ func BenchmarkBackupCounting(b *testing.B) {
 			benchbound.Figure{Name: "backup with the default counting", Value: best[1], Unit: "s"},
 			benchbound.Figure{Name: "backup counting nothing", Value: best[0], Unit: "s"}, countingBound)
 	}
-}
-
-// logInt reads the first whole number logged under field in a JSON log.
-func logInt(b *testing.B, logs, field string) int {
-	b.Helper()
-	for _, line := range strings.Split(logs, "\n") {
-		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) != nil {
-			continue
-		}
-		if v, ok := rec[field].(float64); ok {
-			return int(v)
-		}
-	}
-	b.Fatalf("the log does not say %s", field)
-	return 0
 }
